@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import higra as hg
 import numpy as np
-from scipy import ndimage, sparse
+from scipy import sparse
 from scipy.sparse import csgraph
 
 __all__ = [
@@ -174,7 +174,7 @@ def apply_split(
     new_id = int(new_id)
     if not 0 < new_id <= _INT32_MAX:
         raise ValueError(f"new_id must be a positive int32, got {new_id}")
-    if new_id != segment_id and np.any(label_image == new_id):
+    if np.any(label_image == new_id):
         raise ValueError(f"new_id {new_id} is already used in the label image")
     if np.any(positive_mask & ~segment):
         raise ValueError(f"positive_mask has pixels outside segment {segment_id}")
@@ -347,8 +347,6 @@ def transfer_labels(
 
     new_ids, new_class = _majority_class(new_label_image, class_mask, float(min_fraction))
     result = {int(i): int(c) for i, c in zip(new_ids, new_class) if i != 0 and c != 0}
-    new_class_full = np.zeros(new_ids.size, np.int64)
-    new_class_full[:] = new_class
     report = _transfer_report(old_label_image, class_mask, new_label_image, new_ids, new_class)
     return result, report
 
@@ -486,23 +484,20 @@ def _adjacency_groups(label_image: np.ndarray, ids: np.ndarray) -> list[list[int
     return [ids[group == g].tolist() for g in range(n_groups)]
 
 
-def _joint_histogram(
-    a: np.ndarray, b: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Counts of pixels per (a, b) value pair; returns a ids, b ids and dense counts + inverses."""
+def _joint_histogram(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel counts per (a value, b value): a ids, b ids, counts of shape (n_a, n_b)."""
     a_ids, a_inv = np.unique(a.ravel(), return_inverse=True)
     b_ids, b_inv = np.unique(b.ravel(), return_inverse=True)
-    counts = np.bincount(
-        a_inv.ravel() * b_ids.size + b_inv.ravel(), minlength=a_ids.size * b_ids.size
-    )
-    return a_ids, b_ids, counts.reshape(a_ids.size, b_ids.size), a_inv
+    flat = a_inv.ravel().astype(np.int64) * b_ids.size + b_inv.ravel()
+    counts = np.bincount(flat, minlength=a_ids.size * b_ids.size)
+    return a_ids, b_ids, counts.reshape(a_ids.size, b_ids.size)
 
 
 def _majority_class(
     label_image: np.ndarray, class_mask: np.ndarray, min_fraction: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per segment id of ``label_image``: the class won by majority, 0 if none qualifies."""
-    seg_ids, cls_ids, counts, _ = _joint_histogram(label_image, class_mask)
+    seg_ids, cls_ids, counts = _joint_histogram(label_image, class_mask)
     area = counts.sum(axis=1)
     labelled = cls_ids != 0
     winner = np.zeros(seg_ids.size, np.int64)

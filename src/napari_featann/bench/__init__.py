@@ -1,0 +1,1 @@
+"""Benchmarks: oracle, metric learning and simulated annotator."""

@@ -1,0 +1,1 @@
+"""Core image processing: numpy, scipy and higra only."""

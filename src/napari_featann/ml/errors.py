@@ -1,0 +1,105 @@
+"""Errors and state-dict checks shared by the ML modules.
+
+This module imports no heavy library at import time, so callers (the core
+gradient dispatch, the CLI, the widgets) can catch :class:`WeightsError`
+without pulling in torch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+__all__ = ["WeightsError", "check_state_dict", "read_state_dict"]
+
+_SHOW = 5  # how many offending keys a message names
+
+
+class WeightsError(RuntimeError):
+    """Model weights are missing, unreadable or do not fit the architecture.
+
+    Raised instead of ever falling back to randomly initialised weights.
+    """
+
+
+def read_state_dict(path: str | os.PathLike) -> dict:
+    """Read a torch state dict from ``path`` without unpickling arbitrary objects.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A ``.pth``/``.pt`` file written by ``torch.save(model.state_dict())``.
+        A checkpoint that wraps the weights as ``{"state_dict": ...}`` or
+        ``{"model": ...}`` is unwrapped.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+
+    Raises
+    ------
+    WeightsError
+        If the file is missing, cannot be read with ``weights_only=True``, or
+        does not hold a mapping of names to tensors.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise WeightsError(f"cannot read weights file {path}: {exc}") from exc
+    for wrapper in ("state_dict", "model"):
+        if isinstance(obj, Mapping) and isinstance(obj.get(wrapper), Mapping):
+            obj = obj[wrapper]
+    if not isinstance(obj, Mapping) or not all(torch.is_tensor(v) for v in obj.values()):
+        raise WeightsError(f"{path} does not hold a state dict (a mapping of names to tensors)")
+    return dict(obj)
+
+
+def _names(keys: Iterable[str]) -> str:
+    keys = sorted(keys)
+    more = f" (+{len(keys) - _SHOW} more)" if len(keys) > _SHOW else ""
+    return ", ".join(keys[:_SHOW]) + more
+
+
+def check_state_dict(expected: Mapping, found: Mapping, path: str | os.PathLike) -> None:
+    """Raise unless ``found`` has exactly the keys and shapes of ``expected``.
+
+    Parameters
+    ----------
+    expected : mapping of str to tensor
+        The model's own ``state_dict()``.
+    found : mapping of str to tensor
+        The state dict read from ``path``.
+    path : str or PathLike
+        Only used in the error message.
+
+    Raises
+    ------
+    WeightsError
+        Naming the first missing, unexpected and shape-mismatched keys.
+    """
+    missing = set(expected) - set(found)
+    unexpected = set(found) - set(expected)
+    shapes = {
+        k: (tuple(found[k].shape), tuple(expected[k].shape))
+        for k in set(expected) & set(found)
+        if tuple(found[k].shape) != tuple(expected[k].shape)
+    }
+    if not (missing or unexpected or shapes):
+        return
+    parts = []
+    if missing:
+        parts.append(f"missing keys: {_names(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys: {_names(unexpected)}")
+    if shapes:
+        shown = sorted(shapes)[:_SHOW]
+        desc = ", ".join(f"{k} {shapes[k][0]} != expected {shapes[k][1]}" for k in shown)
+        more = f" (+{len(shapes) - _SHOW} more)" if len(shapes) > _SHOW else ""
+        parts.append(f"shape mismatches: {desc}{more}")
+    raise WeightsError(f"weights in {path} do not fit the model; " + "; ".join(parts))

@@ -1,0 +1,163 @@
+"""HED edge detector (Xie & Tu 2015) loaded from a local state dict.
+
+The network is VGG16's five convolution blocks with a 1x1 side output after
+each block, upsampled to the input size and fused by a 1x1 convolution.
+The layout and key names follow ``shared/weights/README.md``
+(``blocks.{b}.{i}``, ``side.{b}``, ``fuse``), so the state dict loads
+strictly. Weights are never initialised at random: a missing or mismatching
+file raises :class:`~napari_featann.ml.errors.WeightsError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import WeightsError, check_state_dict, read_state_dict
+
+__all__ = ["HED", "HED_MEAN_BGR", "WeightsError", "hed_edges", "load_hed"]
+
+#: Per-channel mean (B, G, R) subtracted from the 0-255 input.
+HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)
+
+_VGG_BLOCKS = (
+    (3, 64, 64),
+    (64, 128, 128),
+    (128, 256, 256, 256),
+    (256, 512, 512, 512),
+    (512, 512, 512, 512),
+)
+
+
+class HED(nn.Module):
+    """Holistically-nested edge detection network (VGG16 backbone).
+
+    The forward pass takes a BGR tensor in 0-255 minus :data:`HED_MEAN_BGR`,
+    shape (N, 3, H, W), and returns the fused edge probability, shape
+    (N, 1, H, W), in [0, 1].
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            nn.ModuleList(
+                nn.Conv2d(ch[i], ch[i + 1], kernel_size=3, padding=1) for i in range(len(ch) - 1)
+            )
+            for ch in _VGG_BLOCKS
+        )
+        self.side = nn.ModuleList(nn.Conv2d(ch[-1], 1, kernel_size=1) for ch in _VGG_BLOCKS)
+        self.fuse = nn.Conv2d(len(_VGG_BLOCKS), 1, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        sides = []
+        for b, (block, side) in enumerate(zip(self.blocks, self.side)):
+            if b > 0:
+                x = F.max_pool2d(x, kernel_size=2, stride=2, ceil_mode=True)
+            for conv in block:
+                x = F.relu(conv(x))
+            sides.append(F.interpolate(side(x), size=size, mode="bilinear", align_corners=False))
+        return torch.sigmoid(self.fuse(torch.cat(sides, dim=1)))
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_hed_cached(path: str, stamp: tuple[int, int], device: str) -> HED:
+    # ``stamp`` (mtime, size) only makes a replaced file miss the cache.
+    state = read_state_dict(path)
+    model = HED()
+    check_state_dict(model.state_dict(), state, path)
+    model.load_state_dict(state, strict=True)
+    return model.eval().to(device)
+
+
+def load_hed(path: str | os.PathLike, device: str | torch.device | None = None) -> HED:
+    """Build HED and load its weights strictly from ``path``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        State dict file, e.g. ``shared/weights/hed_bsds500.pth``.
+    device : str or torch.device, optional
+        Defaults to ``"cuda"`` when available, else ``"cpu"``.
+
+    Returns
+    -------
+    HED
+        The model in eval mode on ``device``. Cached per (path, device): do
+        not modify it in place.
+
+    Raises
+    ------
+    WeightsError
+        If the file is missing or unreadable, or its keys or shapes do not
+        match the architecture (the message names the first offending keys).
+    """
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise WeightsError(f"HED weights file not found: {path}")
+    st = path.stat()
+    return _load_hed_cached(str(path), (st.st_mtime_ns, st.st_size), str(_resolve_device(device)))
+
+
+def hed_edges(
+    image: np.ndarray,
+    model_or_path: HED | nn.Module | str | os.PathLike,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """Edge probability map of an RGB image.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W, 3) or (H, W)
+        Float RGB (or grey) image in [0, 1].
+    model_or_path : HED or str or PathLike
+        A model from :func:`load_hed`, or the path of its weights file.
+    device : str or torch.device, optional
+        Used when a path is given; a model runs on its own device.
+
+    Returns
+    -------
+    ndarray of float32, shape (H, W)
+        Edge probability in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not (H, W), (H, W, 3) or is empty.
+    WeightsError
+        If a weights path is given and cannot be loaded.
+
+    Examples
+    --------
+    >>> img = np.zeros((64, 64, 3), np.float32); img[16:48, 16:48] = 1
+    >>> hed_edges(img, "../shared/weights/hed_bsds500.pth").shape  # doctest: +SKIP
+    (64, 64)
+    """
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"expected an (H, W, 3) or (H, W) image, got shape {image.shape}")
+    if isinstance(model_or_path, nn.Module):
+        model = model_or_path
+        dev = next(model.parameters()).device
+    else:
+        dev = _resolve_device(device)
+        model = load_hed(model_or_path, dev)
+    bgr = img[..., ::-1] * 255.0 - np.asarray(HED_MEAN_BGR, dtype=np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(bgr.transpose(2, 0, 1)))[None].to(dev)
+    with torch.inference_mode():
+        out = model(x)[0, 0]
+    return np.clip(out.float().cpu().numpy(), 0.0, 1.0).astype(np.float32, copy=False)

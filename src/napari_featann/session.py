@@ -1,0 +1,479 @@
+"""The annotation session: the one owner of state.
+
+A :class:`Session` holds the images, the partition parameters, the segments,
+their features and 2-D embedding, the classes, the class of each segment,
+the per-pixel class masks (what napari's Labels layers show) and an undo
+history. It imports no Qt; the napari widgets are thin views over it.
+
+Every long step takes a :class:`~napari_featann.core.progress.Progress` and
+changes nothing until it has finished, so a cancelled step leaves the
+previous state intact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .core.gradient import compute_gradient
+from .core.history import Action, History
+from .core.images import ImageRecord, load_collection, to_float_rgb
+from .core.partition import Hierarchy, PartitionParams, build_hierarchy, cut_hierarchy
+from .core.progress import Progress, ensure_progress
+from .core.regions import SegmentTable, offset_labels, table_from_label_images
+from .core.selection import points_in_box, points_in_polygon
+
+__all__ = ["ClassInfo", "FeatureParams", "ProjectionParams", "Session"]
+
+PALETTE = (
+    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
+    "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000",
+)  # fmt: skip
+
+
+@dataclass
+class ClassInfo:
+    """A class: id (1..255), name and colour (``#rrggbb``)."""
+
+    id: int
+    name: str
+    color: str
+
+
+@dataclass
+class FeatureParams:
+    """CNN feature parameters.
+
+    ``weights`` is a local weights file; None means timm's hub
+    (``pretrained=True``), which needs internet.
+    """
+
+    backbone: str = "efficientnet_lite0"
+    weights: str | None = None
+    device: str | None = None
+    batch_size: int = 32
+    margin: int = 10
+
+
+@dataclass
+class ProjectionParams:
+    """UMAP parameters (the reference code's defaults)."""
+
+    n_neighbors: int = 15
+    min_dist: float = 0.01
+    target_weight: float = 0.5
+    pca_dim: int = 64
+    seed: int = 0
+
+
+@dataclass
+class _Structure:
+    """Everything a structural edit (partition, split, merge, re-cut) replaces at once."""
+
+    label_images: list
+    segments: SegmentTable
+    segment_class: np.ndarray
+    features: np.ndarray | None
+    embedding: np.ndarray | None
+    next_id: int
+    class_masks: list = field(default_factory=list)
+
+
+class Session:
+    """State of one annotation project.
+
+    Parameters
+    ----------
+    images : list of ImageRecord
+        The collection (see :func:`napari_featann.core.images.load_collection`).
+    partition, features, projection : parameter dataclasses, optional
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.zeros((40, 40), np.uint8); img[10:30, 10:30] = 200
+    >>> s = Session.from_sources([img])
+    >>> s.partition_params.regions = 4
+    >>> s.partition()
+    >>> len(s.segments) >= 2
+    True
+    """
+
+    def __init__(
+        self,
+        images: Sequence[ImageRecord],
+        partition: PartitionParams | None = None,
+        features: FeatureParams | None = None,
+        projection: ProjectionParams | None = None,
+    ) -> None:
+        self.images: list[ImageRecord] = list(images)
+        self.partition_params = partition or PartitionParams()
+        self.feature_params = features or FeatureParams()
+        self.projection_params = projection or ProjectionParams()
+        self.load_failures: dict[str, str] = {}
+        self.gradients: list[np.ndarray | None] = [None] * len(self.images)
+        self._gradient_keys: list[tuple | None] = [None] * len(self.images)
+        self._hierarchies: dict[int, Hierarchy] = {}
+        self.label_images: list[np.ndarray] = []
+        self.segments = SegmentTable.empty()
+        self.features: np.ndarray | None = None
+        self.embedding: np.ndarray | None = None
+        self.classes: dict[int, ClassInfo] = {}
+        self.segment_class = np.zeros(0, np.int32)
+        self.class_masks: list[np.ndarray] = [np.zeros(r.shape2d, np.uint8) for r in self.images]
+        self.manual_masks: list[np.ndarray] = [np.zeros(r.shape2d, bool) for r in self.images]
+        self.next_id = 1
+        self.history = History()
+        self._extractor = None
+        self._projector = None
+        self._pixel_index: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    # ------------------------------------------------------------ creation
+    @classmethod
+    def from_sources(cls, sources, names=None, **params) -> Session:
+        """Load images (folder, files or arrays) into a new session.
+
+        Unreadable files are skipped and listed in ``load_failures``.
+        """
+        records, failures = load_collection(sources, names=names)
+        session = cls(records, **params)
+        session.load_failures = failures
+        return session
+
+    @property
+    def n_images(self) -> int:
+        """Number of images."""
+        return len(self.images)
+
+    def float_image(self, index: int) -> np.ndarray:
+        """Image ``index`` as float32 RGB in [0, 1]."""
+        return to_float_rgb(self.images[index].data)
+
+    # ------------------------------------------------------------ partition
+    def compute_gradients(self, indices=None, progress: Progress | None = None) -> None:
+        """Compute (or reuse) the gradient of each image for the current parameters."""
+        p = self.partition_params.validate()
+        key = p.gradient_key()
+        todo = [
+            i
+            for i in (range(self.n_images) if indices is None else indices)
+            if self._gradient_keys[i] != key or self.gradients[i] is None
+        ]
+        progress = ensure_progress(progress)
+        progress.init(len(todo), "gradient")
+        new = {}
+        for i in todo:
+            new[i] = compute_gradient(
+                self.float_image(i), p.gradient, p.edge_weights, p.scales, progress=progress
+            )
+            progress.update(1)
+        for i, g in new.items():
+            self.gradients[i] = g
+            self._gradient_keys[i] = key
+            self._hierarchies.pop(i, None)
+
+    def hierarchy(self, index: int) -> Hierarchy:
+        """The (cached) watershed hierarchy of image ``index`` for the current parameters."""
+        p = self.partition_params
+        h = self._hierarchies.get(index)
+        if h is None or h.criterion != p.criterion or h.frontier != float(p.frontier):
+            if self.gradients[index] is None:
+                self.compute_gradients([index])
+            h = build_hierarchy(self.gradients[index], p.criterion, p.frontier)
+            self._hierarchies[index] = h
+        return h
+
+    def cut_image(self, index: int) -> np.ndarray:
+        """Local labels (1..k) of image ``index`` for the current parameters (no state change)."""
+        p = self.partition_params.validate()
+        return cut_hierarchy(self.hierarchy(index), p.threshold, p.regions)
+
+    def partition(self, progress: Progress | None = None) -> None:
+        """Partition every image; replaces segments, features, embedding and segment classes.
+
+        Pixel class masks are kept; use :meth:`napari_featann.editing.recut` to
+        carry segment labels over to a new partition instead.
+        """
+        progress = ensure_progress(progress)
+        self.compute_gradients(progress=progress)
+        progress.init(self.n_images, "partition")
+        labels, offset = [], 0
+        for i in range(self.n_images):
+            local = self.cut_image(i)
+            labels.append(offset_labels(local, offset))
+            offset += int(local.max())
+            progress.update(1)
+        segments = table_from_label_images(labels)
+        self._set_structure(
+            _Structure(labels, segments, np.zeros(len(segments), np.int32), None, None, offset + 1)
+        )
+        self.history.clear()
+
+    # ------------------------------------------------------------ structure
+    def _structure(self) -> _Structure:
+        return _Structure(
+            list(self.label_images), self.segments, self.segment_class.copy(),
+            self.features, self.embedding, self.next_id,
+            [m.copy() for m in self.class_masks],
+        )  # fmt: skip
+
+    def _set_structure(self, s: _Structure) -> None:
+        self.label_images = list(s.label_images)
+        self.segments = s.segments
+        self.segment_class = np.asarray(s.segment_class, np.int32)
+        self.features = s.features
+        self.embedding = s.embedding
+        self.next_id = int(s.next_id)
+        if s.class_masks:
+            self.class_masks = [m.copy() for m in s.class_masks]
+        self._pixel_index.clear()
+
+    def push_structural_action(self, description: str, before: _Structure, after: _Structure):
+        """Record a structural edit (both states already computed) for undo."""
+        self.history.push(
+            Action(description, lambda: self._set_structure(before),
+                   lambda: self._set_structure(after))
+        )  # fmt: skip
+
+    def segment_pixels(self, segment_id: int) -> tuple[int, np.ndarray]:
+        """Image index and flat pixel indices of a segment."""
+        row = self.segments.rows_of([segment_id])[0]
+        img = int(self.segments.image[row])
+        order, ids, starts = self._index(img)
+        k = np.searchsorted(ids, segment_id)
+        return img, order[starts[k] : starts[k + 1]]
+
+    def _index(self, img: int):
+        if img not in self._pixel_index:
+            flat = self.label_images[img].ravel()
+            order = np.argsort(flat, kind="stable")
+            ids, counts = np.unique(flat[order], return_counts=True)
+            starts = np.concatenate([[0], np.cumsum(counts)])
+            self._pixel_index[img] = (order, ids, starts)
+        return self._pixel_index[img]
+
+    def segment_at(self, image_index: int, row: int, col: int) -> int:
+        """Id of the segment under a pixel (0 when none)."""
+        lab = self.label_images[image_index]
+        if not (0 <= row < lab.shape[0] and 0 <= col < lab.shape[1]):
+            return 0
+        return int(lab[int(row), int(col)])
+
+    # ------------------------------------------------------------ features + projection
+    def extractor(self):
+        """The feature extractor for the current parameters (built lazily, cache kept)."""
+        from .ml.extractor import FeatureExtractor
+
+        fp = self.feature_params
+        key = (fp.backbone, fp.weights, fp.device, fp.margin)
+        if self._extractor is None or self._extractor_key != key:
+            self._extractor = FeatureExtractor(
+                fp.backbone, weights=fp.weights, device=fp.device,
+                batch_size=fp.batch_size, margin=fp.margin,
+            )  # fmt: skip
+            self._extractor_key = key
+        return self._extractor
+
+    def compute_features(self, rows=None, progress: Progress | None = None) -> np.ndarray:
+        """Features of the given segment rows (default all), without storing them."""
+        table = self.segments if rows is None else self.segments.take(rows)
+        used = np.unique(table.image)
+        images = [self.float_image(i) if i in used else None for i in range(self.n_images)]
+        return self.extractor().extract(images, self.label_images, table, progress=progress)
+
+    def extract_features(self, progress: Progress | None = None) -> None:
+        """Extract features of every segment (unchanged segments come from the cache)."""
+        if not len(self.segments):
+            raise RuntimeError("partition the images first")
+        self.features = self.compute_features(progress=progress)
+        self.embedding = None
+
+    def ml_labels(self) -> np.ndarray:
+        """Class per segment row with -1 for unlabelled (UMAP's convention)."""
+        return np.where(self.segment_class > 0, self.segment_class, -1).astype(np.int64)
+
+    def project(self, progress: Progress | None = None, use_labels: bool = True,
+                features: np.ndarray | None = None) -> None:  # fmt: skip
+        """Fit the 2-D UMAP projection, semi-supervised when labels exist.
+
+        The previous layout, when there is one, initialises the new one so
+        that it stays recognisable.
+        """
+        from .ml.projection import Projector
+
+        feats = self.features if features is None else features
+        if feats is None:
+            raise RuntimeError("extract features first")
+        pp = self.projection_params
+        projector = Projector(pp.n_neighbors, pp.min_dist, pp.target_weight, pp.pca_dim,
+                              seed=pp.seed)  # fmt: skip
+        labels = self.ml_labels() if use_labels and np.any(self.segment_class > 0) else None
+        init = self.embedding if self.embedding is not None and len(self.embedding) == len(feats) else None
+        emb = projector.fit(feats, labels, init=init, progress=progress)
+        self._projector, self.embedding = projector, np.asarray(emb, np.float32)
+
+    def run(self, progress: Progress | None = None) -> None:
+        """Partition, extract features and project: the whole pipeline."""
+        self.partition(progress)
+        self.extract_features(progress)
+        self.project(progress)
+
+    # ------------------------------------------------------------ classes
+    def add_class(self, name: str | None = None, color: str | None = None) -> int:
+        """Add a class and return its id (1..255)."""
+        free = [i for i in range(1, 256) if i not in self.classes]
+        if not free:
+            raise ValueError("at most 255 classes")
+        cid = free[0]
+        name = name or f"class {cid}"
+        if any(c.name == name for c in self.classes.values()):
+            raise ValueError(f"a class named {name!r} exists already")
+        self.classes[cid] = ClassInfo(cid, name, color or PALETTE[(cid - 1) % len(PALETTE)])
+        return cid
+
+    def rename_class(self, class_id: int, name: str) -> None:
+        """Rename a class."""
+        self._class(class_id).name = str(name)
+
+    def recolor_class(self, class_id: int, color: str) -> None:
+        """Change a class's colour (``#rrggbb``)."""
+        if not (isinstance(color, str) and color.startswith("#") and len(color) == 7):
+            raise ValueError(f"colour must be '#rrggbb', got {color!r}")
+        self._class(class_id).color = color
+
+    def remove_class(self, class_id: int) -> None:
+        """Delete a class; its segments and pixels become unlabelled (undoable)."""
+        info = self._class(class_id)
+        rows = np.flatnonzero(self.segment_class == class_id)
+        before = self._structure()
+        self.segment_class[rows] = 0
+        for m in self.class_masks:
+            m[m == class_id] = 0
+        del self.classes[class_id]
+        after = self._structure()
+
+        def undo():
+            self.classes[class_id] = info
+            self._set_structure(before)
+
+        def redo():
+            self.classes.pop(class_id, None)
+            self._set_structure(after)
+
+        self.history.push(Action(f"delete class {info.name}", undo, redo))
+
+    def _class(self, class_id: int) -> ClassInfo:
+        if class_id not in self.classes:
+            raise KeyError(f"no class with id {class_id}")
+        return self.classes[class_id]
+
+    # ------------------------------------------------------------ labelling
+    def assign(self, segment_ids, class_id: int, description: str | None = None) -> dict[int, np.ndarray]:
+        """Give ``class_id`` (0 = unlabelled) to segments, pixels included; undoable.
+
+        Pixels painted by hand (``manual_masks``) are never overwritten.
+
+        Returns
+        -------
+        dict of int to ndarray
+            Per touched image, the flat pixel indices that changed.
+        """
+        if class_id != 0:
+            self._class(class_id)
+        ids = np.unique(np.asarray(segment_ids, np.int64))
+        rows = self.segments.rows_of(ids)
+        old_rows_class = self.segment_class[rows].copy()
+        changed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for img in np.unique(self.segments.image[rows]):
+            sel_ids = ids[self.segments.image[rows] == img]
+            lab = self.label_images[img]
+            lut = np.zeros(int(max(lab.max(), sel_ids.max())) + 1, bool)
+            lut[sel_ids] = True
+            cm = self.class_masks[img].ravel()
+            idx = np.flatnonzero(lut[lab.ravel()] & ~self.manual_masks[img].ravel())
+            idx = idx[cm[idx] != class_id]
+            changed[int(img)] = (idx, cm[idx].copy())
+            cm[idx] = class_id
+        self.segment_class[rows] = class_id
+
+        def apply(values_from_old: bool):
+            for img, (idx, old) in changed.items():
+                self.class_masks[img].ravel()[idx] = old if values_from_old else class_id
+            self.segment_class[rows] = old_rows_class if values_from_old else class_id
+
+        name = self.classes[class_id].name if class_id else "unlabelled"
+        self.history.push(
+            Action(description or f"label {ids.size} segments as {name}",
+                   lambda: apply(True), lambda: apply(False))
+        )  # fmt: skip
+        return {img: idx for img, (idx, _) in changed.items()}
+
+    def paint(self, image_index: int, mask: np.ndarray, class_id: int) -> None:
+        """Record a hand-painted region: its pixels take ``class_id`` and are protected."""
+        mask = np.asarray(mask, bool)
+        cm, mm = self.class_masks[image_index], self.manual_masks[image_index]
+        idx = np.flatnonzero(mask.ravel())
+        old_c, old_m = cm.ravel()[idx].copy(), mm.ravel()[idx].copy()
+        cm.ravel()[idx] = class_id
+        mm.ravel()[idx] = True
+
+        def undo():
+            cm.ravel()[idx] = old_c
+            mm.ravel()[idx] = old_m
+
+        def redo():
+            cm.ravel()[idx] = class_id
+            mm.ravel()[idx] = True
+
+        self.history.push(Action(f"paint {idx.size} pixels", undo, redo))
+
+    def undo(self) -> str | None:
+        """Undo the last action; returns its description (None if nothing to undo)."""
+        a = self.history.undo()
+        return a.description if a else None
+
+    def redo(self) -> str | None:
+        """Redo the last undone action; returns its description."""
+        a = self.history.redo()
+        return a.description if a else None
+
+    # ------------------------------------------------------------ scatter selection
+    def select_box(self, corner0, corner1, unlabelled_only: bool = False) -> np.ndarray:
+        """Segment ids whose embedding lies in a box (scatter coordinates)."""
+        return self._ids_of(points_in_box(self._emb(), corner0, corner1), unlabelled_only)
+
+    def select_lasso(self, vertices, unlabelled_only: bool = False) -> np.ndarray:
+        """Segment ids whose embedding lies in a lasso polygon (scatter coordinates)."""
+        return self._ids_of(points_in_polygon(self._emb(), vertices), unlabelled_only)
+
+    def _emb(self) -> np.ndarray:
+        if self.embedding is None:
+            raise RuntimeError("project the features first")
+        return self.embedding
+
+    def _ids_of(self, rows: np.ndarray, unlabelled_only: bool) -> np.ndarray:
+        if unlabelled_only:
+            rows = rows[self.segment_class[rows] == 0]
+        return self.segments.ids[rows]
+
+    # ------------------------------------------------------------ summary
+    def summary(self) -> dict:
+        """Counts for status lines and logs."""
+        return {
+            "images": self.n_images,
+            "segments": len(self.segments),
+            "labelled": int(np.count_nonzero(self.segment_class)),
+            "classes": len(self.classes),
+            "features": None if self.features is None else list(self.features.shape),
+            "projected": self.embedding is not None,
+        }
+
+    def params_dict(self) -> dict:
+        """All parameters, JSON-safe."""
+        return {
+            "partition": self.partition_params.to_dict(),
+            "features": asdict(self.feature_params),
+            "projection": asdict(self.projection_params),
+        }

@@ -227,7 +227,9 @@ class Session:
         self.embedding = s.embedding
         self.next_id = int(s.next_id)
         if s.class_masks:
-            self.class_masks = [m.copy() for m in s.class_masks]
+            # in place: napari Labels layers share these arrays
+            for cur, new in zip(self.class_masks, s.class_masks):
+                cur[...] = new
         self._pixel_index.clear()
 
     def push_structural_action(self, description: str, before: _Structure, after: _Structure):

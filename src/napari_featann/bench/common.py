@@ -1,0 +1,101 @@
+"""Shared pieces of the benchmarks: masks by stem, majority labels, IoU scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..core.images import list_image_files, read_image
+
+__all__ = ["iou_score", "load_masks_for", "majority_labels", "summarise"]
+
+
+def load_masks_for(image_paths, mask_dir) -> list[np.ndarray]:
+    """Ground-truth masks matched to images by file stem.
+
+    Raises
+    ------
+    ValueError
+        Naming every image that has no mask, or a mask whose shape differs.
+    """
+    masks = {p.stem: p for p in list_image_files(mask_dir)}
+    out, problems = [], []
+    for p in image_paths:
+        p = Path(p)
+        if p.stem not in masks:
+            problems.append(f"{p.name}: no mask named {p.stem}.* in {mask_dir}")
+            continue
+        m = read_image(masks[p.stem])
+        if m.ndim == 3:
+            m = m[..., 0]
+        out.append(np.asarray(m))
+    if problems:
+        raise ValueError("missing ground truth: " + "; ".join(problems))
+    return out
+
+
+def is_binary(mask: np.ndarray) -> bool:
+    """Whether a mask has at most two values (0 and one foreground value)."""
+    return np.unique(mask).size <= 2
+
+
+def gt_classes(mask: np.ndarray) -> np.ndarray:
+    """Ground truth as class indices: 0/1 for binary masks, the values otherwise."""
+    return (mask > 0).astype(np.int64) if is_binary(mask) else mask.astype(np.int64)
+
+
+def majority_labels(label_image: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Majority ground-truth class and purity of every segment.
+
+    Parameters
+    ----------
+    label_image : ndarray (H, W), int, 0 = no segment
+    gt : ndarray (H, W), int class indices
+
+    Returns
+    -------
+    ids, majority, purity : ndarrays
+        For each segment id present: its id, its majority class and the
+        fraction of its pixels in that class.
+    """
+    lab = label_image.ravel().astype(np.int64)
+    g = gt.ravel().astype(np.int64)
+    ids, inv = np.unique(lab, return_inverse=True)
+    ncls = int(g.max()) + 1
+    hist = np.bincount(inv * ncls + g, minlength=ids.size * ncls).reshape(ids.size, ncls)
+    maj = hist.argmax(1)
+    purity = hist.max(1) / np.maximum(hist.sum(1), 1)
+    keep = ids > 0
+    return ids[keep], maj[keep], purity[keep]
+
+
+def iou_score(pred: np.ndarray, gt: np.ndarray, binary: bool) -> float:
+    """Foreground IoU (binary) or mean IoU over the classes present in either (percent)."""
+    if binary:
+        p, t = pred > 0, gt > 0
+        union = np.count_nonzero(p | t)
+        return 100.0 if union == 0 else 100.0 * np.count_nonzero(p & t) / union
+    ious = []
+    for c in np.union1d(np.unique(pred), np.unique(gt)):
+        p, t = pred == c, gt == c
+        ious.append(np.count_nonzero(p & t) / max(np.count_nonzero(p | t), 1))
+    return 100.0 * float(np.mean(ious))
+
+
+def summarise(ious, extra: dict | None = None) -> dict:
+    """Common JSON fields of every benchmark."""
+    ious = np.asarray(ious, float)
+    out = {
+        "n_images": int(ious.size),
+        "mean_iou": round(float(ious.mean()), 2) if ious.size else None,
+        "median_iou": round(float(np.median(ious)), 2) if ious.size else None,
+    }
+    out.update(extra or {})
+    return out
+
+
+def image_files(images) -> list[Path]:
+    """A folder's image files, or the given list."""
+    p = Path(images)
+    return list_image_files(p) if p.is_dir() else [p]

@@ -1,0 +1,183 @@
+"""The ``featann`` command line (also ``python -m napari_featann``).
+
+Progress goes to stderr; each benchmark prints one JSON object as its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _add_partition_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("partition")
+    g.add_argument("--gradient", choices=("classic", "hed"), default=None,
+                   help="edge map (default: hed when --edge-weights is given, else classic)")
+    g.add_argument("--edge-weights", metavar="PATH", help="HED weights file (hed_bsds500.pth)")
+    g.add_argument("--multiscale", action="store_true",
+                   help="average edges over scales 0.5, 1, 1.5, 2 (the paper's setting)")
+    g.add_argument("--criterion", choices=("area", "volume", "dynamics"), default="volume")
+    cut = g.add_mutually_exclusive_group()
+    cut.add_argument("--threshold", type=float, help="cut at this criterion value")
+    cut.add_argument("--regions", type=int, help="cut to about N regions per image (default 100)")
+    g.add_argument("--frontier", type=float, default=0.0,
+                   help="weak-contour filter: remove contours with mean gradient below this")
+
+
+def _add_feature_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("features")
+    g.add_argument("--backbone", default="efficientnet_lite0", help="timm model name")
+    g.add_argument("--weights", metavar="PATH",
+                   help="local backbone weights; without it, timm's hub (needs internet)")
+    g.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+    g.add_argument("--batch-size", type=int, default=32)
+
+
+def partition_params(args):
+    """PartitionParams from parsed arguments."""
+    from .core.gradient import PAPER_SCALES
+    from .core.partition import PartitionParams
+
+    gradient = args.gradient or ("hed" if args.edge_weights else "classic")
+    regions = args.regions if args.threshold is None and args.regions else None
+    if args.threshold is None and regions is None:
+        regions = 100
+    return PartitionParams(
+        gradient=gradient, edge_weights=args.edge_weights,
+        scales=PAPER_SCALES if args.multiscale else (1.0,), criterion=args.criterion,
+        threshold=args.threshold, regions=regions, frontier=args.frontier,
+    ).validate()  # fmt: skip
+
+
+def feature_params(args):
+    """FeatureParams from parsed arguments."""
+    from .session import FeatureParams
+
+    return FeatureParams(backbone=args.backbone, weights=args.weights, device=args.device,
+                         batch_size=args.batch_size)  # fmt: skip
+
+
+def _cmd_segment(args) -> int:
+    import numpy as np
+
+    from .core.progress import StderrProgress
+    from .session import Session
+
+    session = Session.from_sources(args.images if len(args.images) > 1 else args.images[0])
+    for src, why in session.load_failures.items():
+        print(f"[featann] skipped {src}: {why}", file=sys.stderr)
+    session.partition_params = partition_params(args)
+    session.partition(StderrProgress())
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    import tifffile
+
+    for rec, lab in zip(session.images, session.label_images):
+        tifffile.imwrite(out / f"{rec.name}.tif", lab.astype(np.int32), compression="zlib")
+    print(json.dumps({"n_images": session.n_images, "segments": len(session.segments),
+                      "output": str(out), "skipped": session.load_failures}))  # fmt: skip
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from .core.progress import StderrProgress
+
+    if args.bench == "oracle":
+        from .bench.oracle import oracle_benchmark
+
+        result = oracle_benchmark(args.images, args.masks, partition_params(args),
+                                  StderrProgress(), limit=args.limit)  # fmt: skip
+    elif args.bench == "extract":
+        from .bench.speed import extraction_benchmark
+
+        result = extraction_benchmark(args.images, partition_params(args), feature_params(args),
+                                      limit=args.limit, progress=StderrProgress())  # fmt: skip
+    elif args.bench == "metric":
+        from .bench.metric import metric_benchmark
+
+        result = metric_benchmark(
+            args.images, args.masks, partition_params(args), feature_params(args),
+            labelled_fraction=args.labelled_fraction, mode=args.mode, seed=args.seed,
+            limit=args.limit, progress=StderrProgress(),
+        )  # fmt: skip
+    elif args.bench == "robot":
+        from .bench.robot import robot_benchmark
+
+        result = robot_benchmark(args, partition_params(args), feature_params(args),
+                                 progress=StderrProgress())  # fmt: skip
+    else:  # pragma: no cover - argparse restricts choices
+        raise SystemExit(f"unknown benchmark {args.bench}")
+    print(json.dumps(result))
+    return 0
+
+
+def _cmd_gui(args) -> int:
+    from ._widgets.launch import launch
+
+    launch(args.images, edge_weights=args.edge_weights, weights=args.weights, block=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="featann", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    seg = sub.add_parser("segment", help="partition images into candidate segments")
+    seg.add_argument("images", nargs="+", help="image files or one folder")
+    seg.add_argument("-o", "--output", required=True, help="folder for the label images (TIFF)")
+    _add_partition_args(seg)
+    seg.set_defaults(func=_cmd_segment)
+
+    bench = sub.add_parser("bench", help="benchmarks on images with ground truth")
+    bsub = bench.add_subparsers(dest="bench", required=True)
+    for name, help_ in (
+        ("oracle", "oracle IoU: each segment labelled with its majority ground-truth class"),
+        ("extract", "feature extraction speed against the bare forward pass"),
+        ("metric", "kNN accuracy of unlabelled segments before/after metric learning"),
+        ("robot", "simulated annotator: IoU against modelled effort"),
+    ):
+        b = bsub.add_parser(name, help=help_)
+        b.add_argument("--images", required=True, help="folder of images")
+        b.add_argument("--masks", required=name != "extract", help="folder of masks (same stems)")
+        b.add_argument("--limit", type=int, help="use only the first N images")
+        b.add_argument("--seed", type=int, default=0)
+        _add_partition_args(b)
+        if name != "oracle":
+            _add_feature_args(b)
+        if name == "metric":
+            b.add_argument("--labelled-fraction", type=float, default=0.2)
+            b.add_argument("--mode", choices=("head", "full"), default="head")
+        if name == "robot":
+            from .bench.robot_args import add_robot_args
+
+            add_robot_args(b)
+        b.set_defaults(func=_cmd_bench)
+
+    gui = sub.add_parser("gui", help="open napari with the plugin docked")
+    gui.add_argument("images", nargs="*", help="images or a folder (default: sample data)")
+    gui.add_argument("--edge-weights", metavar="PATH", help="HED weights for the gradient")
+    gui.add_argument("--weights", metavar="PATH", help="local backbone weights")
+    gui.set_defaults(func=_cmd_gui)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("[featann] interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, FileNotFoundError) as exc:
+        print(f"featann: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

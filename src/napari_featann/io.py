@@ -1,0 +1,227 @@
+"""Saving and loading sessions, exporting class masks.
+
+A session file (``.featann``) is a plain npz archive (``allow_pickle=False``)
+holding the arrays and one JSON document (``__meta__``) with parameters,
+classes and image sources. Nothing is ever pickled, so opening a file
+cannot run code. The format is versioned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .core.images import ImageRecord, read_image
+from .core.partition import PartitionParams
+from .core.regions import SegmentTable
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "SessionFileError", "export_masks", "load_session", "save_session"]
+
+FORMAT = "napari-featann-session"
+FORMAT_VERSION = 1
+SUFFIX = ".featann"
+
+
+class SessionFileError(ValueError):
+    """A session file is missing, corrupted, foreign or from a newer version."""
+
+
+def save_session(session, path: str | os.PathLike, embed_images: bool = False) -> Path:
+    """Write ``session`` to ``path`` (``.featann`` is appended when missing).
+
+    Parameters
+    ----------
+    session : Session
+    path : str or path-like
+    embed_images : bool
+        Also store the pixels of images that came from files (images that came
+        from arrays are always stored).
+
+    Returns
+    -------
+    Path
+        The file written. It is written to a temporary name first and then
+        renamed, so an interrupted save never leaves a broken file.
+    """
+    from dataclasses import asdict
+
+    path = Path(path)
+    if path.suffix != SUFFIX:
+        path = path.with_name(path.name + SUFFIX)
+    arrays: dict[str, np.ndarray] = {}
+    images_meta = []
+    for i, rec in enumerate(session.images):
+        embed = embed_images or rec.path is None
+        if embed:
+            arrays[f"image_{i}"] = np.asarray(rec.data)
+        images_meta.append({"name": rec.name, "path": rec.path, "embedded": embed,
+                            "shape": list(rec.data.shape)})  # fmt: skip
+        arrays[f"class_mask_{i}"] = session.class_masks[i]
+        arrays[f"manual_mask_{i}"] = session.manual_masks[i]
+        if session.gradients[i] is not None:
+            arrays[f"gradient_{i}"] = session.gradients[i].astype(np.float16)
+    for i, lab in enumerate(session.label_images):
+        arrays[f"labels_{i}"] = lab
+    arrays.update(session.segments.to_arrays())
+    arrays["segment_class"] = session.segment_class
+    if session.features is not None:
+        arrays["features"] = session.features
+    if session.embedding is not None:
+        arrays["embedding"] = session.embedding
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "images": images_meta,
+        "params": {
+            "partition": session.partition_params.to_dict(),
+            "features": asdict(session.feature_params),
+            "projection": asdict(session.projection_params),
+        },
+        "gradient_keys": [list(k) if k else None for k in session._gradient_keys],
+        "classes": [asdict(c) for c in session.classes.values()],
+        "next_id": int(session.next_id),
+        "n_label_images": len(session.label_images),
+    }
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def _read_meta(npz) -> dict:
+    if "__meta__" not in npz.files:
+        raise SessionFileError("not a napari-featann session (no metadata)")
+    try:
+        meta = json.loads(bytes(npz["__meta__"]).decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SessionFileError(f"corrupted session metadata: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise SessionFileError("not a napari-featann session file")
+    if int(meta.get("version", 0)) > FORMAT_VERSION:
+        raise SessionFileError(
+            f"session format version {meta['version']} is newer than this napari-featann "
+            f"understands ({FORMAT_VERSION}); please upgrade"
+        )
+    return meta
+
+
+def load_session(path: str | os.PathLike):
+    """Read a session written by :func:`save_session`.
+
+    Raises
+    ------
+    SessionFileError
+        The file is missing, corrupted, not a session, from a newer version,
+        or an image it refers to can no longer be read.
+    """
+    from .session import ClassInfo, FeatureParams, ProjectionParams, Session
+
+    path = Path(path)
+    if not path.is_file():
+        raise SessionFileError(f"no such session file: {path}")
+    if not zipfile.is_zipfile(path):
+        raise SessionFileError(f"{path} is not a napari-featann session (not an npz archive)")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise SessionFileError(f"{path} is not a readable session file: {exc}") from None
+    try:
+        with npz:
+            meta = _read_meta(npz)
+            return _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
+    except SessionFileError:
+        raise
+    except (KeyError, ValueError, TypeError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise SessionFileError(f"{path} is corrupted: {type(exc).__name__}: {exc}") from None
+
+
+def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams):
+    records, missing = [], {}
+    for i, im in enumerate(meta["images"]):
+        if im["embedded"]:
+            data = np.asarray(npz[f"image_{i}"])
+        else:
+            try:
+                data = read_image(im["path"])
+            except ValueError as exc:
+                missing[im["path"]] = str(exc)
+                continue
+            if list(data.shape) != list(im["shape"]):
+                missing[im["path"]] = f"changed on disk (shape {data.shape}, saved {im['shape']})"
+                continue
+        records.append(ImageRecord(im["name"], data, im["path"]))
+    if missing:
+        detail = "; ".join(f"{k}: {v}" for k, v in missing.items())
+        raise SessionFileError(f"{path}: cannot read the session's images: {detail}")
+    params = meta["params"]
+    s = Session(
+        records,
+        partition=PartitionParams.from_dict(params["partition"]),
+        features=FeatureParams(**params["features"]),
+        projection=ProjectionParams(**params["projection"]),
+    )
+    for i in range(len(records)):
+        s.class_masks[i] = np.array(npz[f"class_mask_{i}"], dtype=np.uint8)
+        s.manual_masks[i] = np.array(npz[f"manual_mask_{i}"], dtype=bool)
+        if f"gradient_{i}" in npz.files:
+            s.gradients[i] = np.asarray(npz[f"gradient_{i}"], np.float32)
+            key = meta["gradient_keys"][i]
+            s._gradient_keys[i] = (key[0], key[1], tuple(key[2])) if key else None
+    s.label_images = [np.array(npz[f"labels_{i}"], np.int32) for i in range(meta["n_label_images"])]
+    s.segments = SegmentTable.from_arrays(npz) if "seg_ids" in npz.files else SegmentTable.empty()
+    s.segment_class = np.array(npz["segment_class"], np.int32)
+    s.features = np.array(npz["features"], np.float32) if "features" in npz.files else None
+    s.embedding = np.array(npz["embedding"], np.float32) if "embedding" in npz.files else None
+    s.classes = {int(c["id"]): ClassInfo(int(c["id"]), c["name"], c["color"]) for c in meta["classes"]}
+    s.next_id = int(meta["next_id"])
+    n = len(s.segments)
+    if s.segment_class.shape != (n,) or (s.features is not None and len(s.features) != n):
+        raise SessionFileError(f"{path} is inconsistent: arrays do not match the segment table")
+    return s
+
+
+def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[Path]:
+    """Write one mask of class ids per image, plus ``legend.json`` and ``legend.csv``.
+
+    Parameters
+    ----------
+    session : Session
+    folder : str or path-like
+        Created if needed.
+    fmt : {"png", "tif"}
+        PNG (8-bit) or TIFF.
+
+    Returns
+    -------
+    list of Path
+        The mask files, in image order (named ``<image name>.png|tif``).
+    """
+    if fmt not in ("png", "tif"):
+        raise ValueError(f"fmt must be 'png' or 'tif', got {fmt!r}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for rec, mask in zip(session.images, session.class_masks):
+        p = folder / f"{rec.name}.{fmt}"
+        if fmt == "png":
+            import imageio.v3 as iio
+
+            iio.imwrite(p, mask.astype(np.uint8))
+        else:
+            import tifffile
+
+            tifffile.imwrite(p, mask.astype(np.uint8))
+        out.append(p)
+    legend = [{"id": 0, "name": "unlabelled", "color": "#000000"}] + [
+        {"id": c.id, "name": c.name, "color": c.color} for c in session.classes.values()
+    ]
+    (folder / "legend.json").write_text(json.dumps(legend, indent=2))
+    lines = ["id,name,color"] + [f"{d['id']},{json.dumps(d['name'])},{d['color']}" for d in legend]
+    (folder / "legend.csv").write_text("\n".join(lines) + "\n")
+    return out

@@ -1,0 +1,40 @@
+"""Shared fixtures: paths to the read-only data beside the checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DAVIS = SHARED / "data" / "davis-dev"
+WEIGHTS = SHARED / "weights"
+BACKBONE_WEIGHTS = WEIGHTS / "efficientnet_lite0_in1k_timm.pth"
+HED_WEIGHTS = WEIGHTS / "hed_bsds500.pth"
+
+
+def need(path: Path) -> Path:
+    """Skip the calling test when a file of ../shared is absent."""
+    if not path.exists():
+        pytest.skip(f"{path} is not available")
+    return path
+
+
+@pytest.fixture
+def squares_image() -> np.ndarray:
+    """A 48x64 RGB image: a red and a blue square on grey."""
+    img = np.full((48, 64, 3), 128, np.uint8)
+    img[8:24, 8:24] = (220, 30, 30)
+    img[24:44, 36:60] = (30, 30, 220)
+    return img
+
+
+@pytest.fixture
+def davis_files() -> list[Path]:
+    """Three DAVIS frames (different sequences)."""
+    need(DAVIS)
+    names = ["blackswan_00000", "car-roundabout_00000", "cows_00000"]
+    files = [DAVIS / "images" / f"{n}.jpg" for n in names]
+    return [need(f) for f in files]

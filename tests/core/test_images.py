@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from napari_featann.core.images import ImageLoadError, load_collection, read_image, to_float_rgb
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("channels", [None, 3, 4])
+def test_to_float_rgb_any_type(dtype, channels):
+    shape = (10, 12) if channels is None else (10, 12, channels)
+    rng = np.random.default_rng(0)
+    hi = 255 if dtype == np.uint8 else 4000
+    arr = (rng.random(shape) * hi).astype(dtype)
+    out = to_float_rgb(arr)
+    assert out.shape == (10, 12, 3)
+    assert out.dtype == np.float32
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert out.max() > 0.5  # contrast kept, including 16-bit
+
+
+def test_uint8_scaled_by_255():
+    arr = np.array([[0, 255]], np.uint8).repeat(3, 0)
+    out = to_float_rgb(arr)
+    assert out[0, 0, 0] == 0.0 and out[0, 1, 0] == 1.0
+
+
+def test_files_of_mixed_formats_and_sizes(tmp_path):
+    import imageio.v3 as iio
+    import tifffile
+
+    iio.imwrite(tmp_path / "a.png", np.zeros((20, 30, 3), np.uint8))
+    iio.imwrite(tmp_path / "b.jpg", np.full((25, 15, 3), 100, np.uint8))
+    tifffile.imwrite(tmp_path / "c.tif", np.arange(40 * 50, dtype=np.uint16).reshape(40, 50))
+    iio.imwrite(tmp_path / "d.png", np.zeros((8, 9, 4), np.uint8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    records, failures = load_collection(tmp_path)
+    assert [r.name for r in records] == ["a", "b", "c", "d"]
+    assert [r.shape2d for r in records] == [(20, 30), (25, 15), (40, 50), (8, 9)]
+    assert records[2].data.dtype == np.uint16
+    assert failures == {}
+
+
+def test_bad_files_are_listed_and_good_ones_kept(tmp_path):
+    import imageio.v3 as iio
+
+    iio.imwrite(tmp_path / "good.png", np.zeros((10, 10), np.uint8))
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("hello")
+    files = [tmp_path / "good.png", tmp_path / "empty.png", tmp_path / "text.jpg",
+             tmp_path / "missing.tif"]  # fmt: skip
+    records, failures = load_collection(files)
+    assert [r.name for r in records] == ["good"]
+    assert set(failures) == {str(f) for f in files[1:]}
+    assert "empty" in failures[str(files[1])]
+    assert "no such file" in failures[str(files[3])]
+
+
+def test_nothing_readable_raises_with_names(tmp_path):
+    (tmp_path / "x.png").write_text("junk")
+    with pytest.raises(ImageLoadError) as err:
+        load_collection([tmp_path / "x.png"])
+    assert "x.png" in str(err.value)
+    assert str(tmp_path / "x.png") in err.value.failures
+
+
+def test_strict_mode_raises_on_first_bad(tmp_path):
+    import imageio.v3 as iio
+
+    iio.imwrite(tmp_path / "good.png", np.zeros((10, 10), np.uint8))
+    (tmp_path / "bad.png").write_text("junk")
+    with pytest.raises(ImageLoadError, match="bad.png"):
+        load_collection([tmp_path / "good.png", tmp_path / "bad.png"], skip_bad=False)
+
+
+def test_arrays_and_bad_shapes():
+    records, failures = load_collection(
+        [np.zeros((5, 5)), np.zeros((2, 3, 4, 5)), np.zeros((0, 4))], names=["a", "stack", "empty"]
+    )
+    assert [r.name for r in records] == ["a"]
+    assert "3-D" in failures["stack"] and "empty" in failures["empty"]
+
+
+def test_read_real_jpeg(davis_files):
+    arr = read_image(davis_files[0])
+    assert arr.shape == (480, 854, 3) and arr.dtype == np.uint8

@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+
+from napari_featann.core.progress import CancelAfter, Cancelled
+from napari_featann.io import SessionFileError, export_masks, load_session, save_session
+from napari_featann.session import Session
+
+
+@pytest.fixture
+def session(squares_image):
+    s = Session.from_sources([squares_image, squares_image[:40, :50].copy()], names=["a", "b"])
+    s.partition_params.regions = 3
+    s.partition()
+    return s
+
+
+def test_partition_gives_unique_ids_and_table(session):
+    ids0 = np.unique(session.label_images[0])
+    ids1 = np.unique(session.label_images[1])
+    assert not set(ids0) & set(ids1)
+    assert len(session.segments) == ids0.size + ids1.size
+    assert session.segments.area.sum() == 48 * 64 + 40 * 50
+    assert session.next_id == max(ids1) + 1
+
+
+def test_assign_writes_pixels_and_undo_redo(session):
+    red = session.add_class("red")
+    seg = session.segment_at(0, 16, 16)
+    changed = session.assign([seg], red)
+    mask = session.label_images[0] == seg
+    assert (session.class_masks[0][mask] == red).all()
+    assert (session.class_masks[0][~mask] == 0).all()
+    assert changed[0].size == mask.sum()
+    assert session.segment_class[session.segments.rows_of([seg])[0]] == red
+    assert session.undo().startswith("label 1 segments")
+    assert session.class_masks[0].max() == 0 and session.segment_class.max() == 0
+    session.redo()
+    assert (session.class_masks[0][mask] == red).all()
+
+
+def test_assign_keeps_hand_painted_pixels(session):
+    red, blue = session.add_class("red"), session.add_class("blue")
+    seg = session.segment_at(0, 16, 16)
+    painted = np.zeros_like(session.manual_masks[0])
+    painted[16, 16] = True
+    session.paint(0, painted, blue)
+    session.assign([seg], red)
+    assert session.class_masks[0][16, 16] == blue
+    assert session.class_masks[0][15, 15] == red
+
+
+def test_partition_is_atomic_when_cancelled(session):
+    before = [lab.copy() for lab in session.label_images]
+    session.partition_params.regions = 2
+    session.gradients = [None, None]
+    with pytest.raises(Cancelled):
+        session.partition(CancelAfter(2))
+    assert all((a == b).all() for a, b in zip(before, session.label_images))
+
+
+def test_classes_and_remove_is_undoable(session):
+    red = session.add_class("red")
+    with pytest.raises(ValueError):
+        session.add_class("red")
+    session.rename_class(red, "tomato")
+    session.recolor_class(red, "#ff6347")
+    with pytest.raises(ValueError):
+        session.recolor_class(red, "tomato")
+    session.assign([session.segment_at(0, 16, 16)], red)
+    session.remove_class(red)
+    assert red not in session.classes and session.class_masks[0].max() == 0
+    session.undo()
+    assert session.classes[red].name == "tomato" and session.class_masks[0].max() == red
+
+
+def test_save_load_roundtrip(session, tmp_path):
+    red = session.add_class("red")
+    session.assign([session.segment_at(0, 16, 16)], red)
+    session.embedding = np.random.default_rng(0).random((len(session.segments), 2)).astype("f4")
+    path = save_session(session, tmp_path / "s")
+    assert path.suffix == ".featann"
+    loaded = load_session(path)
+    assert loaded.classes == session.classes
+    assert all((a == b).all() for a, b in zip(loaded.class_masks, session.class_masks))
+    assert all((a == b).all() for a, b in zip(loaded.label_images, session.label_images))
+    np.testing.assert_array_equal(loaded.embedding, session.embedding)
+    assert loaded.partition_params == session.partition_params
+    # gradients come back, so a re-cut does not recompute them
+    assert loaded._gradient_keys == session._gradient_keys
+
+
+def test_corrupted_and_foreign_files(tmp_path, session):
+    (tmp_path / "junk.featann").write_bytes(b"not a zip at all")
+    with pytest.raises(SessionFileError, match="not a napari-featann session"):
+        load_session(tmp_path / "junk.featann")
+    np.savez(tmp_path / "foreign.npz", x=np.zeros(3))
+    with pytest.raises(SessionFileError, match="no metadata"):
+        load_session(tmp_path / "foreign.npz")
+    path = save_session(session, tmp_path / "ok")
+    data = bytearray(path.read_bytes())
+    (tmp_path / "cut.featann").write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(SessionFileError):
+        load_session(tmp_path / "cut.featann")
+    with pytest.raises(SessionFileError, match="no such"):
+        load_session(tmp_path / "absent.featann")
+
+
+def test_export_masks_with_legend(session, tmp_path):
+    import json
+
+    import imageio.v3 as iio
+
+    red = session.add_class("red")
+    session.assign([session.segment_at(0, 16, 16)], red)
+    files = export_masks(session, tmp_path / "masks")
+    assert [f.name for f in files] == ["a.png", "b.png"]
+    mask = iio.imread(files[0])
+    assert mask.shape == (48, 64) and mask[16, 16] == red
+    legend = json.loads((tmp_path / "masks" / "legend.json").read_text())
+    assert legend[1] == {"id": red, "name": "red", "color": session.classes[red].color}
+
+
+def test_select_box_and_lasso(session):
+    n = len(session.segments)
+    session.embedding = np.stack([np.arange(n), np.zeros(n)], 1).astype("f4")
+    assert session.select_box((-0.5, -1), (1.5, 1)).tolist() == session.segments.ids[:2].tolist()
+    tri = [[-1, -1], [0.5, 3], [0.5, -3]]
+    assert session.select_lasso(tri).tolist() == session.segments.ids[:1].tolist()

@@ -15,24 +15,38 @@ __all__ = ["main"]
 
 def _add_partition_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("partition")
-    g.add_argument("--gradient", choices=("classic", "hed"), default=None,
-                   help="edge map (default: hed when --edge-weights is given, else classic)")
+    g.add_argument(
+        "--gradient",
+        choices=("classic", "hed"),
+        default=None,
+        help="edge map (default: hed when --edge-weights is given, else classic)",
+    )
     g.add_argument("--edge-weights", metavar="PATH", help="HED weights file (hed_bsds500.pth)")
-    g.add_argument("--multiscale", action="store_true",
-                   help="average edges over scales 0.5, 1, 1.5, 2 (the paper's setting)")
+    g.add_argument(
+        "--multiscale",
+        action="store_true",
+        help="average edges over scales 0.5, 1, 1.5, 2 (the paper's setting)",
+    )
     g.add_argument("--criterion", choices=("area", "volume", "dynamics"), default="volume")
     cut = g.add_mutually_exclusive_group()
     cut.add_argument("--threshold", type=float, help="cut at this criterion value")
     cut.add_argument("--regions", type=int, help="cut to about N regions per image (default 100)")
-    g.add_argument("--frontier", type=float, default=0.0,
-                   help="weak-contour filter: remove contours with mean gradient below this")
+    g.add_argument(
+        "--frontier",
+        type=float,
+        default=0.0,
+        help="weak-contour filter: remove contours with mean gradient below this",
+    )
 
 
 def _add_feature_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("features")
     g.add_argument("--backbone", default="efficientnet_lite0", help="timm model name")
-    g.add_argument("--weights", metavar="PATH",
-                   help="local backbone weights; without it, timm's hub (needs internet)")
+    g.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="local backbone weights; without it, timm's hub (needs internet)",
+    )
     g.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     g.add_argument("--batch-size", type=int, default=32)
 

@@ -19,7 +19,14 @@ from .core.images import ImageRecord, read_image
 from .core.partition import PartitionParams
 from .core.regions import SegmentTable
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "SessionFileError", "export_masks", "load_session", "save_session"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "SessionFileError",
+    "export_masks",
+    "load_session",
+    "save_session",
+]
 
 FORMAT = "napari-featann-session"
 FORMAT_VERSION = 1
@@ -178,7 +185,9 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
     s.segment_class = np.array(npz["segment_class"], np.int32)
     s.features = np.array(npz["features"], np.float32) if "features" in npz.files else None
     s.embedding = np.array(npz["embedding"], np.float32) if "embedding" in npz.files else None
-    s.classes = {int(c["id"]): ClassInfo(int(c["id"]), c["name"], c["color"]) for c in meta["classes"]}
+    s.classes = {
+        int(c["id"]): ClassInfo(int(c["id"]), c["name"], c["color"]) for c in meta["classes"]
+    }
     s.next_id = int(meta["next_id"])
     n = len(s.segments)
     if s.segment_class.shape != (n,) or (s.features is not None and len(s.features) != n):

@@ -278,12 +278,34 @@ class Session:
             self._extractor_key = key
         return self._extractor
 
-    def compute_features(self, rows=None, progress: Progress | None = None) -> np.ndarray:
-        """Features of the given segment rows (default all), without storing them."""
-        table = self.segments if rows is None else self.segments.take(rows)
-        used = np.unique(table.image)
+    def compute_features(self, rows=None, progress: Progress | None = None, table=None,
+                         label_images=None) -> np.ndarray:  # fmt: skip
+        """Features of segment rows (default all) without storing them.
+
+        ``table`` and ``label_images`` describe segments that are not yet in the
+        session (a preview of an edit); by default the session's own.
+        """
+        if table is None:
+            table = self.segments if rows is None else self.segments.take(rows)
+        labels = self.label_images if label_images is None else label_images
+        used = set(np.unique(table.image).tolist())
         images = [self.float_image(i) if i in used else None for i in range(self.n_images)]
-        return self.extractor().extract(images, self.label_images, table, progress=progress)
+        return self.extractor().extract(images, labels, table, progress=progress)
+
+    def place(self, features: np.ndarray) -> np.ndarray:
+        """2-D positions for new segments: UMAP ``transform`` when the projection is fitted.
+
+        After a reload (the UMAP model is not saved, as it would need pickle), new
+        points go next to their nearest neighbour in feature space.
+        """
+        if self._projector is not None:
+            return np.asarray(self._projector.transform(features), np.float32)
+        if self.embedding is None or self.features is None or not len(self.features):
+            raise RuntimeError("project the features first")
+        sims = np.asarray(features) @ self.features.T
+        nearest = np.argmax(sims, axis=1)
+        jitter = np.random.default_rng(0).normal(0, 0.05, (len(features), 2))
+        return (self.embedding[nearest] + jitter).astype(np.float32)
 
     def extract_features(self, progress: Progress | None = None) -> None:
         """Extract features of every segment (unchanged segments come from the cache)."""
@@ -312,7 +334,11 @@ class Session:
         projector = Projector(pp.n_neighbors, pp.min_dist, pp.target_weight, pp.pca_dim,
                               seed=pp.seed)  # fmt: skip
         labels = self.ml_labels() if use_labels and np.any(self.segment_class > 0) else None
-        init = self.embedding if self.embedding is not None and len(self.embedding) == len(feats) else None
+        init = (
+            self.embedding
+            if self.embedding is not None and len(self.embedding) == len(feats)
+            else None
+        )
         emb = projector.fit(feats, labels, init=init, progress=progress)
         self._projector, self.embedding = projector, np.asarray(emb, np.float32)
 
@@ -372,7 +398,9 @@ class Session:
         return self.classes[class_id]
 
     # ------------------------------------------------------------ labelling
-    def assign(self, segment_ids, class_id: int, description: str | None = None) -> dict[int, np.ndarray]:
+    def assign(
+        self, segment_ids, class_id: int, description: str | None = None
+    ) -> dict[int, np.ndarray]:
         """Give ``class_id`` (0 = unlabelled) to segments, pixels included; undoable.
 
         Pixels painted by hand (``manual_masks``) are never overwritten.

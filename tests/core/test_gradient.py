@@ -15,7 +15,7 @@ def test_lab_of_white_and_black():
 def test_gradient_is_high_on_edges_only(squares_image):
     g = classic_gradient(to_float_rgb(squares_image))
     assert g.shape == (48, 64) and g.dtype == np.float32
-    assert 0 <= g.min() and g.max() <= 1
+    assert g.min() >= 0 and g.max() <= 1
     assert g[16, 7:9].max() > 0.5  # left border of the red square
     assert g[40:46, 2:6].max() < 0.05  # flat grey
     assert g[12:20, 12:20].max() < 0.05  # flat inside

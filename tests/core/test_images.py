@@ -14,7 +14,7 @@ def test_to_float_rgb_any_type(dtype, channels):
     out = to_float_rgb(arr)
     assert out.shape == (10, 12, 3)
     assert out.dtype == np.float32
-    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert out.min() >= 0.0 and out.max() <= 1.0
     assert out.max() > 0.5  # contrast kept, including 16-bit
 
 
@@ -68,7 +68,7 @@ def test_strict_mode_raises_on_first_bad(tmp_path):
 
     iio.imwrite(tmp_path / "good.png", np.zeros((10, 10), np.uint8))
     (tmp_path / "bad.png").write_text("junk")
-    with pytest.raises(ImageLoadError, match="bad.png"):
+    with pytest.raises(ImageLoadError, match=r"bad\.png"):
         load_collection([tmp_path / "good.png", tmp_path / "bad.png"], skip_bad=False)
 
 

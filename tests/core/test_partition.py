@@ -24,7 +24,7 @@ def test_three_regions_recover_the_squares(gradient, criterion):
     assert sorted(np.unique(labels)) == [1, 2, 3]
     # each square is (almost) one region
     for sl in [(slice(10, 22), slice(10, 22)), (slice(26, 42), slice(38, 58))]:
-        vals, counts = np.unique(labels[sl], return_counts=True)
+        _, counts = np.unique(labels[sl], return_counts=True)
         assert counts.max() / counts.sum() > 0.95
     assert labels[10:22, 10:22].mean() != labels[26:42, 38:58].mean()
 

@@ -14,7 +14,15 @@ from ..core.gradient import compute_gradient
 from ..core.images import read_image, to_float_rgb
 from ..core.partition import PartitionParams, build_hierarchy, cut_hierarchy
 from ..core.progress import Progress, ensure_progress
-from .common import gt_classes, image_files, iou_score, is_binary, load_masks_for, majority_labels, summarise
+from .common import (
+    gt_classes,
+    image_files,
+    iou_score,
+    is_binary,
+    load_masks_for,
+    majority_labels,
+    summarise,
+)
 
 __all__ = ["oracle_benchmark"]
 
@@ -49,7 +57,9 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
     for path, gt in zip(files, gts):
         img = to_float_rgb(read_image(path))
         if img.shape[:2] != gt.shape:
-            raise ValueError(f"{path.name}: mask shape {gt.shape} differs from image {img.shape[:2]}")
+            raise ValueError(
+                f"{path.name}: mask shape {gt.shape} differs from image {img.shape[:2]}"
+            )
         t0 = time.perf_counter()
         grad = compute_gradient(img, params.gradient, params.edge_weights, params.scales)
         t1 = time.perf_counter()

@@ -83,8 +83,11 @@ class PartitionParams:
 
     def gradient_key(self) -> tuple:
         """What determines the gradient (a re-cut that keeps it reuses the map)."""
-        return (self.gradient, self.edge_weights if self.gradient == "hed" else None,
-                tuple(float(s) for s in self.scales))
+        return (
+            self.gradient,
+            self.edge_weights if self.gradient == "hed" else None,
+            tuple(float(s) for s in self.scales),
+        )
 
     def to_dict(self) -> dict:
         """JSON-safe dictionary."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 __all__ = ["CancelAfter", "Cancelled", "Progress", "StderrProgress", "ensure_progress"]
 
 
-class Cancelled(Exception):  # noqa: N818 - the name reads as an event, like KeyboardInterrupt
+class Cancelled(Exception):
     """Raised at a checkpoint once cancellation has been requested."""
 
 

@@ -1,0 +1,234 @@
+"""Structural corrections on a session: split by clicks, merge, re-cut the hierarchy.
+
+Each edit computes everything first (new segments, their features and their
+positions in the scatter), then swaps it in as one undoable action, so a
+cancelled or failed edit changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .core.correction import (
+    TransferReport,
+    apply_split,
+    merge_segments,
+    split_segment,
+    transfer_labels,
+)
+from .core.partition import PartitionParams, cut_hierarchy
+from .core.progress import Progress, ensure_progress
+from .core.regions import describe_segments, offset_labels
+from .session import Session, _Structure
+
+__all__ = ["RecutReport", "merge", "preview_recut", "preview_split", "recut", "split"]
+
+
+def _gradient(session: Session, img: int) -> np.ndarray:
+    if session.gradients[img] is None:
+        session.compute_gradients([img])
+    return session.gradients[img]
+
+
+def preview_split(session: Session, segment_id: int, positive, negative) -> np.ndarray:
+    """Boolean mask (H, W) of the part of ``segment_id`` that the clicks would split off."""
+    img = int(session.segments.image[session.segments.rows_of([segment_id])[0]])
+    return split_segment(_gradient(session, img), session.label_images[img], segment_id,
+                         positive, negative)  # fmt: skip
+
+
+def _with_rows(session: Session, img: int, new_label: np.ndarray, drop_ids, add_ids,
+               progress: Progress | None):  # fmt: skip
+    """New structure where ``drop_ids`` rows are removed and ``add_ids`` (in ``new_label``) added."""
+    seg = session.segments
+    keep = ~np.isin(seg.ids, np.asarray(drop_ids, np.int64))
+    added = describe_segments(new_label, np.asarray(add_ids, np.int64), img)
+    labels = list(session.label_images)
+    labels[img] = new_label
+    table = seg.take(np.flatnonzero(keep)).concat(added)
+    feats = emb = None
+    if session.features is not None:
+        new_feats = session.compute_features(table=added, label_images=labels, progress=progress)
+        feats = np.concatenate([session.features[keep], new_feats])
+        if session.embedding is not None:
+            emb = np.concatenate([session.embedding[keep], session.place(new_feats)])
+    return labels, table, keep, feats, emb
+
+
+def _commit(session: Session, description: str, labels, table, classes, feats, emb, next_id,
+            img: int, pixel_classes: dict[int, int] | None = None) -> None:  # fmt: skip
+    before = session._structure()
+    masks = [m.copy() for m in session.class_masks]
+    if pixel_classes is not None:
+        lab, manual = labels[img], session.manual_masks[img]
+        lut = np.zeros(int(lab.max()) + 1, np.uint8)
+        for sid, c in pixel_classes.items():
+            lut[sid] = c
+        recomputed = lut[lab]
+        masks[img] = np.where(manual, masks[img], recomputed).astype(np.uint8)
+    after = _Structure(labels, table, classes, feats, emb, next_id, masks)
+    session._set_structure(after)
+    session.push_structural_action(description, before, after)
+
+
+def split(session: Session, segment_id: int, positive, negative, positive_class: int | None = None,
+          progress: Progress | None = None) -> tuple[int, int]:  # fmt: skip
+    """Split a segment in two with positive and negative clicks (seeded watershed inside it).
+
+    Parameters
+    ----------
+    session : Session
+    segment_id : int
+    positive, negative : sequences of (row, col)
+        Clicks inside the segment.
+    positive_class : int, optional
+        Class of the positive part (default: the segment's class). The other
+        part keeps the segment's class.
+
+    Returns
+    -------
+    (int, int)
+        Ids of the negative part (the old id) and of the positive part (new).
+    """
+    row = session.segments.rows_of([segment_id])[0]
+    img = int(session.segments.image[row])
+    old_class = int(session.segment_class[row])
+    pos_class = old_class if positive_class is None else int(positive_class)
+    if pos_class and pos_class not in session.classes:
+        raise KeyError(f"no class with id {pos_class}")
+    mask = preview_split(session, segment_id, positive, negative)
+    new_id = session.next_id
+    new_label = apply_split(session.label_images[img], segment_id, mask, new_id)
+    labels, table, keep, feats, emb = _with_rows(
+        session, img, new_label, [segment_id], [segment_id, new_id], progress
+    )
+    classes = np.concatenate([session.segment_class[keep], [old_class, pos_class]]).astype(np.int32)
+    pixel_classes = _image_classes(table, classes, img)
+    _commit(session, f"split segment {segment_id}", labels, table, classes, feats, emb,
+            new_id + 1, img, pixel_classes)  # fmt: skip
+    return segment_id, new_id
+
+
+def merge(session: Session, segment_ids, progress: Progress | None = None) -> int:
+    """Merge two or more adjacent segments of one image into the smallest id.
+
+    The merged segment takes the class covering most of its area among the
+    labelled parts (unlabelled if none was labelled). Returns the merged id.
+    """
+    ids = np.unique(np.asarray(segment_ids, np.int64))
+    rows = session.segments.rows_of(ids)
+    images = np.unique(session.segments.image[rows])
+    if images.size != 1:
+        raise ValueError("segments to merge must lie in one image")
+    img = int(images[0])
+    new_label, target = merge_segments(session.label_images[img], ids)
+    cls, area = session.segment_class[rows], session.segments.area[rows]
+    votes = np.bincount(cls, weights=area, minlength=256)
+    votes[0] = 0
+    merged_class = int(votes.argmax()) if votes.max() > 0 else 0
+    labels, table, keep, feats, emb = _with_rows(session, img, new_label, ids, [target], progress)
+    classes = np.concatenate([session.segment_class[keep], [merged_class]]).astype(np.int32)
+    _commit(session, f"merge {ids.size} segments", labels, table, classes, feats, emb,
+            session.next_id, img, _image_classes(table, classes, img))  # fmt: skip
+    return int(target)
+
+
+def _image_classes(table, classes, img) -> dict[int, int]:
+    sel = table.image == img
+    return {int(i): int(c) for i, c in zip(table.ids[sel], classes[sel]) if c}
+
+
+@dataclass
+class RecutReport:
+    """Outcome of a re-cut, to tell the user (counts of labelled old segments)."""
+
+    kept: int = 0
+    moved: int = 0
+    lost: int = 0
+    new_segments: int = 0
+
+    def add(self, r: TransferReport) -> None:
+        """Accumulate one image's transfer report."""
+        self.kept += r.kept
+        self.moved += r.moved
+        self.lost += r.lost
+
+    def message(self) -> str:
+        """One line for the status bar."""
+        return (f"{self.new_segments} segments; labels: {self.kept} kept, {self.moved} moved, "
+                f"{self.lost} could not be carried over")  # fmt: skip
+
+
+def preview_recut(session: Session, image_index: int, params: PartitionParams) -> np.ndarray:
+    """Local labels (1..k) of one image under new partition parameters; no state change."""
+    params.validate()
+    saved = session.partition_params
+    try:
+        session.partition_params = params
+        if params.gradient_key() != saved.gradient_key():
+            raise ValueError("a re-cut keeps the gradient; use partition() to change it")
+        return cut_hierarchy(session.hierarchy(image_index), params.threshold, params.regions)
+    finally:
+        session.partition_params = saved
+
+
+def recut(session: Session, params: PartitionParams, images=None, min_fraction: float = 0.5,
+          progress: Progress | None = None) -> RecutReport:  # fmt: skip
+    """Re-cut the hierarchy of some images (default all) and carry labels over by overlap.
+
+    A new segment takes the class covering most of its labelled pixels when
+    that class covers at least ``min_fraction`` of it. Hand-painted pixels
+    stay. The report says how many labels were kept, moved or lost; the whole
+    re-cut is one undoable action.
+    """
+    progress = ensure_progress(progress)
+    images = list(range(session.n_images)) if images is None else [int(i) for i in images]
+    report = RecutReport()
+    labels = list(session.label_images)
+    next_id = session.next_id
+    progress.init(len(images), "re-cut")
+    new_classes: dict[int, int] = {}
+    for img in images:
+        local = preview_recut(session, img, params)
+        new = offset_labels(local, next_id - 1)
+        next_id += int(local.max())
+        classes, r = transfer_labels(labels[img], session.class_masks[img], new, min_fraction)
+        report.add(r)
+        new_classes.update(classes)
+        labels[img] = new
+        progress.update(1)
+    seg = session.segments
+    keep = ~np.isin(seg.image, images)
+    table = seg.take(np.flatnonzero(keep))
+    for img in images:
+        ids = np.unique(labels[img])
+        table = table.concat(describe_segments(labels[img], ids[ids > 0], img))
+    added = table.take(np.arange(int(keep.sum()), len(table)))
+    report.new_segments = len(added)
+    cls_new = np.array([new_classes.get(int(i), 0) for i in added.ids], np.int32)
+    classes = np.concatenate([session.segment_class[keep], cls_new]).astype(np.int32)
+    feats = emb = None
+    if session.features is not None:
+        new_feats = session.compute_features(table=added, label_images=labels, progress=progress)
+        feats = np.concatenate([session.features[keep], new_feats])
+        if session.embedding is not None:
+            emb = np.concatenate([session.embedding[keep], session.place(new_feats)])
+    before = session._structure()
+    masks = [m.copy() for m in session.class_masks]
+    for img in images:
+        pc = _image_classes(table, classes, img)
+        lut = np.zeros(int(labels[img].max()) + 1, np.uint8)
+        for sid, c in pc.items():
+            lut[sid] = c
+        masks[img] = np.where(session.manual_masks[img], masks[img], lut[labels[img]]).astype(
+            np.uint8
+        )
+    after = _Structure(labels, table, classes, feats, emb, next_id, masks)
+    session.partition_params = params
+    session._set_structure(after)
+    session.push_structural_action(
+        f"re-cut {len(images)} images ({report.message()})", before, after
+    )
+    return report

@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+
+from napari_featann import editing
+from napari_featann.core.partition import PartitionParams
+from napari_featann.core.regions import table_from_label_images
+from napari_featann.session import Session
+
+
+@pytest.fixture
+def two_squares():
+    """Two touching squares of different colour on grey; segments: background, left, right."""
+    img = np.full((40, 60, 3), 120, np.uint8)
+    img[10:30, 10:30] = (230, 40, 40)
+    img[10:30, 30:50] = (40, 40, 230)
+    s = Session.from_sources([img])
+    s.partition_params.regions = 3
+    s.partition()
+    lab = np.ones((40, 60), np.int32)
+    lab[10:30, 10:30] = 2
+    lab[10:30, 30:50] = 3
+    s.label_images = [lab]  # exact squares, so that pixel-exact results can be asserted
+    s.segments = table_from_label_images([lab])
+    s.segment_class = np.zeros(3, np.int32)
+    s.next_id = 4
+    return s
+
+
+def test_touching_squares_merged_then_split_back(two_squares):
+    s = two_squares
+    merged = editing.merge(s, [2, 3])
+    lab = s.label_images[0]
+    assert merged == 2 and (lab[10:30, 10:50] == merged).all()
+    neg_id, pos_id = editing.split(s, merged, positive=[(20, 20)], negative=[(20, 40)])
+    lab = s.label_images[0]
+    assert (lab[10:30, 10:30] == pos_id).all()
+    assert (lab[10:30, 30:50] == neg_id).all()
+    assert len(s.segments) == 3
+    assert s.segments.area[s.segments.rows_of([pos_id])[0]] == 400
+
+
+def test_split_classes_and_undo(two_squares):
+    s = two_squares
+    a, b = s.add_class("a"), s.add_class("b")
+    merged = editing.merge(s, [2, 3])
+    s.assign([merged], a)
+    editing.split(s, merged, [(20, 20)], [(20, 40)], positive_class=b)
+    assert (s.class_masks[0][10:30, 10:30] == b).all()
+    assert (s.class_masks[0][10:30, 30:50] == a).all()
+    s.undo()
+    assert (s.class_masks[0][10:30, 10:50] == a).all()
+    assert len(s.segments) == 2
+    s.redo()
+    assert (s.class_masks[0][10:30, 10:30] == b).all()
+
+
+def test_merge_rejects_non_adjacent_and_other_images():
+    img = np.full((30, 60, 3), 120, np.uint8)
+    img[5:15, 5:15] = 250
+    img[5:15, 40:50] = 10
+    s = Session.from_sources([img, img.copy()])
+    s.partition_params.regions = 3
+    s.partition()
+    a, b = s.segment_at(0, 10, 10), s.segment_at(0, 10, 45)
+    with pytest.raises(ValueError, match="adjacent"):
+        editing.merge(s, [a, b])
+    with pytest.raises(ValueError, match="one image"):
+        editing.merge(s, [a, s.segment_at(1, 10, 10)])
+
+
+def test_recut_keeps_labels_and_reports(two_squares):
+    s = two_squares
+    red = s.add_class("red")
+    s.assign([2], red)
+    report = editing.recut(s, PartitionParams(regions=3, criterion="area"))
+    assert report.kept + report.moved == 1 and report.lost == 0
+    # the hierarchy's left square differs from the exact one by its border pixels at most
+    assert (s.class_masks[0][12:28, 12:28] == red).all()
+    rows = s.segments.rows_of([s.segment_at(0, 20, 20)])
+    assert s.segment_class[rows[0]] == red
+    after_first = s.class_masks[0].copy()
+    report = editing.recut(s, PartitionParams(regions=1))
+    # the whole image is one segment: red covers < 50 % of it, so it cannot be carried over
+    assert report.lost == 1
+    assert s.segment_class.max() == 0
+    s.undo()
+    assert (s.class_masks[0] == after_first).all()
+
+
+def test_recut_on_davis_frame_keeps_labels(davis_files):
+    s = Session.from_sources([davis_files[0]])
+    s.partition_params.regions = 60
+    s.partition()
+    c = s.add_class("swan")
+    s.assign(s.segments.ids[:10], c)
+    before = s.class_masks[0].copy()
+    report = editing.recut(s, PartitionParams(regions=150))
+    assert report.lost == 0 and report.kept + report.moved == 10
+    # a finer cut nests in the coarser one: every labelled pixel keeps its class
+    assert (s.class_masks[0][before == c] == c).all()

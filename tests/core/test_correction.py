@@ -82,6 +82,8 @@ def test_split_bad_seeds(two_squares):
         split_segment(gradient, labels, 3, [], [(4, 11)])
     with pytest.raises(ValueError, match="at least one negative"):
         split_segment(gradient, labels, 3, [(3, 2)], [])
+    with pytest.raises(ValueError, match="finite"):
+        split_segment(gradient, labels, 3, [(np.nan, 2)], [(4, 11)])
     with pytest.raises(ValueError, match="both positive and negative"):
         split_segment(gradient, labels, 3, [(3, 2)], [(3, 2)])
     with pytest.raises(ValueError, match="not in the label image"):

@@ -420,8 +420,8 @@ def _check_gradient_and_labels(
 
 
 def _segment_bbox(label_image: np.ndarray, segment_id: int) -> tuple[slice, slice]:
-    rows = np.flatnonzero(np.any(label_image == segment_id, axis=1))
-    if segment_id == 0 or rows.size == 0:
+    rows = np.flatnonzero(np.any(label_image == segment_id, axis=1)) if segment_id else []
+    if len(rows) == 0:
         raise ValueError(f"segment {segment_id} is not in the label image")
     band = label_image[rows[0] : rows[-1] + 1] == segment_id
     cols = np.flatnonzero(np.any(band, axis=0))
@@ -439,6 +439,8 @@ def _check_seeds(
         raise ValueError(f"at least one {side} seed is required")
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise ValueError(f"{side} seeds must be (row, col) pairs, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{side} seeds must be finite, got {arr.tolist()}")
     pixels = np.rint(arr).astype(np.int64)
     height, width = label_image.shape
     for point, (r, c) in zip(arr.tolist(), pixels.tolist()):
@@ -469,12 +471,13 @@ def _seeded_watershed_in_mask(
 
 def _adjacency_groups(label_image: np.ndarray, ids: np.ndarray) -> list[list[int]]:
     """Groups of ``ids`` that are connected under 4-adjacency between segments."""
+    selected = np.isin(label_image, ids)
     pairs = []
-    for a, b in (
-        (label_image[:, :-1], label_image[:, 1:]),
-        (label_image[:-1, :], label_image[1:, :]),
+    for a, b, sel_a, sel_b in (
+        (label_image[:, :-1], label_image[:, 1:], selected[:, :-1], selected[:, 1:]),
+        (label_image[:-1, :], label_image[1:, :], selected[:-1, :], selected[1:, :]),
     ):
-        touching = (a != b) & np.isin(a, ids) & np.isin(b, ids)
+        touching = sel_a & sel_b & (a != b)
         pairs.append(np.stack([a[touching], b[touching]], axis=1))
     pairs = np.concatenate(pairs)
     u = np.searchsorted(ids, pairs[:, 0])

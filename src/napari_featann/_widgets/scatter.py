@@ -1,0 +1,844 @@
+"""Scatter view of the 2-D embedding: pan/zoom, box and lasso selection, thumbnails.
+
+One vispy ``Markers`` visual draws every point; colour changes re-upload only the
+per-point attributes of that visual, from cached positions. Overlays (selection
+outline, highlight rings, focus ring, on-canvas thumbnails) are separate small visuals.
+Work that follows the camera (on-canvas thumbnails, hover picking) is throttled by
+single-shot timers, and Qt coalesces repaint requests, so dragging and wheel-zooming
+stay smooth at 100k points.
+
+The public surface is small and can be driven without a mouse (tests, scripts, the dock):
+``set_points``, ``set_colors``, ``set_visible_mask``, ``set_mode``, ``select_box``,
+``select_lasso``, ``focus_point``, ``highlight``, ``set_thumbnail_provider``,
+``camera_rect`` / ``set_camera_rect`` and ``render``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+from qtpy import API_NAME
+from qtpy.QtCore import QEvent, QPoint, Qt, QTimer, Signal
+from qtpy.QtGui import QImage, QPixmap
+from qtpy.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from vispy import scene
+from vispy.scene.cameras import PanZoomCamera
+from vispy.visuals.transforms import STTransform
+
+from ..core.selection import points_in_box, points_in_polygon
+
+__all__ = ["MODES", "ScatterView"]
+
+log = logging.getLogger(__name__)
+
+MODES = ("pan", "box", "lasso")
+ThumbnailProvider = Callable[[int], np.ndarray]
+
+_EMPTY_POS = np.zeros((0, 2), np.float32)
+_OUTLINE_COLOR = (1.0, 1.0, 1.0, 0.9)
+_HIGHLIGHT_COLOR = (1.0, 1.0, 1.0, 0.95)
+_FOCUS_COLOR = (1.0, 0.85, 0.0, 1.0)
+
+
+def _vispy_app():
+    """The vispy application on the Qt binding that qtpy picked."""
+    from vispy import app
+
+    try:
+        return app.use_app(API_NAME)
+    except RuntimeError:  # another backend is in use already (napari picks the same one)
+        return app.use_app()
+
+
+class _Camera(PanZoomCamera):
+    """A ``PanZoomCamera`` whose left-button drag pan can be switched off.
+
+    In box and lasso modes the left button draws the selection; the wheel still
+    zooms and a right-button drag still zooms.
+    """
+
+    drag_pan = True
+    on_change: Callable[[], None] | None = None  # called after every view change
+
+    def _update_transform(self):
+        super()._update_transform()
+        if self.on_change is not None:
+            self.on_change()
+
+    def viewbox_mouse_event(self, event):
+        left = event.button == 1 or 1 in (event.buttons or ())
+        if not self.drag_pan and left and event.type != "mouse_wheel":
+            return
+        super().viewbox_mouse_event(event)
+
+
+def _as_rgba_u8(image) -> np.ndarray:
+    """A thumbnail as a contiguous uint8 (h, w, 3|4) array."""
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"a thumbnail must be (h, w, 3|4), got shape {a.shape}")
+    if a.dtype != np.uint8:
+        if np.issubdtype(a.dtype, np.floating):
+            a = np.round(np.clip(a, 0.0, 1.0) * 255.0)
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+def _to_pixmap(image: np.ndarray, max_side: int) -> QPixmap:
+    h, w, c = image.shape
+    fmt = QImage.Format.Format_RGBA8888 if c == 4 else QImage.Format.Format_RGB888
+    qimage = QImage(image.tobytes(), w, h, w * c, fmt).copy()  # copy: own the pixels
+    pixmap = QPixmap.fromImage(qimage)
+    if max(h, w) != max_side:
+        pixmap = pixmap.scaled(
+            max_side,
+            max_side,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+    return pixmap
+
+
+class ScatterView(QWidget):
+    """The 2-D embedding as a scatter plot that selects points by box or lasso.
+
+    Parameters
+    ----------
+    parent : QWidget, optional
+    point_size : float
+        Marker diameter in screen pixels.
+    bgcolor : str or tuple
+        Canvas background.
+
+    Signals
+    -------
+    selection_made(ndarray of int)
+        Indices of the visible points inside a box or lasso (mouse or ``select_*``).
+    point_clicked(int)
+        A plain click: the nearest visible point within a few pixels, or -1.
+    hovered(int)
+        The point under the cursor changed (-1: none).
+    hide_labelled_toggled(bool)
+        The "Hide labelled" checkbox changed; the owner answers with ``set_visible_mask``.
+    """
+
+    selection_made = Signal(object)
+    point_clicked = Signal(int)
+    hovered = Signal(int)
+    hide_labelled_toggled = Signal(bool)
+
+    PICK_RADIUS_PX = 6.0  # click / hover tolerance
+    DRAG_THRESHOLD_PX = 3.0  # a press-release closer than this is a click
+    LASSO_STEP_PX = 2.0  # minimum spacing of lasso vertices
+    THUMB_MAX = 60  # on-canvas thumbnails appear when at most this many points are in view
+    THUMB_PX = 48  # on-canvas thumbnail size (longest side, screen pixels)
+    HOVER_PX = 96  # hover thumbnail size
+    THUMB_CACHE = 256  # provider results kept
+    HOVER_DELAY_MS = 30
+    CAMERA_DELAY_MS = 40
+    OUTLINE_LINGER_MS = 400
+
+    def __init__(
+        self, parent: QWidget | None = None, *, point_size: float = 6.0, bgcolor="#262930"
+    ):
+        super().__init__(parent)
+        self._point_size = float(point_size)
+        self._pos = np.zeros((0, 2), np.float64)
+        self._pos32 = _EMPTY_POS
+        self._colors = np.zeros((0, 4), np.float32)
+        self._mask: np.ndarray | None = None
+        self._vis_idx = np.zeros(0, np.intp)  # indices of drawn (visible) points
+        self._vis_pos = self._pos
+        self._vis_pos32 = _EMPTY_POS
+        self._highlight = np.zeros(0, np.intp)
+        self._focused = -1
+        self._mode = "pan"
+        self._provider: ThumbnailProvider | None = None
+        self._thumb_cache: OrderedDict[int, np.ndarray | None] = OrderedDict()
+        self._pool: list[scene.visuals.Image] = []
+        self._pool_index: list[int] = []
+        # mouse state
+        self._press_px: np.ndarray | None = None
+        self._last_px: np.ndarray | None = None
+        self._dragging = False
+        self._drag_data: list[np.ndarray] = []  # box: [corner0, corner1]; lasso: the path
+        self._hover_px: np.ndarray | None = None
+        self._hover_index = -1
+        self._hover_pixmap_index = -1
+
+        # -- canvas
+        self._canvas = scene.SceneCanvas(
+            keys=None, show=False, bgcolor=bgcolor, parent=self, app=_vispy_app(), size=(400, 400)
+        )
+        self._canvas.native.setMinimumSize(160, 160)
+        self._view = self._canvas.central_widget.add_view()
+        self._camera = _Camera(aspect=1)
+        self._view.camera = self._camera
+
+        self._markers = scene.visuals.Markers(parent=self._view.scene)
+        self._hl_markers = scene.visuals.Markers(parent=self._view.scene)
+        self._focus_markers = scene.visuals.Markers(parent=self._view.scene)
+        self._outline = scene.visuals.Line(
+            pos=np.zeros((2, 2), np.float32),
+            color=_OUTLINE_COLOR,
+            width=1.5,
+            method="gl",
+            parent=self._view.scene,
+        )
+        self._outline.visible = False
+        for order, visual in enumerate(
+            (self._markers, self._hl_markers, self._focus_markers, self._outline)
+        ):
+            visual.order = order
+            visual.set_gl_state("translucent", depth_test=False)
+
+        # -- toolbar
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        self._mode_group = QButtonGroup(self)
+        self._mode_group.setExclusive(True)
+        self._mode_buttons: dict[str, QToolButton] = {}
+        for mode, text, tip in (
+            ("pan", "Pan", "Pan with the left button, zoom with the wheel (P, Esc)"),
+            ("box", "Box", "Select the points inside a rectangle (B)"),
+            ("lasso", "Lasso", "Select the points inside a free-hand polygon (L)"),
+        ):
+            button = QToolButton(self)
+            button.setText(text)
+            button.setToolTip(tip)
+            button.setCheckable(True)
+            button.clicked.connect(lambda _checked=False, m=mode: self.set_mode(m))
+            self._mode_group.addButton(button)
+            self._mode_buttons[mode] = button
+            bar.addWidget(button)
+        self._mode_buttons["pan"].setChecked(True)
+        self._hide_checkbox = QCheckBox("Hide labelled", self)
+        self._hide_checkbox.setToolTip("Hide the points that already have a class")
+        self._hide_checkbox.toggled.connect(self.hide_labelled_toggled.emit)
+        bar.addWidget(self._hide_checkbox)
+        bar.addStretch(1)
+        self._fit_button = QPushButton("Fit", self)
+        self._fit_button.setToolTip("Show all points (Backspace in the canvas)")
+        self._fit_button.clicked.connect(self.fit)
+        bar.addWidget(self._fit_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(bar)
+        layout.addWidget(self._canvas.native, 1)
+
+        # -- hover thumbnail
+        self._hover_label = QLabel(self)
+        self._hover_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self._hover_label.setStyleSheet("QLabel { border: 1px solid #aaa; background: #111; }")
+        self._hover_label.hide()
+
+        # -- timers (throttling)
+        self._hover_timer = self._single_shot(self.HOVER_DELAY_MS, self._process_hover)
+        self._camera_timer = self._single_shot(self.CAMERA_DELAY_MS, self._on_camera_settled)
+        self._outline_timer = self._single_shot(self.OUTLINE_LINGER_MS, self._clear_outline)
+
+        # -- events
+        self._canvas.events.mouse_press.connect(self._on_mouse_press)
+        self._canvas.events.mouse_move.connect(self._on_mouse_move)
+        self._canvas.events.mouse_release.connect(self._on_mouse_release)
+        self._canvas.events.key_press.connect(self._on_key_press)
+        self._camera.on_change = self._on_camera_changed
+        self._canvas.native.installEventFilter(self)
+
+        self.fit()
+
+    def _single_shot(self, ms: int, slot) -> QTimer:
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(ms)
+        timer.timeout.connect(slot)
+        return timer
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def points(self) -> np.ndarray:
+        """The (n, 2) point positions (read-only view)."""
+        view = self._pos.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def colors(self) -> np.ndarray:
+        """The (n, 4) float RGBA colours (read-only view)."""
+        view = self._colors.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def mode(self) -> str:
+        """The mouse mode: "pan", "box" or "lasso"."""
+        return self._mode
+
+    @property
+    def focused(self) -> int:
+        """The index of the focused point, or -1."""
+        return self._focused
+
+    @property
+    def hide_labelled(self) -> bool:
+        """Whether the "Hide labelled" checkbox is checked."""
+        return self._hide_checkbox.isChecked()
+
+    @property
+    def canvas(self) -> scene.SceneCanvas:
+        """The vispy canvas (for screenshots and event plumbing)."""
+        return self._canvas
+
+    @property
+    def view(self) -> scene.ViewBox:
+        """The vispy view box holding the scatter (its ``scene`` is in data coordinates)."""
+        return self._view
+
+    # ------------------------------------------------------------------ data
+
+    def set_points(self, xy, colors=None) -> None:
+        """Replace all points, clear mask, highlight and focus, and fit the camera.
+
+        Parameters
+        ----------
+        xy : array, shape (n, 2)
+            Positions in data (embedding) coordinates, finite.
+        colors : array, shape (n, 4) or (n, 3), float in [0, 1], optional
+            RGBA per point; grey when omitted.
+        """
+        pos = np.asarray(xy, dtype=np.float64)
+        if pos.size == 0:
+            pos = pos.reshape(0, 2)
+        if pos.ndim != 2 or pos.shape[1] != 2:
+            raise ValueError(f"xy must have shape (n, 2), got {pos.shape}")
+        if not np.isfinite(pos).all():
+            raise ValueError("xy must be finite")
+        n = pos.shape[0]
+        if colors is None:
+            colors = np.tile(np.float32([0.7, 0.7, 0.7, 1.0]), (n, 1))
+        self._colors = self._check_colors(colors, n)
+        self._pos = np.ascontiguousarray(pos)
+        self._pos32 = self._pos.astype(np.float32)
+        self._mask = None
+        self._highlight = np.zeros(0, np.intp)
+        self._focused = -1
+        self._thumb_cache.clear()
+        self._pool_index = [-1] * len(self._pool)
+        self._cancel_drag()
+        self._clear_hover()
+        self._update_visible()
+        self._upload_markers()
+        self._upload_highlight()
+        self._focus_markers.set_data(pos=_EMPTY_POS)
+        self.fit()
+
+    def set_colors(self, colors) -> None:
+        """Replace the colours only (fast path: positions are not re-validated).
+
+        Parameters
+        ----------
+        colors : array, shape (n, 4) or (n, 3), float in [0, 1]
+        """
+        self._colors = self._check_colors(colors, self._pos.shape[0])
+        self._upload_markers()
+
+    def set_visible_mask(self, mask) -> None:
+        """Show only some points; hidden points are neither drawn nor selectable.
+
+        Parameters
+        ----------
+        mask : bool array, shape (n,), or None for all points
+        """
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != (self._pos.shape[0],):
+                raise ValueError(f"mask must have shape ({self._pos.shape[0]},), got {mask.shape}")
+            mask = mask.astype(bool)
+            if mask.all():
+                mask = None
+        same = (
+            mask is None and self._mask is None
+            if mask is None or self._mask is None
+            else np.array_equal(mask, self._mask)
+        )
+        if same:  # the dock re-applies the mask after every colour change: skip the upload
+            return
+        self._mask = mask
+        self._cancel_drag()
+        self._clear_hover()
+        self._update_visible()
+        self._upload_markers()
+        self._upload_highlight()
+        self._update_thumbnails()
+
+    @staticmethod
+    def _check_colors(colors, n: int) -> np.ndarray:
+        c = np.asarray(colors, dtype=np.float32)
+        if c.size == 0 and n == 0:
+            return np.zeros((0, 4), np.float32)
+        if c.shape == (n, 3):
+            c = np.concatenate([c, np.ones((n, 1), np.float32)], axis=1)
+        if c.shape != (n, 4):
+            raise ValueError(f"colors must have shape ({n}, 4), got {c.shape}")
+        return np.clip(c, 0.0, 1.0)
+
+    def _update_visible(self) -> None:
+        if self._mask is None:
+            self._vis_idx = np.arange(self._pos.shape[0], dtype=np.intp)
+            self._vis_pos, self._vis_pos32 = self._pos, self._pos32
+        else:
+            self._vis_idx = np.flatnonzero(self._mask)
+            self._vis_pos = self._pos[self._vis_idx]
+            self._vis_pos32 = self._pos32[self._vis_idx]
+
+    def _upload_markers(self) -> None:
+        if self._vis_idx.size == 0:
+            self._markers.set_data(pos=_EMPTY_POS)
+            return
+        colors = self._colors if self._mask is None else self._colors[self._vis_idx]
+        self._markers.set_data(
+            pos=self._vis_pos32,
+            face_color=colors,
+            edge_width=0.0,
+            size=self._point_size,
+            symbol="disc",
+        )
+
+    # ------------------------------------------------------------------ camera
+
+    def fit(self) -> None:
+        """Fit the camera to all points (the Fit button)."""
+        if self._pos.shape[0] == 0:
+            lo, hi = np.zeros(2), np.ones(2)
+        else:
+            lo, hi = self._pos.min(axis=0), self._pos.max(axis=0)
+        span = float((hi - lo).max())
+        pad = 0.05 * span if span > 0 else max(1.0, 1e-3 * float(np.abs(lo).max()))
+        self._camera.set_range(
+            x=(lo[0] - pad, hi[0] + pad),
+            y=(lo[1] - pad, hi[1] + pad),
+            z=(-1.0, 1.0),  # given, so vispy does not ask (possibly empty) visuals for bounds
+            margin=0.0,
+        )
+        self._camera.set_default_state()  # Backspace in the canvas returns here
+        self._update_thumbnails()
+
+    def camera_rect(self) -> tuple[float, float, float, float]:
+        """The data rectangle in view: ``(x0, y0, x1, y1)`` with x0 < x1, y0 < y1.
+
+        With the fixed aspect ratio this can be larger than what ``set_camera_rect`` asked for.
+        """
+        w, h = self._view.size
+        if w <= 0 or h <= 0:
+            r = self._camera.rect
+            return (r.left, r.bottom, r.right, r.top)
+        corners = self._view.scene.transform.imap(np.array([[0.0, 0.0], [w, h]]))
+        xs, ys = sorted(corners[:, 0]), sorted(corners[:, 1])
+        return (float(xs[0]), float(ys[0]), float(xs[1]), float(ys[1]))
+
+    def set_camera_rect(self, *rect) -> None:
+        """Show at least the data rectangle ``(x0, y0, x1, y1)``.
+
+        Accepts four numbers or one 4-sequence (as returned by ``camera_rect``).
+        """
+        if len(rect) == 1:
+            rect = tuple(rect[0])
+        if len(rect) != 4:
+            raise ValueError("set_camera_rect takes x0, y0, x1, y1")
+        x0, y0, x1, y1 = map(float, rect)
+        x0, x1 = min(x0, x1), max(x0, x1)
+        y0, y1 = min(y0, y1), max(y0, y1)
+        if x1 - x0 <= 0 and y1 - y0 <= 0:
+            raise ValueError("the camera rectangle must have a positive width or height")
+        self._camera.rect = (x0, y0, x1 - x0, y1 - y0)
+        self._update_thumbnails()
+
+    def _units_per_px(self) -> float:
+        x0, _y0, x1, _y1 = self.camera_rect()
+        w = self._view.size[0]
+        return (x1 - x0) / w if w > 0 else 1.0
+
+    def _canvas_to_data(self, px) -> np.ndarray:
+        """Canvas pixels (logical) -> data coordinates, shape (m, 2)."""
+        tr = self._canvas.scene.node_transform(self._view.scene)
+        p = tr.map(np.atleast_2d(np.asarray(px, dtype=np.float64))[:, :2])
+        return p[:, :2] / p[:, 3:4]
+
+    def _on_camera_changed(self) -> None:
+        if not self._camera_timer.isActive():
+            self._camera_timer.start()
+
+    def _on_camera_settled(self) -> None:
+        self._update_thumbnails()
+        if self._hover_label.isVisible():
+            self._process_hover()
+
+    # ------------------------------------------------------------------ modes
+
+    def set_mode(self, mode: str) -> None:
+        """Mouse mode: "pan" (drag pans), "box" or "lasso" (drag selects).
+
+        The wheel zooms in every mode.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self._cancel_drag()
+        self._mode = mode
+        self._camera.drag_pan = mode == "pan"
+        button = self._mode_buttons[mode]
+        if not button.isChecked():
+            button.setChecked(True)
+        cursor = Qt.CursorShape.ArrowCursor if mode == "pan" else Qt.CursorShape.CrossCursor
+        self._canvas.native.setCursor(cursor)
+
+    # ------------------------------------------------------------------ selection
+
+    def select_box(self, corner0, corner1) -> np.ndarray:
+        """Select the visible points inside a box given in data coordinates.
+
+        Emits ``selection_made`` with the indices and returns them (sorted).
+        """
+        local = points_in_box(self._vis_pos, np.asarray(corner0), np.asarray(corner1))
+        return self._emit_selection(local)
+
+    def select_lasso(self, vertices) -> np.ndarray:
+        """Select the visible points inside a polygon given in data coordinates.
+
+        Emits ``selection_made`` with the indices and returns them (sorted).
+
+        Raises
+        ------
+        ValueError
+            With fewer than 3 vertices.
+        """
+        local = points_in_polygon(self._vis_pos, np.asarray(vertices, dtype=np.float64))
+        return self._emit_selection(local)
+
+    def _emit_selection(self, local: np.ndarray) -> np.ndarray:
+        idx = self._vis_idx[local].astype(np.intp)
+        self.selection_made.emit(idx)
+        return idx
+
+    def _pick(self, px) -> int:
+        """The visible point nearest to a canvas position within PICK_RADIUS_PX, or -1."""
+        if self._vis_idx.size == 0:
+            return -1
+        d = self._canvas_to_data(px)[0]
+        r = self.PICK_RADIUS_PX * self._units_per_px()
+        dx = self._vis_pos[:, 0] - d[0]
+        near = np.flatnonzero(np.abs(dx) <= r)
+        if near.size == 0:
+            return -1
+        dy = self._vis_pos[near, 1] - d[1]
+        d2 = dx[near] ** 2 + dy**2
+        k = int(np.argmin(d2))
+        if d2[k] > r * r:
+            return -1
+        return int(self._vis_idx[near[k]])
+
+    # ------------------------------------------------------------------ focus, highlight
+
+    def focus_point(self, index: int) -> None:
+        """Ring one point and centre the camera on it, keeping the zoom."""
+        i = int(index)
+        if not 0 <= i < self._pos.shape[0]:
+            raise IndexError(f"point {i} out of range for {self._pos.shape[0]} points")
+        self._focused = i
+        self._focus_markers.set_data(
+            pos=self._pos32[i : i + 1],
+            face_color=(0.0, 0.0, 0.0, 0.0),
+            edge_color=_FOCUS_COLOR,
+            edge_width=2.5,
+            size=self._point_size * 2.5 + 6.0,
+            symbol="disc",
+        )
+        self._camera.center = (float(self._pos[i, 0]), float(self._pos[i, 1]))
+        self._update_thumbnails()
+
+    def clear_focus(self) -> None:
+        """Remove the focus ring (the camera stays)."""
+        self._focused = -1
+        self._focus_markers.set_data(pos=_EMPTY_POS)
+
+    def highlight(self, indices) -> None:
+        """Ring a set of points (e.g. the last selection); an empty set clears."""
+        idx = np.unique(np.asarray(indices, dtype=np.intp).ravel())
+        if idx.size and (idx[0] < 0 or idx[-1] >= self._pos.shape[0]):
+            raise IndexError(f"highlight indices out of range for {self._pos.shape[0]} points")
+        self._highlight = idx
+        self._upload_highlight()
+
+    def _upload_highlight(self) -> None:
+        idx = self._highlight
+        if self._mask is not None:
+            idx = idx[self._mask[idx]]
+        if idx.size == 0:
+            self._hl_markers.set_data(pos=_EMPTY_POS)
+            return
+        self._hl_markers.set_data(
+            pos=self._pos32[idx],
+            face_color=(0.0, 0.0, 0.0, 0.0),
+            edge_color=_HIGHLIGHT_COLOR,
+            edge_width=1.5,
+            size=self._point_size + 6.0,
+            symbol="disc",
+        )
+
+    # ------------------------------------------------------------------ thumbnails
+
+    def set_thumbnail_provider(self, fn: ThumbnailProvider | None) -> None:
+        """Set ``fn(index) -> (h, w, 3|4) uint8`` used for hover and on-canvas thumbnails.
+
+        ``None`` turns thumbnails off. Results are cached; a provider that raises
+        or returns None shows no thumbnail for that point.
+        """
+        self._provider = fn
+        self._thumb_cache.clear()
+        self._pool_index = [-1] * len(self._pool)
+        self._hover_pixmap_index = -1
+        self._update_thumbnails()
+
+    def visible_indices(self) -> np.ndarray:
+        """Indices of the visible points inside the current camera rectangle (sorted)."""
+        x0, y0, x1, y1 = self.camera_rect()
+        return self._vis_idx[points_in_box(self._vis_pos, (x0, y0), (x1, y1))]
+
+    def thumbnails_shown(self) -> int:
+        """How many on-canvas thumbnails are displayed."""
+        return sum(1 for image in self._pool if image.visible)
+
+    def _thumbnail(self, index: int) -> np.ndarray | None:
+        if self._provider is None:
+            return None
+        if index in self._thumb_cache:
+            self._thumb_cache.move_to_end(index)
+            return self._thumb_cache[index]
+        try:
+            raw = self._provider(int(index))
+            image = None if raw is None else _as_rgba_u8(raw)
+        except Exception:  # a broken provider must not break the view
+            log.exception("thumbnail provider failed for point %d", index)
+            image = None
+        self._thumb_cache[index] = image
+        while len(self._thumb_cache) > self.THUMB_CACHE:
+            self._thumb_cache.popitem(last=False)
+        return image
+
+    def _pool_image(self, slot: int) -> scene.visuals.Image:
+        while len(self._pool) <= slot:
+            image = scene.visuals.Image(
+                np.zeros((1, 1, 4), np.uint8),
+                clim=(0, 255),
+                interpolation="linear",
+                parent=self._view.scene,
+            )
+            image.transform = STTransform()
+            image.order = -1  # under the markers: the point's colour stays visible
+            image.set_gl_state("translucent", depth_test=False, cull_face=False)
+            image.visible = False
+            self._pool.append(image)
+            self._pool_index.append(-1)
+        return self._pool[slot]
+
+    def _update_thumbnails(self) -> None:
+        self._camera_timer.stop()
+        idx = self.visible_indices() if self._provider is not None else self._vis_idx[:0]
+        if not 0 < idx.size <= self.THUMB_MAX:
+            for visual in self._pool:
+                visual.visible = False
+            return
+        wanted = {int(i): image for i in idx if (image := self._thumbnail(int(i))) is not None}
+        # keep the slots that already show a wanted point (no texture upload), refill the rest
+        slot_of = {i: k for k, i in enumerate(self._pool_index) if i in wanted}
+        free = (k for k in range(self.THUMB_MAX) if k not in slot_of.values())
+        units = self.THUMB_PX * self._units_per_px()
+        for i, image in wanted.items():
+            if i in slot_of:
+                visual = self._pool[slot_of[i]]
+            else:
+                k = next(free)
+                visual = self._pool_image(k)
+                visual.set_data(image)
+                self._pool_index[k] = i
+                slot_of[i] = k
+            h, w = image.shape[:2]
+            s = units / max(h, w)
+            x, y = self._pos[i]
+            # rows run downwards in the image, upwards in the scatter: flip y
+            visual.transform.scale = (s, -s, 1.0)
+            visual.transform.translate = (x - 0.5 * w * s, y + 0.5 * h * s, 0.0)
+            visual.visible = True
+        used = set(slot_of.values())
+        for k, visual in enumerate(self._pool):
+            if k not in used:
+                visual.visible = False
+
+    # ------------------------------------------------------------------ hover
+
+    def _process_hover(self) -> None:
+        if self._hover_px is None or self._press_px is not None:
+            return
+        i = self._pick(self._hover_px)
+        if i != self._hover_index:
+            self._hover_index = i
+            self.hovered.emit(i)
+        self._show_hover_label(i, self._hover_px)
+
+    def _show_hover_label(self, index: int, px) -> None:
+        image = self._thumbnail(index) if index >= 0 else None
+        if image is None:
+            self._hover_label.hide()
+            return
+        if self._hover_pixmap_index != index:
+            self._hover_label.setPixmap(_to_pixmap(image, self.HOVER_PX))
+            self._hover_label.adjustSize()
+            self._hover_pixmap_index = index
+        anchor = self._canvas.native.mapTo(self, QPoint(int(px[0]) + 16, int(px[1]) + 16))
+        size = self._hover_label.size()
+        x = min(anchor.x(), max(0, self.width() - size.width()))
+        y = anchor.y()
+        if y + size.height() > self.height():  # no room below the cursor: go above it
+            y = max(0, anchor.y() - 32 - size.height())
+        self._hover_label.move(x, y)
+        self._hover_label.show()
+        self._hover_label.raise_()
+
+    def _clear_hover(self) -> None:
+        self._hover_timer.stop()
+        self._hover_label.hide()
+        self._hover_pixmap_index = -1
+        if self._hover_index != -1:
+            self._hover_index = -1
+            self.hovered.emit(-1)
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self._canvas.native and event.type() == QEvent.Type.Leave:
+            self._hover_px = None
+            self._clear_hover()
+        return super().eventFilter(obj, event)
+
+    # ------------------------------------------------------------------ mouse, keys
+
+    def _on_mouse_press(self, event) -> None:
+        if event.button != 1:
+            return
+        px = np.asarray(event.pos[:2], dtype=np.float64)
+        self._press_px = self._last_px = px
+        self._dragging = False
+        self._clear_hover()
+        self._clear_outline()
+        self._drag_data = [self._canvas_to_data(px)[0]] if self._mode != "pan" else []
+
+    def _on_mouse_move(self, event) -> None:
+        px = np.asarray(event.pos[:2], dtype=np.float64)
+        if self._press_px is None:
+            self._hover_px = px
+            if not self._hover_timer.isActive():
+                self._hover_timer.start()
+            return
+        if not self._dragging:
+            if np.hypot(*(px - self._press_px)) < self.DRAG_THRESHOLD_PX:
+                return
+            self._dragging = True
+        if self._mode == "box":
+            self._drag_data[1:] = [self._canvas_to_data(px)[0]]
+            self._draw_box(*self._drag_data)
+        elif self._mode == "lasso" and np.hypot(*(px - self._last_px)) >= self.LASSO_STEP_PX:
+            self._last_px = px
+            self._drag_data.append(self._canvas_to_data(px)[0])
+            self._draw_path(self._drag_data, closed=False)
+
+    def _on_mouse_release(self, event) -> None:
+        if event.button != 1 or self._press_px is None:
+            return
+        px = np.asarray(event.pos[:2], dtype=np.float64)
+        # the Qt backend drops moves closer than 10 ms apart: judge by the release as well
+        moved = np.hypot(*(px - self._press_px)) >= self.DRAG_THRESHOLD_PX
+        dragging, mode, path = self._dragging or moved, self._mode, self._drag_data
+        self._press_px = self._last_px = None
+        self._dragging = False
+        self._drag_data = []
+        if not dragging:
+            self._clear_outline()
+            self.point_clicked.emit(self._pick(px))
+            return
+        end = self._canvas_to_data(px)[0]
+        if mode == "box":
+            self._draw_box(path[0], end)
+            self._outline_timer.start()
+            self.select_box(path[0], end)
+        elif mode == "lasso":
+            path.append(end)
+            if len(path) >= 3:
+                self._draw_path(path, closed=True)
+                self._outline_timer.start()
+                self.select_lasso(np.asarray(path))
+            else:
+                self._clear_outline()
+                self._emit_selection(np.zeros(0, np.intp))
+
+    def _on_key_press(self, event) -> None:
+        name = (getattr(event.key, "name", None) or "").lower()
+        if name == "escape" and self._press_px is not None:
+            self._cancel_drag()
+            return
+        if event.modifiers and name != "escape":
+            return
+        mode = {"b": "box", "l": "lasso", "p": "pan", "escape": "pan"}.get(name)
+        if mode is not None:
+            self.set_mode(mode)
+
+    def _cancel_drag(self) -> None:
+        self._press_px = self._last_px = None
+        self._dragging = False
+        self._drag_data = []
+        self._clear_outline()
+
+    # ------------------------------------------------------------------ outline
+
+    def _draw_box(self, c0, c1) -> None:
+        (x0, y0), (x1, y1) = c0, c1
+        pts = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
+        self._set_outline(np.asarray(pts, np.float32))
+
+    def _draw_path(self, path, closed: bool) -> None:
+        pts = np.asarray(path, np.float32)
+        if closed:
+            pts = np.concatenate([pts, pts[:1]])
+        if pts.shape[0] >= 2:
+            self._set_outline(pts)
+
+    def _set_outline(self, pts: np.ndarray) -> None:
+        self._outline_timer.stop()
+        self._outline.set_data(pos=pts)
+        self._outline.visible = True
+
+    def _clear_outline(self) -> None:
+        self._outline_timer.stop()
+        if self._outline.visible:
+            self._outline.visible = False
+
+    # ------------------------------------------------------------------ output
+
+    def render(self) -> np.ndarray:
+        """Draw now and return the canvas as an (h, w, 4) uint8 RGBA array."""
+        if self._camera_timer.isActive():
+            self._on_camera_settled()
+        return self._canvas.render()

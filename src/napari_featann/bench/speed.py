@@ -1,0 +1,75 @@
+"""Feature extraction speed against the backbone's bare forward pass."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..core.partition import PartitionParams
+from ..core.progress import Progress
+from .common import image_files
+
+__all__ = ["extraction_benchmark", "partitioned_session"]
+
+
+def partitioned_session(images, params: PartitionParams, feature_params=None, limit=None,
+                        progress: Progress | None = None):  # fmt: skip
+    """A session over the (first ``limit``) images of a folder, partitioned."""
+    from ..session import Session
+
+    s = Session.from_sources(image_files(images)[:limit])
+    s.partition_params = params
+    if feature_params is not None:
+        s.feature_params = feature_params
+    s.partition(progress)
+    return s
+
+
+def extraction_benchmark(images, params: PartitionParams, feature_params, limit: int | None = 3,
+                         progress: Progress | None = None) -> dict:  # fmt: skip
+    """Time :meth:`FeatureExtractor.extract` against a bare forward pass on the same crops.
+
+    The bare pass gets its crops prepared beforehand (untimed) and runs the
+    model on batches of the same size; the ratio is extraction time over
+    bare time (1.0 = no overhead from cropping, hashing and caching).
+    """
+    import torch
+
+    from ..ml.extractor import crop_batch
+
+    s = partitioned_session(images, params, feature_params, limit, progress)
+    fx = s.extractor()
+    table = s.segments
+    n = len(table)
+    fx.forward_batch(torch.zeros((2, 3, fx.size, fx.size)))  # warm-up, model loaded
+    t0 = time.perf_counter()
+    feats = s.compute_features(progress=progress)
+    t_extract = time.perf_counter() - t0
+    crops = torch.cat([
+        crop_batch(s.float_image(i), s.label_images[i], table.ids[rows], table.bbox[rows],
+                   fx.margin, fx.size, fx._mean, fx._std)
+        for i in range(s.n_images) if (rows := table.in_image(i)).size
+    ])  # fmt: skip
+    t0 = time.perf_counter()
+    for k in range(0, n, fx.batch_size):
+        fx.forward_batch(crops[k : k + fx.batch_size])
+    t_bare = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    again = s.compute_features()
+    t_cached = time.perf_counter() - t0
+    assert np.allclose(again, feats)
+    return {
+        "n_images": s.n_images,
+        "n_segments": n,
+        "backbone": fx.backbone,
+        "batch_size": fx.batch_size,
+        "device": str(fx.device),
+        "threads": torch.get_num_threads(),
+        "extract_seconds": round(t_extract, 2),
+        "bare_forward_seconds": round(t_bare, 2),
+        "extract_crops_per_second": round(n / t_extract, 1),
+        "bare_crops_per_second": round(n / t_bare, 1),
+        "ratio_extract_over_bare": round(t_extract / t_bare, 3),
+        "cached_rerun_seconds": round(t_cached, 2),
+    }

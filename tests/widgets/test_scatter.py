@@ -1,0 +1,408 @@
+"""ScatterView: selection, picking, focus and thumbnails, with real vispy rendering (Xvfb)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("qtpy")
+pytest.importorskip("pytestqt")
+pytest.importorskip("vispy")
+
+from vispy.util import keys
+
+from napari_featann._widgets.scatter import ScatterView
+
+pytestmark = pytest.mark.gui
+
+CENTRES = np.array([(0.0, 0.0), (10.0, 0.0), (5.0, 8.0)])
+PER_CLUSTER = 8
+
+
+@pytest.fixture
+def clusters():
+    """24 points in three clusters of 8 (each within +-1 of its centre), and their labels."""
+    rng = np.random.default_rng(0)
+    xy = np.concatenate([c + rng.uniform(-1, 1, (PER_CLUSTER, 2)) for c in CENTRES])
+    labels = np.repeat(np.arange(3), PER_CLUSTER)
+    return xy, labels
+
+
+def solid(n, rgba=(1.0, 0.2, 0.2, 1.0)):
+    return np.tile(np.float32(rgba), (n, 1))
+
+
+@pytest.fixture
+def view(qtbot):
+    w = ScatterView()
+    qtbot.addWidget(w)
+    w.resize(400, 420)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: w.view.size[0] > 300, timeout=3000)
+    return w
+
+
+@pytest.fixture
+def loaded(view, clusters):
+    xy, _ = clusters
+    view.set_points(xy, solid(len(xy)))
+    return view
+
+
+def to_canvas(w, xy):
+    """Data coordinates -> canvas pixels, through the camera transform."""
+    tr = w.view.scene.node_transform(w.canvas.scene)
+    p = tr.map(np.atleast_2d(np.asarray(xy, float)))
+    return p[:, :2] / p[:, 3:4]
+
+
+def drag(w, path_px, button=1):
+    """Press at path_px[0], move through the rest, release at the last (vispy events)."""
+    ev = w.canvas.events
+    pts = [tuple(map(float, p)) for p in path_px]
+    press = ev.mouse_press(pos=pts[0], button=button, buttons=[button], modifiers=())
+    last = press
+    for p in pts[1:]:
+        last = ev.mouse_move(
+            pos=p, button=button, buttons=[button], modifiers=(), press_event=press, last_event=last
+        )
+    ev.mouse_release(
+        pos=pts[-1], button=button, buttons=[], modifiers=(), press_event=press, last_event=last
+    )
+
+
+def click(w, px):
+    drag(w, [px, px])
+
+
+# ---------------------------------------------------------------- programmatic selection
+
+
+def test_select_box_returns_and_emits_one_cluster(qtbot, loaded, clusters):
+    _, labels = clusters
+    expected = np.flatnonzero(labels == 1)
+    with qtbot.waitSignal(loaded.selection_made, timeout=2000) as blocker:
+        got = loaded.select_box((11.5, 1.5), (8.5, -1.5))  # corners in any order
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(blocker.args[0], expected)
+    assert np.issubdtype(got.dtype, np.integer)
+
+
+def test_select_lasso_triangle(qtbot, loaded, clusters):
+    _, labels = clusters
+    with qtbot.waitSignal(loaded.selection_made, timeout=2000) as blocker:
+        got = loaded.select_lasso([(5, 12), (1, 5.5), (9, 5.5)])
+    np.testing.assert_array_equal(got, np.flatnonzero(labels == 2))
+    np.testing.assert_array_equal(blocker.args[0], got)
+
+
+def test_select_lasso_partial(qtbot, view):
+    view.set_points([[0, 0], [1, 1], [3, 3], [0.2, 0.1]], solid(4))
+    with qtbot.waitSignal(view.selection_made, timeout=2000):
+        got = view.select_lasso(np.array([(-1, -1), (2, -1), (-1, 2)]))
+    assert got.tolist() == [0, 3]
+    with pytest.raises(ValueError):
+        view.select_lasso([(0, 0), (1, 1)])
+
+
+def test_hidden_points_are_not_selectable(qtbot, loaded, clusters):
+    xy, labels = clusters
+    mask = np.ones(len(xy), bool)
+    hidden = np.flatnonzero(labels == 1)[::2]
+    mask[hidden] = False
+    loaded.set_visible_mask(mask)
+    expected = np.setdiff1d(np.flatnonzero(labels == 1), hidden)
+    with qtbot.waitSignal(loaded.selection_made, timeout=2000):
+        got = loaded.select_box((8.5, -1.5), (11.5, 1.5))
+    np.testing.assert_array_equal(got, expected)
+    got = loaded.select_lasso([(8.5, -1.5), (11.5, -1.5), (11.5, 1.5), (8.5, 1.5)])
+    np.testing.assert_array_equal(got, expected)
+    assert not set(loaded.visible_indices()) & set(hidden)
+    # a click on a hidden point picks nothing
+    with qtbot.waitSignal(loaded.point_clicked, timeout=2000) as blocker:
+        click(loaded, to_canvas(loaded, xy[hidden[0]])[0])
+    assert blocker.args[0] != hidden[0]
+    loaded.set_visible_mask(None)
+    np.testing.assert_array_equal(
+        loaded.select_box((8.5, -1.5), (11.5, 1.5)), np.flatnonzero(labels == 1)
+    )
+    with pytest.raises(ValueError):
+        loaded.set_visible_mask(np.ones(3, bool))
+
+
+def test_empty_area_emits_empty_selection(qtbot, loaded):
+    with qtbot.waitSignal(loaded.selection_made, timeout=2000) as blocker:
+        got = loaded.select_box((20, 20), (30, 30))
+    assert got.size == 0
+    assert blocker.args[0].size == 0
+
+
+# ---------------------------------------------------------------- mouse
+
+
+def test_box_drag_selects_cluster_and_does_not_pan(qtbot, loaded, clusters):
+    _, labels = clusters
+    loaded.set_mode("box")
+    before = loaded.camera_rect()
+    c0, c1 = to_canvas(loaded, [(8.5, -1.5), (11.5, 1.5)])
+    path = [c0 + t * (c1 - c0) for t in np.linspace(0, 1, 6)]
+    with qtbot.waitSignal(loaded.selection_made, timeout=2000) as blocker:
+        drag(loaded, path)
+    np.testing.assert_array_equal(blocker.args[0], np.flatnonzero(labels == 1))
+    np.testing.assert_allclose(loaded.camera_rect(), before)
+
+
+def test_qt_mouse_drag_box_selects_cluster(qtbot, loaded, clusters):
+    """Real Qt mouse events, through vispy's Qt backend."""
+    from qtpy.QtCore import QEvent, QPointF, Qt
+    from qtpy.QtGui import QMouseEvent
+    from qtpy.QtWidgets import QApplication
+
+    _, labels = clusters
+    loaded.set_mode("box")
+    a, b = to_canvas(loaded, [(-1.5, -1.5), (1.5, 1.5)])
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+
+    def send(kind, p, button, buttons):
+        qtbot.wait(15)  # vispy drops moves closer than 10 ms apart
+        event = QMouseEvent(kind, QPointF(*p), button, buttons, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(loaded.canvas.native, event)
+
+    with qtbot.waitSignal(loaded.selection_made, timeout=2000) as blocker:
+        send(QEvent.Type.MouseButtonPress, a, left, left)
+        for t in (0.3, 0.6, 1.0):
+            send(QEvent.Type.MouseMove, a + t * (b - a), none, left)
+        send(QEvent.Type.MouseButtonRelease, b, left, none)
+    np.testing.assert_array_equal(blocker.args[0], np.flatnonzero(labels == 0))
+
+
+def test_lasso_drag_selects_cluster(qtbot, loaded, clusters):
+    _, labels = clusters
+    loaded.set_mode("lasso")
+    ring = [(5 + 2.5 * np.cos(a), 8 + 2.5 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 24)]
+    with qtbot.waitSignal(loaded.selection_made, timeout=2000) as blocker:
+        drag(loaded, to_canvas(loaded, ring))
+    np.testing.assert_array_equal(blocker.args[0], np.flatnonzero(labels == 2))
+
+
+def test_drag_in_pan_mode_pans(qtbot, loaded):
+    before = np.array(loaded.camera_rect())
+    c = to_canvas(loaded, [(5, 4)])[0]
+    with qtbot.assertNotEmitted(loaded.selection_made):
+        drag(loaded, [c + np.array([dx, 0.0]) for dx in (0, 20, 40, 60)])
+    after = np.array(loaded.camera_rect())
+    assert after[0] < before[0]  # dragged right: the view moves left in data
+    np.testing.assert_allclose(after[2] - after[0], before[2] - before[0])
+
+
+def test_click_near_point_emits_its_index(qtbot, loaded, clusters):
+    xy, _ = clusters
+    i = 13
+    px = to_canvas(loaded, xy[i])[0] + (2, -1)
+    with qtbot.waitSignal(loaded.point_clicked, timeout=2000) as blocker:
+        click(loaded, px)
+    assert blocker.args == [i]
+    # far from every point: -1; a click in box mode is a click, not a selection
+    loaded.set_mode("box")
+    with (
+        qtbot.waitSignal(loaded.point_clicked, timeout=2000) as blocker,
+        qtbot.assertNotEmitted(loaded.selection_made),
+    ):
+        click(loaded, to_canvas(loaded, (5, 3))[0])
+    assert blocker.args == [-1]
+
+
+def test_hover_emits_and_shows_thumbnail(qtbot, loaded, clusters):
+    xy, _ = clusters
+    loaded.set_thumbnail_provider(lambda i: np.full((12, 16, 3), 40 + i, np.uint8))
+    px = tuple(to_canvas(loaded, xy[5])[0])
+    with qtbot.waitSignal(loaded.hovered, timeout=2000) as blocker:
+        loaded.canvas.events.mouse_move(pos=px, button=None, buttons=[], modifiers=())
+    assert blocker.args == [5]
+    label = loaded._hover_label  # the floating thumbnail
+    qtbot.waitUntil(label.isVisible, timeout=2000)
+    assert not label.pixmap().isNull()
+
+
+def test_keys_and_buttons_switch_mode(qtbot, loaded):
+    for key, mode in (("B", "box"), ("L", "lasso"), ("P", "pan"), ("L", "lasso")):
+        loaded.canvas.events.key_press(key=keys.Key(key), text=key.lower(), modifiers=())
+        assert loaded.mode == mode
+    loaded.canvas.events.key_press(key=keys.ESCAPE, text="", modifiers=())
+    assert loaded.mode == "pan"
+    loaded._mode_buttons["box"].click()
+    assert loaded.mode == "box"
+    loaded.set_mode("pan")
+    assert loaded._mode_buttons["pan"].isChecked()
+    with pytest.raises(ValueError):
+        loaded.set_mode("zoom")
+    with qtbot.waitSignal(loaded.hide_labelled_toggled, timeout=2000) as blocker:
+        loaded._hide_checkbox.click()
+    assert blocker.args == [True]
+
+
+# ---------------------------------------------------------------- camera, focus, highlight
+
+
+def test_focus_point_centres_camera_keeping_zoom(loaded, clusters):
+    xy, _ = clusters
+    loaded.set_camera_rect(-2, -2, 2, 2)
+    x0, y0, x1, y1 = loaded.camera_rect()
+    loaded.focus_point(20)
+    assert loaded.focused == 20
+    r = loaded.camera_rect()
+    np.testing.assert_allclose([(r[0] + r[2]) / 2, (r[1] + r[3]) / 2], xy[20], atol=1e-6)
+    np.testing.assert_allclose([r[2] - r[0], r[3] - r[1]], [x1 - x0, y1 - y0], rtol=1e-6)
+    loaded.clear_focus()
+    assert loaded.focused == -1
+    with pytest.raises(IndexError):
+        loaded.focus_point(len(xy))
+
+
+def test_set_camera_rect_and_fit(loaded, clusters):
+    xy, _ = clusters
+    loaded.set_camera_rect((1, 2, 3, 4))
+    x0, y0, x1, y1 = loaded.camera_rect()
+    assert x0 <= 1 and y0 <= 2 and x1 >= 3 and y1 >= 4  # contains the request (aspect 1)
+    assert min(x1 - x0, y1 - y0) == pytest.approx(2)
+    loaded._fit_button.click()
+    x0, y0, x1, y1 = loaded.camera_rect()
+    assert (xy.min(0) >= (x0, y0)).all() and (xy.max(0) <= (x1, y1)).all()
+    np.testing.assert_array_equal(np.sort(loaded.visible_indices()), np.arange(len(xy)))
+
+
+def test_highlight_and_colors(loaded, clusters):
+    xy, _ = clusters
+    loaded.highlight([3, 1, 3])
+    loaded.render()
+    loaded.highlight([])
+    with pytest.raises(IndexError):
+        loaded.highlight([len(xy)])
+    new = solid(len(xy), (0.1, 0.9, 0.1, 1.0))
+    loaded.set_colors(new[:, :3])  # RGB gets alpha 1
+    np.testing.assert_allclose(loaded.colors, new)
+    with pytest.raises(ValueError):
+        loaded.set_colors(new[:3])
+    with pytest.raises(ValueError):
+        loaded.points[0, 0] = 1.0  # read-only
+
+
+# ---------------------------------------------------------------- thumbnails
+
+
+def test_thumbnails_when_zoomed_in(loaded, clusters):
+    xy, labels = clusters
+    calls = []
+
+    def provider(i):
+        calls.append(i)
+        return np.tile(np.uint8([0, 200, 0]), (10, 14, 1))
+
+    loaded.set_thumbnail_provider(provider)
+    assert loaded.thumbnails_shown() == len(xy)  # 24 points in view: at most THUMB_MAX
+    loaded.set_camera_rect(8.5, -1.5, 11.5, 1.5)
+    vis = loaded.visible_indices()
+    assert set(vis) == set(np.flatnonzero(labels == 1))
+    assert 0 < loaded.thumbnails_shown() <= 60
+    assert loaded.thumbnails_shown() == vis.size
+    img = loaded.render()
+    assert (np.all(img[..., :3] == (0, 200, 0), axis=-1)).sum() > 100  # drawn, true colours
+    loaded.set_camera_rect(7.0, -1.5, 10.0, 1.5)  # pan: some leave, cached ones stay
+    assert loaded.thumbnails_shown() == loaded.visible_indices().size > 0
+    assert len(calls) == len(set(calls))  # the provider is asked once per point
+
+
+def test_no_thumbnails_zoomed_out_many_points(view):
+    rng = np.random.default_rng(1)
+    xy = rng.normal(size=(1000, 2))
+    view.set_points(xy, solid(1000))
+    view.set_thumbnail_provider(lambda i: np.zeros((8, 8, 3), np.uint8))
+    assert view.visible_indices().size == 1000
+    assert view.thumbnails_shown() == 0
+    view.set_camera_rect(-0.05, -0.05, 0.05, 0.05)
+    assert 0 < view.thumbnails_shown() <= ScatterView.THUMB_MAX
+    view.fit()
+    assert view.thumbnails_shown() == 0
+    view.set_thumbnail_provider(None)
+    view.set_camera_rect(-0.05, -0.05, 0.05, 0.05)
+    assert view.thumbnails_shown() == 0
+
+
+def test_thumbnail_cap_and_broken_provider(view):
+    # 200 points in a tiny area: more than THUMB_MAX in view -> none drawn
+    rng = np.random.default_rng(2)
+    view.set_points(rng.uniform(0, 0.01, (200, 2)), solid(200))
+
+    def provider(i):
+        if i % 2:
+            raise RuntimeError("no crop")
+        return np.zeros((4, 4), np.uint8)  # grey levels are accepted
+
+    view.set_thumbnail_provider(provider)
+    view.set_camera_rect(0, 0, 0.01, 0.01)
+    assert view.thumbnails_shown() == 0
+    view.set_points([[0, 0], [1, 0], [0, 1]], solid(3))
+    view.set_camera_rect(-0.5, -0.5, 1.5, 1.5)
+    assert view.thumbnails_shown() == 2  # point 1's provider raised
+
+
+# ---------------------------------------------------------------- rendering, edge cases
+
+
+def test_render_shows_points(loaded):
+    img = loaded.render()
+    assert img.ndim == 3 and img.shape[2] == 4 and img.dtype == np.uint8
+    assert np.unique(img.reshape(-1, 4), axis=0).shape[0] > 1
+    red = (img[..., 0] > 200) & (img[..., 1] < 100)
+    assert red.sum() > 0
+
+
+def test_empty_scatter(qtbot, view):
+    view.set_points(np.zeros((0, 2)), np.zeros((0, 4)))
+    assert view.points.shape == (0, 2)
+    with qtbot.waitSignal(view.selection_made, timeout=2000) as blocker:
+        got = view.select_box((0, 0), (1, 1))
+    assert got.size == 0 and blocker.args[0].size == 0
+    assert view.select_lasso([(0, 0), (1, 0), (0, 1)]).size == 0
+    assert view.visible_indices().size == 0
+    view.set_visible_mask(np.zeros(0, bool))
+    view.highlight([])
+    view.set_thumbnail_provider(lambda i: np.zeros((4, 4, 3), np.uint8))
+    assert view.thumbnails_shown() == 0
+    with qtbot.waitSignal(view.point_clicked, timeout=2000) as blocker:
+        click(view, (100.0, 100.0))
+    assert blocker.args == [-1]
+    assert view.render().shape[2] == 4
+
+
+def test_one_point(qtbot, view):
+    view.set_points([[3.0, 4.0]], [[0.2, 0.4, 1.0, 1.0]])
+    x0, y0, x1, y1 = view.camera_rect()
+    assert x0 < 3 < x1 and y0 < 4 < y1
+    assert view.select_box((2, 3), (4, 5)).tolist() == [0]
+    view.focus_point(0)
+    with qtbot.waitSignal(view.point_clicked, timeout=2000) as blocker:
+        click(view, to_canvas(view, (3.0, 4.0))[0])
+    assert blocker.args == [0]
+    view.render()
+
+
+def test_invalid_points(view):
+    with pytest.raises(ValueError):
+        view.set_points(np.zeros((3, 3)), solid(3))
+    with pytest.raises(ValueError):
+        view.set_points(np.zeros((3, 2)), solid(2))
+    with pytest.raises(ValueError):
+        view.set_points([[0, np.nan]], solid(1))
+
+
+def test_100k_points(view):
+    rng = np.random.default_rng(3)
+    n = 100_000
+    view.set_points(rng.normal(size=(n, 2)), rng.random((n, 4)))
+    view.set_colors(rng.random((n, 4)))
+    view.set_visible_mask(rng.random(n) < 0.5)
+    img = view.render()
+    assert img.shape[2] == 4
+    assert view.points.shape == (n, 2)

@@ -44,7 +44,7 @@ def crops_of_rows(session: Session, rows: np.ndarray, label_images=None):
         sel = np.flatnonzero(table.image[rows] == img)
         r = rows[sel]
         out[sel] = crop_batch(session.float_image(int(img)), labels[int(img)], table.ids[r],
-                              table.bbox[r], fx.margin, fx.size, fx._mean, fx._std)  # fmt: skip
+                              table.bbox[r], fx.margin, fx.size, fx.mean, fx.std)  # fmt: skip
     return out
 
 

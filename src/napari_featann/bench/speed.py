@@ -48,7 +48,7 @@ def extraction_benchmark(images, params: PartitionParams, feature_params, limit:
     t_extract = time.perf_counter() - t0
     crops = torch.cat([
         crop_batch(s.float_image(i), s.label_images[i], table.ids[rows], table.bbox[rows],
-                   fx.margin, fx.size, fx._mean, fx._std)
+                   fx.margin, fx.size, fx.mean, fx.std)
         for i in range(s.n_images) if (rows := table.in_image(i)).size
     ])  # fmt: skip
     t0 = time.perf_counter()

@@ -135,7 +135,7 @@ def hed_edges(
     Raises
     ------
     ValueError
-        If ``image`` is not (H, W), (H, W, 3) or is empty.
+        If ``image`` is not a float array of shape (H, W) or (H, W, 3), or is empty.
     WeightsError
         If a weights path is given and cannot be loaded.
 
@@ -145,6 +145,10 @@ def hed_edges(
     >>> hed_edges(img, "../shared/weights/hed_bsds500.pth").shape  # doctest: +SKIP
     (64, 64)
     """
+    if not np.issubdtype(np.asarray(image).dtype, np.floating):
+        raise ValueError(
+            "expected a float image in [0, 1]; convert it with core.images.to_float_rgb"
+        )
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)

@@ -103,8 +103,9 @@ def _cmd_bench(args) -> int:
     if args.bench == "oracle":
         from .bench.oracle import oracle_benchmark
 
+        sweep = [float(v) for v in args.sweep.split(",")] if args.sweep else None
         result = oracle_benchmark(args.images, args.masks, partition_params(args),
-                                  StderrProgress(), limit=args.limit)  # fmt: skip
+                                  StderrProgress(), limit=args.limit, sweep=sweep)  # fmt: skip
     elif args.bench == "extract":
         from .bench.speed import extraction_benchmark
 
@@ -161,7 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
         b.add_argument("--limit", type=int, help="use only the first N images")
         b.add_argument("--seed", type=int, default=0)
         _add_partition_args(b)
-        if name != "oracle":
+        if name == "oracle":
+            b.add_argument(
+                "--sweep",
+                metavar="N1,N2,...",
+                help="several region counts (or thresholds with --threshold) on "
+                "the same hierarchies; the JSON's 'sweep' lists them all",
+            )
+        else:
             _add_feature_args(b)
         if name == "metric":
             b.add_argument("--labelled-fraction", type=float, default=0.2)

@@ -28,7 +28,7 @@ __all__ = ["oracle_benchmark"]
 
 
 def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress | None = None,
-                     limit: int | None = None) -> dict:  # fmt: skip
+                     limit: int | None = None, sweep=None) -> dict:  # fmt: skip
     """Oracle IoU of a partition on images with ground truth.
 
     Parameters
@@ -39,6 +39,10 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
     params : PartitionParams
     limit : int, optional
         Use only the first ``limit`` images.
+    sweep : sequence of numbers, optional
+        Several region counts (or thresholds, when ``params.threshold`` is
+        set) evaluated on the same gradients and hierarchies. The result's
+        top-level fields are those of the first value; ``"sweep"`` lists all.
 
     Returns
     -------
@@ -50,9 +54,13 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
     """
     params.validate()
     progress = ensure_progress(progress)
+    by_threshold = params.threshold is not None
+    values = list(sweep) if sweep else [params.threshold if by_threshold else params.regions]
     files = image_files(images)[:limit]
     gts = load_masks_for(files, masks)
-    ious, nseg, t_total, t_grad = [], [], 0.0, 0.0
+    ious = [[] for _ in values]
+    nseg = [[] for _ in values]
+    t_grad, t_hier, t_cut = 0.0, 0.0, [0.0] * len(values)
     progress.init(len(files), "oracle")
     for path, gt in zip(files, gts):
         img = to_float_rgb(read_image(path))
@@ -63,22 +71,34 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
         t0 = time.perf_counter()
         grad = compute_gradient(img, params.gradient, params.edge_weights, params.scales)
         t1 = time.perf_counter()
-        labels = cut_hierarchy(build_hierarchy(grad, params.criterion, params.frontier),
-                               params.threshold, params.regions)  # fmt: skip
+        hierarchy = build_hierarchy(grad, params.criterion, params.frontier)
         t2 = time.perf_counter()
-        t_total += t2 - t0
         t_grad += t1 - t0
+        t_hier += t2 - t1
         cls = gt_classes(gt)
-        ids, maj, _ = majority_labels(labels, cls)
-        lut = np.zeros(int(labels.max()) + 1, np.int64)
-        lut[ids] = maj
-        ious.append(iou_score(lut[labels], cls, is_binary(gt)))
-        nseg.append(ids.size)
+        for j, v in enumerate(values):
+            t3 = time.perf_counter()
+            labels = cut_hierarchy(hierarchy, v if by_threshold else None,
+                                   None if by_threshold else int(v))  # fmt: skip
+            t_cut[j] += time.perf_counter() - t3
+            ids, maj, _ = majority_labels(labels, cls)
+            lut = np.zeros(int(labels.max()) + 1, np.int64)
+            lut[ids] = maj
+            ious[j].append(iou_score(lut[labels], cls, is_binary(gt)))
+            nseg[j].append(ids.size)
         progress.update(1)
     n = max(len(files), 1)
-    return summarise(ious, {
-        "mean_segments_per_image": round(float(np.mean(nseg)), 1),
-        "seconds_per_image": round(t_total / n, 3),
-        "gradient_seconds_per_image": round(t_grad / n, 3),
-        "params": params.to_dict(),
-    })  # fmt: skip
+    results = []
+    for j, v in enumerate(values):
+        p = params.to_dict()
+        p["threshold" if by_threshold else "regions"] = v if by_threshold else int(v)
+        results.append(summarise(ious[j], {
+            "mean_segments_per_image": round(float(np.mean(nseg[j])), 1),
+            "seconds_per_image": round((t_grad + t_hier + t_cut[j]) / n, 3),
+            "gradient_seconds_per_image": round(t_grad / n, 3),
+            "params": p,
+        }))  # fmt: skip
+    out = dict(results[0])
+    if sweep:
+        out["sweep"] = results
+    return out

@@ -56,9 +56,7 @@ def _l2_normalise(x: np.ndarray) -> np.ndarray:
 
 
 # -- k nearest neighbours ----------------------------------------------------------
-def _topk_cosine(
-    query: np.ndarray, reference: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _topk_cosine(query: np.ndarray, reference: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and cosine similarities of the ``k`` most similar reference rows.
 
     Works in blocks of ``_CHUNK`` query rows. Rows of the result are sorted by

@@ -79,6 +79,13 @@ def save_session(session, path: str | os.PathLike, embed_images: bool = False) -
         arrays["features"] = session.features
     if session.embedding is not None:
         arrays["embedding"] = session.embedding
+    refined = getattr(session, "refined_features", None)
+    if refined is not None and len(refined) == len(session.segments):
+        arrays["refined_features"] = refined
+    state = getattr(session, "metric_state", None)
+    if state is not None and state[0] == "head":
+        for k, v in state[1].state_dict_numpy().items():
+            arrays[f"head__{k}"] = v
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,

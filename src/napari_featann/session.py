@@ -129,6 +129,8 @@ class Session:
         self._extractor = None
         self._projector = None
         self._pixel_index: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.refined_features: np.ndarray | None = None  # after metric learning
+        self.metric_state: tuple | None = None  # ("head", ProjectionHead) or ("full", model)
 
     # ------------------------------------------------------------ creation
     @classmethod
@@ -141,6 +143,30 @@ class Session:
         session = cls(records, **params)
         session.load_failures = failures
         return session
+
+    def fork(self) -> Session:
+        """A working copy for a background job; this session stays untouched.
+
+        The copy shares the images, classes, pixel masks and (read-only)
+        arrays, but owns its caches, history and the lists a job rebinds, so
+        running :meth:`run`, :meth:`partition` or :meth:`project` on it changes
+        nothing here; a GUI then adopts the copy (or parts of it) once the job
+        has finished.
+        """
+        import copy
+
+        f = copy.copy(self)
+        f.partition_params = copy.deepcopy(self.partition_params)
+        f.feature_params = copy.deepcopy(self.feature_params)
+        f.projection_params = copy.deepcopy(self.projection_params)
+        f.gradients = list(self.gradients)
+        f._gradient_keys = list(self._gradient_keys)
+        f._hierarchies = dict(self._hierarchies)
+        f._pixel_index = {}
+        f.label_images = list(self.label_images)
+        f.classes = dict(self.classes)
+        f.history = History()
+        return f
 
     @property
     def n_images(self) -> int:
@@ -299,6 +325,11 @@ class Session:
         points go next to their nearest neighbour in feature space.
         """
         if self._projector is not None:
+            state = getattr(self, "metric_state", None)  # set by learning.train_metric
+            if (state is not None and state[0] == "head"
+                    and np.shape(features)[1] == state[1].in_dim
+                    and self._projector._dim == state[1].out_dim):  # fmt: skip
+                features = state[1].embed(features)  # the layout was fit on refined features
             return np.asarray(self._projector.transform(features), np.float32)
         if self.embedding is None or self.features is None or not len(self.features):
             raise RuntimeError("project the features first")
@@ -455,6 +486,30 @@ class Session:
 
         def redo():
             cm.ravel()[idx] = class_id
+            mm.ravel()[idx] = True
+
+        self.history.push(Action(f"paint {idx.size} pixels", undo, redo))
+
+    def mark_painted(self, image_index: int, flat_indices, old_values) -> None:
+        """Record pixels already painted into ``class_masks[image_index]`` (napari's brush).
+
+        The pixels keep their new values, become protected from :meth:`assign`
+        (``manual_masks``), and the change is undoable like :meth:`paint`.
+        ``old_values`` (scalar or one per index) are the classes before painting.
+        """
+        cm, mm = self.class_masks[image_index], self.manual_masks[image_index]
+        idx = np.asarray(flat_indices, np.int64).ravel()
+        new_c = cm.ravel()[idx].copy()
+        old_c = np.broadcast_to(np.asarray(old_values, cm.dtype), idx.shape).copy()
+        old_m = mm.ravel()[idx].copy()
+        mm.ravel()[idx] = True
+
+        def undo():
+            cm.ravel()[idx] = old_c
+            mm.ravel()[idx] = old_m
+
+        def redo():
+            cm.ravel()[idx] = new_c
             mm.ravel()[idx] = True
 
         self.history.push(Action(f"paint {idx.size} pixels", undo, redo))

@@ -20,4 +20,34 @@ def add_robot_args(p) -> None:
     )
     g.add_argument("--no-metric-learning", action="store_true")
     g.add_argument("--no-corrections", action="store_true")
+    g.add_argument("--no-lasso", action="store_true", help="boxes only (as in the paper)")
+    g.add_argument(
+        "--grid", type=int, default=48, help="cells per axis of the box/lasso search grid"
+    )
+    g.add_argument("--max-clicks", type=int, default=4, help="clicks at most per corrected segment")
+    g.add_argument(
+        "--min-part",
+        type=int,
+        default=16,
+        help="pixels: smaller wrong parts of a segment are not worth a click",
+    )
+    g.add_argument(
+        "--wrong-weight",
+        type=float,
+        default=0.0,
+        help="a selection maximises (segments of its class) - W x (other segments); 0: the "
+        "most segments of one class within the purity",
+    )
+    g.add_argument(
+        "--foreground-only",
+        action="store_true",
+        help="binary masks: select only the foreground, counting on unlabelled pixels being "
+        "exported as background",
+    )
+    g.add_argument(
+        "--session-cache",
+        metavar="PATH.featann",
+        help="reuse the partition and features saved in this session file (written when "
+        "absent or made from other images or parameters)",
+    )
     g.add_argument("--plot", metavar="PNG", help="write IoU against effort to this PNG")

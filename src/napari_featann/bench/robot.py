@@ -1,0 +1,572 @@
+"""``featann bench robot``: a simulated annotator, IoU against modelled effort.
+
+The robot uses the tool the way a person would, on images with ground truth:
+it sees only the 2-D scatter (with its thumbnails) and the images, and labels
+segments only through the interactions below, each of them counted. There is
+no per-segment oracle labelling.
+
+Interactions and cost model (seconds of human effort)
+-----------------------------------------------------
+* **Box or lasso** (3 s): the selection in the scatter of the *unlabelled*
+  points ("hide labelled") that captures the most segments of one
+  ground-truth class with at least ``--purity`` of them in that class
+  (:mod:`napari_featann.bench.robot_select`); ``--wrong-weight W`` makes
+  it maximise ``(segments of its class) - W x (other segments)`` instead, a
+  more careful person. Every point inside gets the selection's class, impure
+  ones included: the IoU pays for them.
+* **Metric learning** every ``--metric-every`` selections: a triplet-loss head
+  on the cached features (:func:`napari_featann.learning.train_metric`) and a
+  semi-supervised re-projection. Cost: 1 s for the trigger plus the measured
+  machine seconds, since the person waits for it. With
+  ``--no-metric-learning`` the same trigger only re-projects (semi-supervised
+  UMAP on the backbone features), so the ablation isolates the metric.
+* **Click correction** of a labelled segment whose ground truth is mixed:
+  a positive and a negative click at interior points (maximum of the
+  distance transform) of the largest connected parts of its two main
+  ground-truth classes, then, while the preview is still wrong on a part of
+  at least ``--min-part`` pixels and fewer than ``--max-clicks`` clicks were
+  made, one more click at the interior of the largest wrong part (the
+  robot of click-based interactive segmentation). The positive part gets its
+  class (:func:`napari_featann.editing.split`); when the negative part keeps
+  a wrong class, one more click re-labels it. Cost: 2.4 s for the first click
+  on a segment, 0.9 s for each further click. A preview that would not
+  improve the segment is abandoned (its clicks still count).
+
+At each step the robot takes the interaction with the highest expected gain
+per second, the gain being the pixels that become correctly labelled
+(unlabelled pixels count as not done). With ``--foreground-only`` (binary
+masks) the robot relies on unlabelled pixels being exported, and scored, as
+background: it only draws foreground selections, counts unlabelled segments
+as background, and also corrects unlabelled segments holding foreground. It stops when the budget
+(``--budget`` seconds per image) is spent or nothing is left to label.
+
+Scores
+------
+Per image, with the class of every pixel from the session's class masks
+(class id = ground-truth class index + 1): binary ground truth is scored as
+foreground IoU, unlabelled pixels counting as background; multi-class ground
+truth as the mean IoU over the classes present in the ground truth or the
+prediction, unlabelled pixels counting as wrong (but not as a class).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..core.progress import Progress, ensure_progress
+from .common import image_files, load_masks_for, summarise
+from .robot_select import GroundTruth, best_selection
+
+__all__ = ["RobotOptions", "plot_curves", "robot_benchmark"]
+
+COST_SELECTION = 3.0
+COST_FIRST_CLICK = 2.4
+COST_CLICK = 0.9
+COST_TRIGGER = 1.0
+
+# Reference points on DAVIS from the paper (mean IoU, seconds per image).
+PAPER_DAVIS = {"paper (feature space annotation)": (8.74, 84.53),
+               "f-BRS, 5 clicks": (6.0, 82.44), "f-BRS, 3 clicks": (4.2, 79.87)}  # fmt: skip
+
+
+@dataclass
+class RobotOptions:
+    """Options of the simulated annotator (see the module docstring)."""
+
+    budget: float = 4.0
+    purity: float = 0.9
+    metric_every: int = 10
+    metric_learning: bool = True
+    corrections: bool = True
+    lasso: bool = True
+    grid: int = 48
+    max_clicks: int = 4
+    min_part: int = 16
+    foreground_only: bool = False
+    wrong_weight: float = 0.0
+    seed: int = 0
+
+    @classmethod
+    def from_args(cls, args) -> RobotOptions:
+        """Options from parsed ``featann bench robot`` arguments (missing ones: defaults)."""
+        d = cls()
+        opts = cls(
+            budget=float(getattr(args, "budget", d.budget)),
+            purity=float(getattr(args, "purity", d.purity)),
+            metric_every=int(getattr(args, "metric_every", d.metric_every)),
+            metric_learning=not getattr(args, "no_metric_learning", False),
+            corrections=not getattr(args, "no_corrections", False),
+            lasso=not getattr(args, "no_lasso", False),
+            grid=int(getattr(args, "grid", d.grid)),
+            max_clicks=int(getattr(args, "max_clicks", d.max_clicks)),
+            min_part=int(getattr(args, "min_part", d.min_part)),
+            foreground_only=bool(getattr(args, "foreground_only", False)),
+            wrong_weight=float(getattr(args, "wrong_weight", d.wrong_weight)),
+            seed=int(getattr(args, "seed", d.seed) or 0),
+        )
+        if opts.budget <= 0 or not 0 < opts.purity <= 1:
+            raise ValueError("--budget must be > 0 and --purity in (0, 1]")
+        if opts.metric_every < 1 or opts.grid < 2 or opts.max_clicks < 2:
+            raise ValueError("--metric-every must be >= 1, --grid >= 2, --max-clicks >= 2")
+        return opts
+
+
+def _largest_part(mask: np.ndarray) -> tuple[int, tuple[int, int] | None]:
+    """Size of the largest 4-connected part of ``mask`` and its most interior pixel."""
+    from scipy import ndimage
+
+    comp, n = ndimage.label(mask)
+    if n == 0:
+        return 0, None
+    sizes = np.bincount(comp.ravel())
+    sizes[0] = 0
+    k = int(sizes.argmax())
+    part = np.pad(comp == k, 1)
+    dist = ndimage.distance_transform_edt(part)
+    r, c = np.unravel_index(int(dist.argmax()), dist.shape)
+    return int(sizes[k]), (int(r) - 1, int(c) - 1)
+
+
+# --------------------------------------------------------------------------- the robot
+class _Robot:
+    def __init__(self, session, truth: GroundTruth, opts: RobotOptions, progress: Progress) -> None:
+        self.s, self.truth, self.opts, self.progress = session, truth, opts, progress
+        names = (
+            ["background", "foreground"] if truth.binary else [f"class {v}" for v in truth.values]
+        )
+        ids = [session.add_class(n) for n in names]
+        if ids != list(range(1, truth.n_classes + 1)):
+            raise RuntimeError("the robot needs a session without classes")
+        if opts.foreground_only and not truth.binary:
+            raise ValueError("--foreground-only needs binary masks")
+        # With --foreground-only the robot only assigns the foreground and counts on
+        # unlabelled pixels being exported (and scored) as background.
+        self.allowed = [1] if opts.foreground_only else None
+        self.implicit = 0 if opts.foreground_only else None
+        self.n = session.n_images
+        self.budget = opts.budget * self.n
+        self.effort = 0.0
+        self.counts = dict(boxes=0, lassos=0, clicks=0, corrections=0, abandoned=0,
+                           metric_learning_runs=0, reprojections=0)  # fmt: skip
+        self.metric_seconds = 0.0
+        self.split_seconds = 0.0
+        # Expected machine time of the next trigger: unknown before the first one (the
+        # first projection is no guide: it includes numba's compilation), then the last.
+        self.est_trigger = 0.0
+        self.since_trigger = 0
+        self.given_up: set[int] = set()
+        self._gain_cache: dict[tuple, tuple[int, int]] = {}
+        self.ious = np.array([truth.score(session.class_masks[i], i) for i in range(self.n)])
+        self.curve = [[0.0, round(float(self.ious.mean()), 2)]]
+        self._reported = 0
+
+    # -- bookkeeping ---------------------------------------------------------
+    def _spend(self, seconds: float, images=()) -> None:
+        self.effort += seconds
+        for i in images:
+            self.ious[i] = self.truth.score(self.s.class_masks[i], i)
+        self.curve.append([round(self.effort / self.n, 3), round(float(self.ious.mean()), 2)])
+        step = int(min(self.effort, self.budget)) - self._reported
+        if step > 0:
+            self._reported += step
+            self.progress.update(step)
+
+    @property
+    def remaining(self) -> float:
+        return self.budget - self.effort
+
+    # -- selections ----------------------------------------------------------
+    def plan_selection(self):
+        """Best box/lasso over the unlabelled points, with its rows and pixel gain."""
+        rows = np.flatnonzero(self.s.segment_class == 0)
+        if rows.size == 0:
+            return None
+        major = self.truth.major
+        sel = best_selection(self.s.embedding[rows], major[rows], self.opts.purity,
+                             self.opts.grid, self.truth.n_classes, self.opts.lasso,
+                             self.allowed, self.opts.wrong_weight)  # fmt: skip
+        if sel is None:
+            return None
+        members = rows[sel.members]
+        gain = int(self.truth.hist[members, sel.class_index].sum())
+        if self.implicit is not None:  # these pixels were right already
+            gain -= int(self.truth.hist[members, self.implicit].sum())
+        return sel, members, gain
+
+    def label_of(self, row: int) -> int:
+        """Class index a segment shows (the implicit one when unlabelled), or -1."""
+        c = int(self.s.segment_class[row]) - 1
+        return c if c >= 0 or self.implicit is None else self.implicit
+
+    def select(self, sel) -> None:
+        """Draw the selection in the session and give its class to what it captures."""
+        if sel.kind == "box":
+            ids = self.s.select_box(sel.vertices[0], sel.vertices[1], unlabelled_only=True)
+            self.counts["boxes"] += 1
+        else:
+            ids = self.s.select_lasso(sel.vertices, unlabelled_only=True)
+            self.counts["lassos"] += 1
+        changed = self.s.assign(ids, sel.class_index + 1, f"robot {sel.kind}")
+        self.since_trigger += 1
+        self._spend(COST_SELECTION, changed)
+
+    # -- corrections ---------------------------------------------------------
+    def _plan_row(self, row: int):
+        """Positive class, negative class, optimistic gain and cost of correcting a row."""
+        h = self.truth.hist[row]
+        label = self.label_of(row)
+        a, b = np.argsort(h)[::-1][:2]
+        pos = b if label == a else a
+        neg = a if label == a else b
+        gain = int(h[pos] + h[neg] - h[label])
+        cost = COST_FIRST_CLICK + COST_CLICK * (1 + (label not in (a, b)))
+        return int(pos), int(neg), gain, cost
+
+    def _achievable(self, row: int, pos: int, neg: int) -> int:
+        """Gain if the first click pair fixes the largest part of the positive class only."""
+        seg = self.s.segments
+        key = (int(seg.ids[row]), int(seg.area[row]), int(self.s.segment_class[row]), pos)
+        if key not in self._gain_cache:
+            sid, img = int(seg.ids[row]), int(seg.image[row])
+            r0, c0, r1, c1 = (int(v) for v in seg.bbox[row])
+            inside = self.s.label_images[img][r0:r1, c0:c1] == sid
+            gt = self.truth.gt[img][r0:r1, c0:c1]
+            size_pos, _ = _largest_part(inside & (gt == pos))
+            size_neg, _ = _largest_part(inside & (gt == neg))
+            self._gain_cache[key] = (size_pos, size_neg)
+        size_pos, size_neg = self._gain_cache[key]
+        if size_pos < self.opts.min_part or size_neg == 0:
+            return 0
+        _, _, gain, _ = self._plan_row(row)
+        return gain - int(self.truth.hist[row, pos]) + size_pos
+
+    def plan_correction(self, max_checked: int = 64):
+        """The labelled, impure segment with the best expected gain per second, or None.
+
+        Candidates are ranked by an optimistic gain (every pixel of the two main
+        classes ends up right); the achievable gain (largest connected part of
+        the positive class) is computed for the best of them until no
+        optimistic rate can beat the best achievable one (branch and bound).
+        """
+        labels = self.s.segment_class.astype(np.int64) - 1
+        if self.implicit is not None:
+            labels[labels < 0] = self.implicit
+        rows = np.flatnonzero(labels >= 0)
+        if rows.size == 0 or self.truth.n_classes < 2:
+            return None
+        h = self.truth.hist[rows]
+        second = np.sort(h, axis=1)[:, -2]
+        label_px = h[np.arange(rows.size), labels[rows]]
+        rows = rows[(second > 0) & (h.sum(1) - label_px >= self.opts.min_part)]
+        if self.given_up:
+            rows = rows[~np.isin(self.s.segments.ids[rows], list(self.given_up))]
+        plans = [(r, *self._plan_row(r)) for r in rows]
+        plans.sort(key=lambda p: -p[3] / p[4])
+        best = None
+        for r, pos, neg, gain, cost in plans[:max_checked]:
+            if best is not None and gain / cost <= best[3] / best[4]:
+                break
+            achievable = self._achievable(r, pos, neg)
+            if achievable > 0 and (best is None or achievable / cost > best[3] / best[4]):
+                best = (r, pos, neg, achievable, cost)
+        return best
+
+    def correct(self, row: int, pos: int, neg: int) -> None:
+        """Click-correct one segment: seeds, previews, more clicks, then split (or give up)."""
+        from ..editing import preview_split, split
+
+        s, seg = self.s, self.s.segments
+        sid, img = int(seg.ids[row]), int(seg.image[row])
+        label = self.label_of(row)
+        r0, c0, r1, c1 = (int(v) for v in seg.bbox[row])
+        inside = s.label_images[img][r0:r1, c0:c1] == sid
+        gt = self.truth.gt[img][r0:r1, c0:c1]
+        want = inside & (gt == pos)
+        _, p = _largest_part(want)
+        _, q = _largest_part(inside & (gt == neg))
+        seeds = {True: [(p[0] + r0, p[1] + c0)], False: [(q[0] + r0, q[1] + c0)]}
+        clicks = 2
+        t0 = time.perf_counter()
+        while True:
+            m = preview_split(s, sid, seeds[True], seeds[False])[r0:r1, c0:c1]
+            cost_next = COST_FIRST_CLICK + COST_CLICK * clicks
+            if clicks >= self.opts.max_clicks or cost_next > self.remaining:
+                break
+            missed, _ = _largest_part(want & ~m)
+            extra, _ = _largest_part(inside & m & ~want)
+            positive = missed >= extra
+            size, at = _largest_part((want & ~m) if positive else (inside & m & ~want))
+            if size < self.opts.min_part:
+                break
+            seeds[positive].append((at[0] + r0, at[1] + c0))
+            clicks += 1
+        rest = inside & ~m
+        rest_major = int(np.bincount(gt[rest], minlength=self.truth.n_classes).argmax())
+        cost = COST_FIRST_CLICK + COST_CLICK * (clicks - 1)
+        relabel = rest_major != label and cost + COST_CLICK <= self.remaining
+        rest_class = rest_major if relabel else label
+        before = int(self.truth.hist[row, label])
+        after = int(np.count_nonzero(m & want) + np.count_nonzero(rest & (gt == rest_class)))
+        self.counts["clicks"] += clicks
+        if after <= before:  # the preview does not help: the person gives up
+            self.given_up.add(sid)
+            self.counts["abandoned"] += 1
+            self.split_seconds += time.perf_counter() - t0
+            self._spend(cost)
+            return
+        split(s, sid, seeds[True], seeds[False], positive_class=pos + 1)
+        if relabel:
+            s.assign([sid], rest_class + 1, "robot: re-label the rest of a split")
+            self.counts["clicks"] += 1
+            cost += COST_CLICK
+        self.truth.refresh(s, [img])
+        self.counts["corrections"] += 1
+        self.split_seconds += time.perf_counter() - t0
+        self._spend(cost, [img])
+
+    # -- metric learning -----------------------------------------------------
+    def maybe_trigger(self) -> bool:
+        """Metric learning (or a plain re-projection) once enough selections were made.
+
+        Returns whether it ran. The caller only asks while there is something
+        left to select.
+        """
+        if self.since_trigger < self.opts.metric_every:
+            return False
+        if self.remaining < COST_TRIGGER + 1.5 * self.est_trigger:
+            return False
+        labels = self.s.segment_class
+        per_class = np.bincount(labels[labels > 0])
+        if np.count_nonzero(per_class >= 2) < 2:
+            return False
+        from ..learning import train_metric
+
+        t0 = time.perf_counter()
+        if self.opts.metric_learning:
+            train_metric(self.s, "head", seed=self.opts.seed, reproject=True)
+            self.counts["metric_learning_runs"] += 1
+        else:
+            self.s.project(use_labels=True)
+            self.counts["reprojections"] += 1
+        seconds = time.perf_counter() - t0
+        self.metric_seconds += seconds
+        self.est_trigger = seconds
+        self.since_trigger = 0
+        self._spend(COST_TRIGGER + seconds)
+        return True
+
+    # -- main loop -----------------------------------------------------------
+    def run(self) -> str:
+        """Interact until the budget is spent; returns why it stopped ("budget" or "done")."""
+        self.progress.init(int(np.ceil(self.budget)), "robot (modelled effort, s)")
+        while True:
+            options = []
+            planned = self.plan_selection()
+            if planned is not None and self.maybe_trigger():
+                planned = self.plan_selection()
+            if planned is not None:
+                options.append((planned[2] / COST_SELECTION, COST_SELECTION, "select", planned))
+            corr = self.plan_correction() if self.opts.corrections else None
+            if corr is not None:
+                options.append((corr[3] / corr[4], corr[4], "correct", corr))
+            if not options:
+                return "done"
+            affordable = [o for o in options if o[1] <= self.remaining]
+            if not affordable:
+                return "budget"
+            _, _, what, plan = max(affordable, key=lambda o: o[0])
+            if what == "select":
+                self.select(plan[0])
+            else:
+                self.correct(plan[0], plan[1], plan[2])
+
+
+# --------------------------------------------------------------------------- entry point
+def _oracle_iou(session, truth: GroundTruth) -> float:
+    """Mean IoU when every segment gets its majority class (the partition's upper bound)."""
+    major = truth.major + 1
+    scores = []
+    for i in range(session.n_images):
+        rows = session.segments.in_image(i)
+        lab = session.label_images[i]
+        lut = np.zeros(int(lab.max()) + 1, np.int64)
+        lut[session.segments.ids[rows]] = major[rows]
+        scores.append(truth.score(lut[lab], i))
+    return float(np.mean(scores))
+
+
+def _cached_session(path, files, pparams, fparams):
+    """A partitioned session with features from ``path`` when it was made with these inputs."""
+    from pathlib import Path
+
+    from ..io import SessionFileError, load_session
+
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        s = load_session(path)
+    except SessionFileError:
+        return None
+    same = (
+        [Path(r.path).resolve() for r in s.images] == [Path(f).resolve() for f in files]
+        and s.partition_params.to_dict() == pparams.to_dict()
+        and asdict(s.feature_params) == asdict(fparams)
+        and s.features is not None
+        and not np.any(s.segment_class)
+    )
+    if not same:
+        return None
+    s.embedding = None  # projected afresh, as in a cold run
+    return s
+
+
+def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) -> dict:
+    """Run the simulated annotator on a folder of images with ground truth.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``featann bench robot`` arguments: ``images``, ``masks``, ``limit``,
+        ``seed`` and the options of :func:`napari_featann.bench.robot_args.add_robot_args`
+        (see :class:`RobotOptions`); ``plot`` writes a PNG of the curve;
+        ``session_cache`` names a session file holding the partition and
+        features of these images and parameters (read when it matches,
+        written otherwise), so that ablations skip the costly setup.
+    pparams : PartitionParams
+    fparams : FeatureParams
+    progress : Progress, optional
+        Stages on stderr in the CLI.
+
+    Returns
+    -------
+    dict
+        ``n_images``, ``mean_iou``, ``median_iou`` (percent, final),
+        ``boxes_per_image`` (boxes and lassos), ``clicks_per_image``,
+        ``metric_learning_runs``, ``machine_seconds_per_image`` (metric
+        learning, re-projections and splits after the first projection),
+        ``effort_seconds_per_image`` (the cost model), ``curve`` (a list of
+        ``[effort_seconds_per_image, mean_iou]``, one point per interaction),
+        ``oracle_iou``, setup times, counts and parameters.
+    """
+    from .speed import partitioned_session
+
+    opts = RobotOptions.from_args(args)
+    progress = ensure_progress(progress)
+    t_start = time.perf_counter()
+    limit = getattr(args, "limit", None)
+    files = image_files(args.images)[:limit]
+    if not files:
+        raise ValueError(f"no images in {args.images}")
+    gts = load_masks_for(files, args.masks)
+    cache = getattr(args, "session_cache", None)
+    if cache and not str(cache).endswith(".featann"):
+        cache = f"{cache}.featann"
+    session = _cached_session(cache, files, pparams, fparams)
+    from_cache = session is not None
+    t_partition = t_features = time.perf_counter()
+    if not from_cache:
+        session = partitioned_session(args.images, pparams, fparams, limit, progress)
+        t_partition = time.perf_counter()
+        session.extract_features(progress)
+        t_features = time.perf_counter()
+        if cache:
+            from ..io import save_session
+
+            save_session(session, cache)
+    for rec, gt in zip(session.images, gts):
+        if rec.shape2d != gt.shape:
+            raise ValueError(f"{rec.name}: mask shape {gt.shape} differs from image {rec.shape2d}")
+    session.project(progress)
+    t_projection = time.perf_counter()
+    truth = GroundTruth(gts)
+    truth.refresh(session)
+    oracle = _oracle_iou(session, truth)
+    n_segments = len(session.segments)
+
+    robot = _Robot(session, truth, opts, progress)
+    stopped = robot.run()
+    n = session.n_images
+    c = robot.counts
+    machine = robot.metric_seconds + robot.split_seconds
+    result = summarise(robot.ious, {
+        "boxes_per_image": round((c["boxes"] + c["lassos"]) / n, 3),
+        "clicks_per_image": round(c["clicks"] / n, 3),
+        "metric_learning_runs": c["metric_learning_runs"],
+        "machine_seconds_per_image": round(machine / n, 3),
+        "effort_seconds_per_image": round(robot.effort / n, 3),
+        "budget_seconds_per_image": opts.budget,
+        "stopped": stopped,
+        "oracle_iou": round(oracle, 2),
+        "boxes": c["boxes"],
+        "lassos": c["lassos"],
+        "clicks": c["clicks"],
+        "corrections": c["corrections"],
+        "corrections_abandoned": c["abandoned"],
+        "reprojections": c["reprojections"],
+        "metric_machine_seconds": round(robot.metric_seconds, 2),
+        "split_machine_seconds": round(robot.split_seconds, 2),
+        "n_segments": n_segments,
+        "n_segments_final": len(session.segments),
+        "labelled_segments_fraction": round(float(np.mean(session.segment_class > 0)), 4),
+        "setup_seconds": {
+            "partition": round(t_partition - t_start, 1),
+            "features": round(t_features - t_partition, 1),
+            "projection": round(t_projection - t_features, 1),
+        },
+        "setup_from_cache": from_cache,
+        "wall_seconds": round(time.perf_counter() - t_start, 1),
+        "curve": robot.curve,
+        "robot": asdict(opts),
+        "params": session.params_dict(),
+    })  # fmt: skip
+    if getattr(args, "plot", None):
+        label = "robot" + ("" if opts.metric_learning else ", no metric learning")
+        label += "" if opts.corrections else ", no corrections"
+        davis = "davis" in str(args.images).lower()  # the paper's figures are for DAVIS
+        plot_curves({label: robot.curve}, args.plot, oracle=oracle,
+                    title=f"{n} images, {opts.budget:g} s/image budget",
+                    references=None if davis else {})  # fmt: skip
+        result["plot"] = str(args.plot)
+    return result
+
+
+def plot_curves(curves: dict, path, oracle: float | None = None, title: str = "",
+                references: dict | None = None) -> None:  # fmt: skip
+    """Write a PNG of mean IoU against modelled effort per image.
+
+    Parameters
+    ----------
+    curves : dict of str to list of [effort, iou]
+        One line per run.
+    path : str or Path
+    oracle : float, optional
+        Drawn as a dashed line (the partition's upper bound without corrections).
+    references : dict of str to (seconds, iou), optional
+        Points from the literature; default the paper's DAVIS figures.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    refs = PAPER_DAVIS if references is None else references
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    for label, curve in curves.items():
+        xy = np.asarray(curve, float).reshape(-1, 2)
+        ax.step(xy[:, 0], xy[:, 1], where="post", label=label)
+    if oracle is not None:
+        ax.axhline(oracle, ls="--", c="grey", lw=1, label=f"oracle labelling ({oracle:.1f})")
+    for (name, (sec, iou)), marker in zip(refs.items(), "o^vsD"):
+        ax.plot([sec], [iou], marker, ls="none", label=f"{name}: {iou:g} @ {sec:g} s")
+    ax.set_xlabel("modelled effort per image (s)")
+    ax.set_ylabel("mean IoU (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,355 @@
+"""What the simulated annotator sees, and where it draws its box or lasso in the scatter.
+
+The robot sees the scatter of the *unlabelled* segments (a person ticks
+"hide labelled") and, like a person looking at the thumbnails, knows which
+class each point shows. One selection should label as many segments of one
+class as possible while staying pure enough.
+
+Box search
+----------
+The visible points are binned on a ``G x G`` grid (``G = 48`` by default)
+spanning their bounding box, with one count per class and cell. A 2-D prefix
+sum per class gives the class counts of any rectangle of cells in O(1), and
+all ``(G(G+1)/2)^2`` rectangles (1.4 M for G = 48) are scored at once with
+numpy: a rectangle is feasible when its majority class holds at least
+``purity`` of its points; the best one holds the most points of its majority
+class (ties: fewer points in all). The grid is tried twice, the second time
+shifted by half a cell, and the box finally drawn is the tight bounding box
+of the chosen points, so it selects exactly them. When no rectangle is
+feasible (every occupied cell is mixed) the box shrinks to a single point.
+
+Lasso
+-----
+Cells whose points are at least ``purity`` of one class form, per class,
+8-connected components (a grid DBSCAN). The convex hull of the points of
+each of the largest components is a lasso candidate; it is kept when the
+points inside it (outside points included) are still pure enough.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.selection import points_in_polygon
+from .common import gt_classes, iou_score, is_binary
+
+__all__ = ["GroundTruth", "Selection", "best_box", "best_lasso", "best_selection", "multiclass_iou"]
+
+
+@dataclass
+class Selection:
+    """A box or lasso drawn in the scatter, with what it captures.
+
+    Attributes
+    ----------
+    kind : {"box", "lasso"}
+    class_index : int
+        Majority class of the captured points (the class it will assign).
+    members : ndarray of int
+        Indices (into the points searched) of the captured points.
+    n_majority : int
+        How many members are of ``class_index``.
+    vertices : ndarray, shape (m, 2)
+        For a box, its two corners ``[lo, hi]``; for a lasso, the polygon.
+    """
+
+    kind: str
+    class_index: int
+    members: np.ndarray
+    n_majority: int
+    vertices: np.ndarray
+
+    @property
+    def purity(self) -> float:
+        """Fraction of the members in the majority class."""
+        return self.n_majority / max(len(self.members), 1)
+
+
+def _grid(xy: np.ndarray, grid: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cell (row, col) of every point on a ``grid x grid`` lattice over the points' extent."""
+    lo, hi = xy.min(0), xy.max(0)
+    width = np.maximum(hi - lo, 1e-9) / (grid - 1 if shift else grid)
+    start = lo - shift * width
+    cell = np.floor((xy - start) / width).astype(np.int64)
+    cell = np.clip(cell, 0, grid - 1)
+    return cell[:, 1], cell[:, 0]  # rows follow y, columns x
+
+
+def _class_counts(rows, cols, cls, n_classes: int, grid: int) -> np.ndarray:
+    flat = (cls * grid + rows) * grid + cols
+    return np.bincount(flat, minlength=n_classes * grid * grid).reshape(n_classes, grid, grid)
+
+
+def _key(n_major: int, n_total: int, wrong_weight: float) -> tuple[float, int]:
+    """Ranking of a candidate selection: its value, then the fewer points the better."""
+    return n_major - wrong_weight * (n_total - n_major), -n_total
+
+
+def _rectangle_search(counts: np.ndarray, purity: float, classes=None, wrong_weight: float = 0.0,
+                      chunk: int = 128):  # fmt: skip
+    """Best feasible cell rectangle: ``(n_majority, n_total, class, r0, r1, c0, c1)`` or None.
+
+    Rectangles are half-open in cell units: rows ``r0 <= r < r1``. Only
+    ``classes`` (default all) may be the rectangle's class.
+    """
+    n_classes, grid, _ = counts.shape
+    prefix = np.zeros((n_classes, grid + 1, grid + 1), np.int32)
+    prefix[:, 1:, 1:] = counts.cumsum(1).cumsum(2)
+    r_start, r_end = np.triu_indices(grid + 1, 1)  # all (start, end) pairs of rows
+    p = int(np.ceil(purity * 10000 - 1e-6))
+    # Only classes present can be a majority; one class at a time keeps arrays small.
+    allowed = range(n_classes) if classes is None else classes
+    present = [c for c in allowed if prefix[c, -1, -1] > 0]
+    everything = prefix.sum(0)
+    best = None
+    if not present:
+        return None
+    for s in range(0, r_start.size, chunk):
+        ra, rb = r_start[s : s + chunk], r_end[s : s + chunk]
+        shape = (ra.size, grid + 1, grid + 1)
+        strip = everything[rb, :] - everything[ra, :]
+        total = strip[:, None, :] - strip[:, :, None]
+        major = np.zeros(shape, np.int32)
+        winner = np.zeros(shape, np.int16)
+        for c in present:
+            strip = prefix[c, rb, :] - prefix[c, ra, :]  # (nr, G+1): counts left of each column
+            # rect[k, c0, c1]: class-c count in rows ra..rb, columns c0..c1 (<= 0 when c1 <= c0)
+            rect = strip[:, None, :] - strip[:, :, None]
+            winner[rect > major] = c
+            np.maximum(major, rect, out=major)
+        # purity test in integers: major / total >= p / 10000
+        pure = major.astype(np.int64) * 10000 >= p * total.astype(np.int64)
+        w = round(100 * wrong_weight)  # value in hundredths: major - w * wrong
+        value = (100 + w) * major.astype(np.int64) - w * total.astype(np.int64)
+        score = np.where((total > 0) & (major > 0) & pure, value, np.iinfo(np.int64).min)
+        top = int(score.max())
+        if top == np.iinfo(np.int64).min:
+            continue
+        ties = np.flatnonzero(score == top)
+        k = int(ties[total.flat[ties].argmin()])  # among ties, the fewest points
+        i, c0, c1 = np.unravel_index(k, score.shape)
+        cand = (int(major[i, c0, c1]), int(total[i, c0, c1]), int(winner[i, c0, c1]),
+                int(ra[i]), int(rb[i]), int(c0), int(c1))  # fmt: skip
+        if best is None or _key(*cand[:2], wrong_weight) > _key(*best[:2], wrong_weight):
+            best = cand
+    return best
+
+
+def best_box(xy, cls, purity: float, grid: int = 48, n_classes: int | None = None,
+             classes=None, wrong_weight: float = 0.0):  # fmt: skip
+    """The box capturing the most points of one class with at least ``purity`` of them.
+
+    Parameters
+    ----------
+    xy : ndarray, shape (n, 2)
+        Positions of the visible (unlabelled) points.
+    cls : ndarray of int, shape (n,)
+        Class index (>= 0) of each point.
+    purity : float in (0, 1]
+        Minimum fraction of the captured points in the box's class.
+    grid : int
+        Cells per axis of the search grid.
+    n_classes : int, optional
+        Number of classes (default ``cls.max() + 1``).
+    classes : sequence of int, optional
+        The classes a box may assign (default all); e.g. only the foreground
+        when unlabelled pixels count as background.
+    wrong_weight : float
+        The box maximises ``n_majority - wrong_weight * n_other`` (0: the
+        most points of its class, as long as the purity holds; larger values
+        make the robot more careful, like a person who would rather draw two
+        clean boxes than fix wrong labels).
+
+    Returns
+    -------
+    Selection or None
+        None when there is no point (of an allowed class).
+
+    Examples
+    --------
+    >>> xy = np.array([[0, 0], [0.1, 0], [0, 0.1], [5, 5]], float)
+    >>> sel = best_box(xy, np.array([0, 0, 0, 1]), purity=0.9)
+    >>> sel.class_index, sorted(sel.members.tolist())
+    (0, [0, 1, 2])
+    """
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    cls = np.asarray(cls, np.int64).reshape(-1)
+    if len(xy) == 0:
+        return None
+    n_classes = _n_classes(cls, n_classes, classes)
+    best, best_cells = None, None
+    for shift in (0.0, 0.5):
+        rows, cols = _grid(xy, grid, shift)
+        counts = _class_counts(rows, cols, cls, n_classes, grid)
+        found = _rectangle_search(counts, purity, classes, wrong_weight)
+        if found is not None and (
+            best is None or _key(*found[:2], wrong_weight) > _key(*best[:2], wrong_weight)
+        ):
+            best, best_cells = found, (rows, cols)
+    if best is None:  # every occupied cell is mixed: one point alone is always pure
+        members = np.flatnonzero(
+            np.isin(cls, list(range(n_classes) if classes is None else classes))
+        )[:1]
+        if members.size == 0:
+            return None
+        c = int(cls[members[0]])
+    else:
+        _, _, c, r0, r1, c0, c1 = best
+        rows, cols = best_cells
+        members = np.flatnonzero((rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1))
+    return _make("box", members, cls, c, np.stack([xy[members].min(0), xy[members].max(0)]))
+
+
+def _n_classes(cls: np.ndarray, n_classes, classes) -> int:
+    if n_classes is not None:
+        return int(n_classes)
+    return int(max(cls.max(), max(classes, default=0) if classes is not None else 0)) + 1
+
+
+def _make(kind, members, cls, c: int, vertices) -> Selection:
+    n_major = int(np.count_nonzero(cls[members] == c))
+    return Selection(kind, int(c), members, n_major, np.asarray(vertices, np.float64))
+
+
+def best_lasso(xy, cls, purity: float, grid: int = 48, n_classes: int | None = None,
+               classes=None, wrong_weight: float = 0.0, components: int = 3):  # fmt: skip
+    """The best convex-hull lasso around a pure cluster, or None.
+
+    Parameters are those of :func:`best_box`; ``components`` is how many of
+    the largest pure components per class are tried.
+
+    Returns
+    -------
+    Selection or None
+        None when no candidate hull is pure enough.
+    """
+    from scipy import ndimage
+    from scipy.spatial import ConvexHull, QhullError
+
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    cls = np.asarray(cls, np.int64).reshape(-1)
+    if len(xy) < 3:
+        return None
+    n_classes = _n_classes(cls, n_classes, classes)
+    rows, cols = _grid(xy, grid, 0.0)
+    counts = _class_counts(rows, cols, cls, n_classes, grid)
+    total = counts.sum(0)
+    extent = float(np.ptp(xy, axis=0).max()) or 1.0
+    best = None
+    for c in range(n_classes) if classes is None else classes:
+        pure = (counts[c] > 0) & (counts[c] >= purity * total - 1e-9)
+        comp, n = ndimage.label(pure, structure=np.ones((3, 3), bool))
+        if n == 0:
+            continue
+        sizes = np.bincount(comp.ravel(), weights=counts[c].ravel(), minlength=n + 1)
+        sizes[0] = 0
+        for label in np.argsort(sizes)[::-1][:components]:
+            if sizes[label] < 3:
+                break
+            inside = np.flatnonzero(comp[rows, cols] == label)
+            try:
+                hull = ConvexHull(xy[inside])
+            except (QhullError, ValueError):
+                continue
+            v = xy[inside][hull.vertices]
+            centre = v.mean(0)
+            direction = v - centre
+            norm = np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+            v = v + direction / norm * 1e-6 * extent  # so the hull's own vertices are inside
+            members = points_in_polygon(xy, v)
+            sel = _make("lasso", members, cls, c, v)
+            if sel.purity >= purity - 1e-9 and (
+                best is None
+                or _key(sel.n_majority, len(sel.members), wrong_weight)
+                > _key(best.n_majority, len(best.members), wrong_weight)
+            ):
+                best = sel
+    return best
+
+
+def best_selection(xy, cls, purity: float, grid: int = 48, n_classes: int | None = None,
+                   lasso: bool = True, classes=None, wrong_weight: float = 0.0):  # fmt: skip
+    """The better of :func:`best_box` and (when ``lasso``) :func:`best_lasso`.
+
+    A lasso wins only when its value (see :func:`best_box`) is strictly higher.
+    """
+    box = best_box(xy, cls, purity, grid, n_classes, classes, wrong_weight)
+    if not lasso or box is None:
+        return box
+    las = best_lasso(xy, cls, purity, grid, n_classes, classes, wrong_weight)
+    if las is None:
+        return box
+    better = (
+        _key(las.n_majority, len(las.members), wrong_weight)[0]
+        > _key(box.n_majority, len(box.members), wrong_weight)[0]
+    )
+    return las if better else box
+
+
+# --------------------------------------------------------------------------- ground truth seen
+class GroundTruth:
+    """What the robot perceives: ground-truth class indices per image and class
+    histograms (pixels per class) per segment row of a session.
+
+    Parameters
+    ----------
+    gts : list of ndarray (H, W)
+        Masks; binary ones (all of them) become classes 0/1, otherwise the
+        distinct values are mapped to 0..C-1 in increasing order.
+    """
+
+    def __init__(self, gts: list[np.ndarray]) -> None:
+        self.binary = all(is_binary(g) for g in gts)
+        if self.binary:
+            self.values = np.array([0, 1])
+            self.gt = [gt_classes(g) for g in gts]
+        else:
+            self.values = np.unique(np.concatenate([np.unique(g) for g in gts]))
+            self.gt = [np.searchsorted(self.values, g).astype(np.int64) for g in gts]
+        self.n_classes = int(self.values.size)
+        self._per_image: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.hist = np.zeros((0, self.n_classes), np.int64)
+
+    def refresh(self, session, images=None) -> None:
+        """Recompute the histograms of the segments of some images (default all)."""
+        images = range(session.n_images) if images is None else images
+        c = self.n_classes
+        for i in images:
+            lab = session.label_images[i].ravel()
+            ids, inv = np.unique(lab, return_inverse=True)
+            hist = np.bincount(inv * c + self.gt[i].ravel(), minlength=ids.size * c)
+            hist = hist.reshape(ids.size, c)
+            self._per_image[int(i)] = (ids[ids > 0], hist[ids > 0])
+        ids = np.concatenate([v[0] for v in self._per_image.values()])
+        hist = np.concatenate([v[1] for v in self._per_image.values()])
+        self.hist = np.zeros((len(session.segments), c), np.int64)
+        self.hist[session.segments.rows_of(ids)] = hist
+
+    @property
+    def major(self) -> np.ndarray:
+        """Majority class index of every segment row."""
+        return self.hist.argmax(1)
+
+    def score(self, class_mask: np.ndarray, img: int) -> float:
+        """IoU (percent) of a class mask (0 = unlabelled, k + 1 = class k) on image ``img``."""
+        gt = self.gt[img]
+        if self.binary:
+            return iou_score(class_mask == 2, gt, binary=True)
+        return multiclass_iou(class_mask.astype(np.int64) - 1, gt, self.n_classes)
+
+
+def multiclass_iou(pred: np.ndarray, gt: np.ndarray, n_classes: int) -> float:
+    """Mean IoU (percent) over the classes present; ``pred < 0`` is unlabelled (always wrong).
+
+    Equals :func:`~napari_featann.bench.common.iou_score` (multi-class) when
+    every pixel is labelled.
+    """
+    p = np.clip(pred.ravel(), -1, None) + 1
+    conf = np.bincount(p * n_classes + gt.ravel(), minlength=(n_classes + 1) * n_classes)
+    conf = conf.reshape(n_classes + 1, n_classes)
+    inter = np.diag(conf[1:])
+    union = conf[1:].sum(1) + conf.sum(0) - inter
+    present = union > 0
+    return 100.0 if not present.any() else 100.0 * float(np.mean(inter[present] / union[present]))

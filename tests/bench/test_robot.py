@@ -1,0 +1,245 @@
+"""Tests of the simulated annotator: box/lasso search, scores, and whole runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_featann.bench.common import iou_score
+from napari_featann.bench.robot import COST_CLICK, COST_FIRST_CLICK, COST_SELECTION, COST_TRIGGER
+from napari_featann.bench.robot_select import (
+    best_box,
+    best_lasso,
+    best_selection,
+    multiclass_iou,
+)
+from napari_featann.core.selection import points_in_box, points_in_polygon
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+BACKBONE_WEIGHTS = SHARED / "weights" / "efficientnet_lite0_in1k_timm.pth"
+
+
+# --------------------------------------------------------------------------- box search
+def _two_clusters(seed=0):
+    """50 points of class 0 near (0, 0), 30 of class 1 near (10, 10), 20 noise points."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(0, 0.5, (50, 2))
+    b = rng.normal(10, 0.5, (30, 2))
+    noise = rng.uniform(-5, 15, (20, 2))
+    xy = np.concatenate([a, b, noise])
+    cls = np.concatenate([np.zeros(50), np.ones(30), rng.integers(0, 2, 20)]).astype(int)
+    return xy, cls
+
+
+@pytest.mark.parametrize("purity", [0.9, 1.0])
+def test_box_holds_the_larger_cluster_and_respects_purity(purity):
+    xy, cls = _two_clusters()
+    sel = best_box(xy, cls, purity=purity)
+    assert sel.kind == "box"
+    assert sel.class_index == 0
+    assert sel.purity >= purity
+    assert sel.n_majority >= 45  # (almost) all of cluster A
+    assert np.isin(np.arange(50), sel.members).mean() >= 0.9
+    assert not np.isin(np.arange(50, 80), sel.members).any()  # nothing of cluster B
+    # the drawn box selects exactly the members
+    inside = points_in_box(xy, sel.vertices[0], sel.vertices[1])
+    assert sorted(inside.tolist()) == sorted(sel.members.tolist())
+
+
+def test_box_after_the_first_cluster_is_labelled_takes_the_second():
+    xy, cls = _two_clusters()
+    left = np.arange(50, len(xy))  # cluster A hidden ("hide labelled")
+    sel = best_box(xy[left], cls[left], purity=0.9)
+    assert sel.class_index == 1
+    assert sel.n_majority >= 27
+    assert sel.purity >= 0.9
+
+
+def test_box_is_a_single_point_when_every_cell_is_mixed():
+    xy = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0]])
+    cls = np.array([0, 1, 0, 1])
+    sel = best_box(xy, cls, purity=1.0)
+    assert len(sel.members) == 1 and sel.purity == 1.0
+
+
+def test_wrong_weight_keeps_a_small_cluster_of_the_other_class_out():
+    rng = np.random.default_rng(2)
+    xy = np.concatenate([rng.normal((0, 0), 0.3, (100, 2)), rng.normal((4, 0), 0.3, (100, 2)),
+                         rng.normal((2, 0), 0.2, (15, 2))])  # fmt: skip
+    cls = np.r_[np.zeros(200, int), np.ones(15, int)]
+    greedy = best_box(xy, cls, purity=0.9)
+    assert greedy.n_majority == 200 and len(greedy.members) == 215  # swallows the small one
+    careful = best_box(xy, cls, purity=0.9, wrong_weight=9)
+    assert careful.purity == 1.0 and careful.n_majority >= 95
+    assert not np.isin(np.arange(200, 215), careful.members).any()
+
+
+def test_only_allowed_classes_are_assigned():
+    xy, cls = _two_clusters()
+    sel = best_box(xy, cls, purity=0.9, classes=[1])
+    assert sel.class_index == 1 and sel.n_majority >= 27
+    assert best_box(xy[cls == 0], cls[cls == 0], purity=0.9, classes=[1]) is None
+
+
+def test_box_of_no_point_is_none():
+    assert best_box(np.zeros((0, 2)), np.zeros(0, int), 0.9) is None
+
+
+def test_lasso_captures_a_curved_cluster_better_than_a_box():
+    # class 0 on a ring's upper half, class 1 packed in the middle below it
+    t = np.linspace(0, np.pi, 80)
+    arc = np.c_[np.cos(t), np.sin(t)] * 5
+    rng = np.random.default_rng(1)
+    inner = rng.uniform([-3, -3], [3, 0.5], (60, 2))
+    xy = np.concatenate([arc, inner])
+    cls = np.r_[np.zeros(80, int), np.ones(60, int)]
+    las = best_lasso(xy, cls, purity=0.9)
+    assert las is not None and las.purity >= 0.9
+    assert sorted(points_in_polygon(xy, las.vertices).tolist()) == sorted(las.members.tolist())
+    box = best_box(xy, cls, purity=0.9)
+    both = best_selection(xy, cls, purity=0.9)
+    assert both.n_majority == max(box.n_majority, las.n_majority)
+    assert best_selection(xy, cls, purity=0.9, lasso=False).kind == "box"
+
+
+# --------------------------------------------------------------------------- scores
+def test_multiclass_iou_matches_iou_score_when_all_is_labelled():
+    rng = np.random.default_rng(0)
+    gt = rng.integers(0, 3, (20, 30))
+    pred = np.where(rng.random(gt.shape) < 0.8, gt, rng.integers(0, 3, gt.shape))
+    assert multiclass_iou(pred, gt, 3) == pytest.approx(iou_score(pred, gt, binary=False))
+
+
+def test_multiclass_iou_counts_unlabelled_pixels_as_wrong():
+    gt = np.array([[0, 0, 1, 1]])
+    assert multiclass_iou(np.array([[0, 0, 1, 1]]), gt, 2) == 100.0
+    assert multiclass_iou(np.array([[0, -1, 1, 1]]), gt, 2) == pytest.approx(75.0)
+
+
+# --------------------------------------------------------------------------- whole runs
+def _write_problem(root, n=4, size=96, seed=0):
+    """Images with a red square (foreground) and a weak-contrast foreground strip.
+
+    The strip is glued to the left background half, so a coarse partition
+    leaves one impure segment per image that only a click correction fixes.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for k in range(n):
+        img = np.empty((size, size, 3), np.float32)
+        img[:] = (0.45, 0.5, 0.45)
+        img[:, size // 2 :] = (0.2, 0.35, 0.7)
+        mask = np.zeros((size, size), np.uint8)
+        r, c = rng.integers(8, 30, 2)
+        img[r : r + 28, c : c + 28] = (0.9, 0.15, 0.1)
+        img[r + 28 : r + 40, c : c + 28] = (0.5, 0.5, 0.45)
+        mask[r : r + 40, c : c + 28] = 255
+        img += rng.normal(0, 0.01, img.shape).astype(np.float32)
+        Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(
+            root / "images" / f"im{k}.png"
+        )
+        Image.fromarray(mask).save(root / "masks" / f"im{k}.png")
+    return root
+
+
+def _run(root, *extra):
+    from napari_featann.bench.robot import robot_benchmark
+    from napari_featann.cli import build_parser, feature_params, partition_params
+
+    argv = ["bench", "robot", "--images", str(root / "images"), "--masks", str(root / "masks"),
+            "--weights", str(BACKBONE_WEIGHTS), "--device", "cpu", "--regions", "3", *extra]  # fmt: skip
+    args = build_parser().parse_args(argv)
+    return robot_benchmark(args, partition_params(args), feature_params(args))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A full run with a generous budget and a tight, boxes-only one (shared by the tests)."""
+    if not BACKBONE_WEIGHTS.exists():
+        pytest.skip(f"{BACKBONE_WEIGHTS} is not available")
+    pytest.importorskip("umap")
+    root = _write_problem(tmp_path_factory.mktemp("robot"))
+    plot = root / "curve.png"
+    try:
+        import matplotlib  # noqa: F401
+
+        plotting = ["--plot", str(plot)]
+    except ImportError:
+        plotting = []
+    full = _run(root, "--budget", "20", "--metric-every", "1", *plotting,
+                "--session-cache", str(root / "setup.featann"))  # fmt: skip
+    tight = _run(root, "--budget", "1", "--no-corrections", "--no-metric-learning",
+                 "--session-cache", str(root / "setup.featann"))  # fmt: skip
+    return {"full": full, "tight": tight, "plot": plot}
+
+
+FIELDS = ["n_images", "mean_iou", "median_iou", "boxes_per_image", "clicks_per_image",
+          "metric_learning_runs", "machine_seconds_per_image", "effort_seconds_per_image",
+          "curve", "oracle_iou", "params", "robot"]  # fmt: skip
+
+
+def _modelled_effort(r) -> float:
+    clicked = r["corrections"] + r["corrections_abandoned"]
+    return (COST_SELECTION * (r["boxes"] + r["lassos"]) + COST_FIRST_CLICK * clicked
+            + COST_CLICK * (r["clicks"] - clicked)
+            + COST_TRIGGER * (r["metric_learning_runs"] + r["reprojections"])
+            + r["metric_machine_seconds"])  # fmt: skip
+
+
+@pytest.mark.slow
+def test_report_fields_and_json(runs):
+    for r in (runs["full"], runs["tight"]):
+        assert all(f in r for f in FIELDS)
+        assert json.loads(json.dumps(r)) == r
+        assert r["n_images"] == 4
+    assert runs["tight"]["setup_from_cache"] is True
+
+
+@pytest.mark.slow
+def test_iou_rises_with_effort(runs):
+    curve = np.asarray(runs["full"]["curve"])
+    assert np.all(np.diff(curve[:, 0]) > 0)
+    assert np.all(np.diff(curve[:, 1]) >= 0)
+    assert curve[-1, 1] > curve[0, 1] + 50
+    assert runs["full"]["mean_iou"] == curve[-1, 1]
+
+
+@pytest.mark.slow
+def test_effort_matches_the_counted_interactions(runs):
+    for r in (runs["full"], runs["tight"]):
+        n = r["n_images"]
+        assert r["effort_seconds_per_image"] * n == pytest.approx(_modelled_effort(r), abs=0.05)
+        assert r["boxes_per_image"] * n == r["boxes"] + r["lassos"]
+        assert r["clicks_per_image"] * n == pytest.approx(r["clicks"])
+
+
+@pytest.mark.slow
+def test_corrections_fix_the_impure_segments(runs):
+    r = runs["full"]
+    assert r["corrections"] >= 1 and r["clicks"] >= 2
+    assert r["mean_iou"] > r["oracle_iou"] + 5  # beyond what labelling segments can reach
+    assert r["n_segments_final"] > r["n_segments"]
+    assert r["stopped"] == "done"
+
+
+@pytest.mark.slow
+def test_budget_is_respected(runs):
+    r = runs["tight"]
+    assert r["stopped"] == "budget"
+    assert r["effort_seconds_per_image"] <= 1.0
+    assert max(p[0] for p in r["curve"]) <= 1.0
+    assert r["boxes"] == 1  # a second box (3 s) does not fit in 4 images x 1 s
+    assert r["clicks"] == 0 and r["metric_learning_runs"] == 0
+    assert r["mean_iou"] <= runs["full"]["mean_iou"]
+
+
+@pytest.mark.slow
+def test_plot_is_a_png(runs):
+    pytest.importorskip("matplotlib")
+    assert runs["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -117,7 +117,7 @@ def _cmd_bench(args) -> int:
         result = metric_benchmark(
             args.images, args.masks, partition_params(args), feature_params(args),
             labelled_fraction=args.labelled_fraction, mode=args.mode, seed=args.seed,
-            limit=args.limit, progress=StderrProgress(),
+            limit=args.limit, progress=StderrProgress(), session_cache=args.session_cache,
         )  # fmt: skip
     elif args.bench == "robot":
         from .bench.robot import robot_benchmark
@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "metric":
             b.add_argument("--labelled-fraction", type=float, default=0.2)
             b.add_argument("--mode", choices=("head", "full"), default="head")
+            b.add_argument("--session-cache", metavar="PATH.featann",
+                           help="reuse the partition and features saved in this session file")
         if name == "robot":
             from .bench.robot_args import add_robot_args
 

@@ -174,8 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "metric":
             b.add_argument("--labelled-fraction", type=float, default=0.2)
             b.add_argument("--mode", choices=("head", "full"), default="head")
-            b.add_argument("--session-cache", metavar="PATH.featann",
-                           help="reuse the partition and features saved in this session file")
+            b.add_argument(
+                "--session-cache",
+                metavar="PATH.featann",
+                help="reuse the partition and features saved in this session file",
+            )
         if name == "robot":
             from .bench.robot_args import add_robot_args
 

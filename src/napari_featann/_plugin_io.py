@@ -1,0 +1,91 @@
+"""napari reader and writer for ``*.featann`` session files (npe2 commands).
+
+The reader returns, per image, an Image layer, a "<name> classes" Labels
+layer whose data is the session's class mask, and a "<name> segments"
+Labels layer; each layer carries the loaded Session in
+``metadata["featann_session"]`` so the Feature Space Annotation dock picks it
+up. The writer finds that Session again in the layers' metadata. Imports no Qt.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["get_reader", "read_session", "session_layer_data", "write_session"]
+
+_SUFFIX = ".featann"
+_TRANSPARENT = "transparent"
+
+
+def get_reader(path):
+    """Return :func:`read_session` for one ``.featann`` file, else None (npe2 reader)."""
+    if isinstance(path, (list, tuple)):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    if not str(path).lower().endswith(_SUFFIX):
+        return None
+    return read_session
+
+
+def session_layer_data(session) -> list[tuple]:
+    """napari layer data tuples for a session (only the first image visible).
+
+    Parameters
+    ----------
+    session : Session
+
+    Returns
+    -------
+    list of (data, dict, str)
+    """
+    out = []
+    colors = {None: _TRANSPARENT, 0: _TRANSPARENT}
+    colors.update({cid: c.color for cid, c in session.classes.items()})
+    for i, rec in enumerate(session.images):
+
+        def meta(role: str, i=i) -> dict:
+            return {"featann_session": session, "featann_index": i, "featann_role": role}
+
+        visible = i == 0
+        rgb = rec.data.ndim == 3 and rec.data.shape[-1] in (3, 4)
+        out.append((rec.data, {"name": rec.name, "rgb": rgb, "visible": visible,
+                               "metadata": meta("image")}, "image"))  # fmt: skip
+        out.append((session.class_masks[i], {"name": f"{rec.name} classes", "opacity": 0.5,
+                                             "colormap": dict(colors), "visible": visible,
+                                             "metadata": meta("classes")}, "labels"))  # fmt: skip
+        if i < len(session.label_images):
+            out.append((session.label_images[i], {"name": f"{rec.name} segments", "opacity": 0.8,
+                                                  "visible": visible,
+                                                  "metadata": meta("segments")}, "labels"))  # fmt: skip
+    return out
+
+
+def read_session(path) -> list[tuple]:
+    """Read a session file into layer data tuples (raises SessionFileError on a bad file)."""
+    from .io import load_session
+
+    if isinstance(path, (list, tuple)):
+        path = path[0]
+    return session_layer_data(load_session(path))
+
+
+def write_session(path: str | os.PathLike, layer_data: list[tuple]) -> list[str]:
+    """Save the session that the given layers belong to (npe2 multi-layer writer).
+
+    Raises
+    ------
+    ValueError
+        None of the layers belongs to a featann session.
+    """
+    from .io import save_session
+
+    for _data, attributes, _kind in layer_data:
+        session = (attributes.get("metadata") or {}).get("featann_session")
+        if session is not None:
+            return [str(save_session(session, Path(path)))]
+    raise ValueError(
+        "none of these layers belongs to a featann session; "
+        "select the layers made by the Feature Space Annotation widget"
+    )

@@ -1,0 +1,341 @@
+"""The napari layers of a session: one image, one classes and one segments layer per image.
+
+The classes layer's ``data`` *is* ``session.class_masks[i]`` (the same array),
+so an assignment in the session shows after a ``refresh()``, and painting in
+napari writes straight into the session. Layers are created when an image is
+first shown; only the current image's layers are visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+__all__ = ["META_INDEX", "META_ROLE", "META_SESSION", "ROLES", "LayerSet", "class_colormap"]
+
+META_SESSION = "featann_session"
+META_INDEX = "featann_index"
+META_ROLE = "featann_role"
+ROLES = ("image", "classes", "segments")
+
+_TRANSPARENT = (0.0, 0.0, 0.0, 0.0)
+_BOUNDARY = (1.0, 1.0, 1.0, 1.0)
+_FOCUS = (1.0, 0.85, 0.0, 1.0)
+
+
+def class_colormap(classes: dict):
+    """A napari DirectLabelColormap: each class's colour, 0 and unknown ids transparent."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colors = {None: _TRANSPARENT, 0: _TRANSPARENT}
+    colors.update({int(cid): info.color for cid, info in classes.items()})
+    return DirectLabelColormap(color_dict=colors)
+
+
+def _boundary_colormap(focus_id: int | None = None):
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colors = {None: _BOUNDARY, 0: _TRANSPARENT}
+    if focus_id:
+        colors[int(focus_id)] = _FOCUS
+    return DirectLabelColormap(color_dict=colors)
+
+
+def _set_segments(layer, labels: np.ndarray) -> None:
+    """New data for a segments layer, which stays read-only in napari."""
+    layer.data = labels
+    layer.editable = False
+
+
+def paint_atoms_to_flat(atoms, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat pixel indices and previous values from a napari ``Labels.events.paint`` value.
+
+    Handles both napari's mask atoms (``slice_key, mask, old_values, new_value``)
+    and the older ``(indices, old_values, new_value)`` tuples.
+    """
+    flats, olds = [], []
+    for atom in atoms:
+        if hasattr(atom, "slice_key"):
+            key = tuple(atom.slice_key)[-2:]
+            rr, cc = np.mgrid[key]
+            if atom.mask is not None:
+                mask = np.asarray(atom.mask, bool).reshape(rr.shape)
+                rr, cc = rr[mask], cc[mask]
+                old = np.asarray(atom.old_values).ravel()
+            else:
+                old = np.asarray(atom.old_values).reshape(rr.shape).ravel()
+            flats.append(np.ravel_multi_index((rr.ravel(), cc.ravel()), shape))
+            olds.append(np.broadcast_to(old, rr.size))
+        else:
+            indices, old, _new = atom
+            indices = tuple(np.asarray(ix).ravel() for ix in indices)[-2:]
+            flat = np.ravel_multi_index(indices, shape)
+            flats.append(flat)
+            olds.append(np.broadcast_to(np.asarray(old).ravel(), flat.shape))
+    if not flats:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint8)
+    return np.concatenate(flats).astype(np.int64), np.concatenate(olds)
+
+
+class LayerSet:
+    """Creates, shows and refreshes the layers of one session in a viewer.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    on_paint : callable
+        ``on_paint(image_index, event)`` for paint events of a classes layer.
+    """
+
+    def __init__(self, viewer, on_paint: Callable[[int, object], None]) -> None:
+        self.viewer = viewer
+        self.session = None
+        self.current = 0
+        self.show_boundaries = True
+        self._on_paint = on_paint
+        self._layers: dict[tuple[int, str], object] = {}
+        self._owned: set[int] = set()  # id() of layers we created
+        self._paint_cbs: dict[int, Callable] = {}
+        self._focus: tuple[int, int] | None = None
+        self._preview: int | None = None
+        self.source_layers: dict[int, object] = {}  # image index -> the user's Image layer
+        self.key_binder: Callable[[object], None] | None = None
+
+    # ------------------------------------------------------------ session
+    def set_session(self, session, source_layers: dict | None = None, adopt: Iterable = ()) -> None:
+        """Show ``session``: forget (and remove) the previous session's own layers."""
+        self.clear(remove=True)
+        self.session = session
+        self.source_layers = dict(source_layers or {})
+        for i, layer in self.source_layers.items():
+            self._register(i, "image", layer, owned=False)
+        for layer in adopt:
+            md = layer.metadata
+            self._register(int(md[META_INDEX]), md[META_ROLE], layer, owned=True)
+        self.current = 0
+
+    def retag(self, session) -> None:
+        """Point every layer at ``session`` (after a job replaced the session object)."""
+        self.session = session
+        for layer in self._layers.values():
+            layer.metadata[META_SESSION] = session
+
+    def clear(self, remove: bool) -> None:
+        """Disconnect every layer; remove the ones created here when ``remove``."""
+        for (i, role), layer in list(self._layers.items()):
+            self._unregister(i, role)
+            if remove and id(layer) in self._owned and layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+            else:
+                for key in (META_SESSION, META_INDEX, META_ROLE):
+                    layer.metadata.pop(key, None)
+        self._layers.clear()
+        self._owned.clear()
+        self._focus = self._preview = None
+
+    def forget(self, layer) -> None:
+        """The user removed ``layer`` from the viewer: stop tracking it."""
+        for (i, role), lay in list(self._layers.items()):
+            if lay is layer:
+                self._unregister(i, role)
+                self._layers.pop((i, role), None)
+                self._owned.discard(id(layer))
+                if role == "image":
+                    self.source_layers.pop(i, None)
+
+    def _register(self, i: int, role: str, layer, owned: bool) -> None:
+        self._layers[(i, role)] = layer
+        if owned:
+            self._owned.add(id(layer))
+        layer.metadata[META_SESSION] = self.session
+        layer.metadata[META_INDEX] = int(i)
+        layer.metadata[META_ROLE] = role
+        if role == "classes":
+            if layer.data is not self.session.class_masks[i]:
+                layer.data = self.session.class_masks[i]
+            layer.colormap = class_colormap(self.session.classes)
+            cb = lambda event, i=i: self._on_paint(i, event)  # noqa: E731
+            layer.events.paint.connect(cb)
+            self._paint_cbs[id(layer)] = cb
+            if self.key_binder is not None:
+                self.key_binder(layer)
+        elif role == "segments":
+            layer.contour = 1
+            layer.colormap = _boundary_colormap()
+            layer.editable = False  # segments change through the session only
+
+    def _unregister(self, i: int, role: str) -> None:
+        layer = self._layers.get((i, role))
+        if layer is None:
+            return
+        cb = self._paint_cbs.pop(id(layer), None)
+        if cb is not None:
+            layer.events.paint.disconnect(cb)
+
+    # ------------------------------------------------------------ layers
+    def get(self, i: int, role: str):
+        """The layer of image ``i`` for ``role``, or None when not created yet."""
+        layer = self._layers.get((int(i), role))
+        return layer if layer is not None and layer in self.viewer.layers else None
+
+    def layers_for(self, i: int) -> tuple:
+        """(image, classes, segments) layers of image ``i``, created when missing.
+
+        The segments layer is None before the images are partitioned.
+        """
+        s = self.session
+        i = int(i)
+        rec = s.images[i]
+        image = self.get(i, "image")
+        if image is None:
+            rgb = rec.data.ndim == 3 and rec.data.shape[-1] in (3, 4)
+            image = self.viewer.add_image(rec.data, name=rec.name, rgb=rgb, visible=False)
+            self._register(i, "image", image, owned=True)
+        classes = self.get(i, "classes")
+        if classes is None:
+            classes = self.viewer.add_labels(s.class_masks[i], name=f"{rec.name} classes",
+                                             opacity=0.5, visible=False)  # fmt: skip
+            self._register(i, "classes", classes, owned=True)
+        segments = self.get(i, "segments")
+        if segments is None and i < len(s.label_images):
+            segments = self.viewer.add_labels(s.label_images[i], name=f"{rec.name} segments",
+                                              opacity=0.8, visible=False)  # fmt: skip
+            self._register(i, "segments", segments, owned=True)
+        elif (
+            segments is not None
+            and i < len(s.label_images)
+            and self._preview != i
+            and segments.data is not s.label_images[i]
+        ):
+            _set_segments(segments, s.label_images[i])
+        return image, classes, segments
+
+    def show(self, i: int) -> None:
+        """Make image ``i`` the only one shown (its layers are created if needed)."""
+        if self.session is None or not self.session.n_images:
+            return
+        previous = self.get(self.current, "image")
+        old_shape = previous.data.shape[:2] if previous is not None else None
+        if self._preview is not None and self._preview != i:
+            self.clear_preview()
+        self.current = int(i)
+        image, classes, segments = self.layers_for(i)
+        for (j, _role), layer in self._layers.items():
+            if j != i and layer in self.viewer.layers:
+                layer.visible = False
+        image.visible = True
+        classes.visible = True
+        classes.refresh()
+        if segments is not None:
+            segments.visible = self.show_boundaries or (self._focus is not None
+                                                        and self._focus[0] == i)  # fmt: skip
+        selection = self.viewer.layers.selection
+        if selection.active not in (image, classes):
+            selection.active = classes  # the layer to paint in by hand
+        if old_shape != image.data.shape[:2]:
+            self.viewer.reset_view()
+
+    def set_boundaries_visible(self, visible: bool) -> None:
+        """The "Show segment boundaries" checkbox."""
+        self.show_boundaries = bool(visible)
+        seg = self.get(self.current, "segments")
+        if seg is not None:
+            seg.visible = self.show_boundaries or self._focus is not None
+
+    def refresh_classes(self, images: Iterable[int] | None = None) -> None:
+        """Redraw the classes layers of ``images`` (default: all) that are visible."""
+        keys = self._layers if images is None else [(int(i), "classes") for i in images]
+        for key in keys:
+            layer = self._layers.get(key)
+            if layer is not None and key[1] == "classes" and layer.visible:
+                layer.refresh()
+
+    def update_colormaps(self) -> None:
+        """Class colours changed: recolour every classes layer."""
+        for (_i, role), layer in self._layers.items():
+            if role == "classes":
+                layer.colormap = class_colormap(self.session.classes)
+
+    def update_structure(self) -> None:
+        """Segments changed (partition, re-cut, undo): show the new label images."""
+        self._preview = None
+        self.clear_focus()
+        for i in range(self.session.n_images):
+            seg = self.get(i, "segments")
+            if seg is not None and i < len(self.session.label_images):
+                if seg.data is not self.session.label_images[i]:
+                    _set_segments(seg, self.session.label_images[i])
+            elif seg is None and i == self.current and i < len(self.session.label_images):
+                self.layers_for(i)
+        self.show(self.current)
+
+    def set_selected_class(self, class_id: int) -> None:
+        """Brush label of every classes layer = the current class."""
+        for (_i, role), layer in self._layers.items():
+            if role == "classes" and class_id > 0:
+                layer.selected_label = int(class_id)
+
+    # ------------------------------------------------------------ focus and preview
+    def highlight_segment(self, i: int, segment_id: int) -> None:
+        """Outline one segment of image ``i`` in yellow (the others stay white)."""
+        self.clear_focus()
+        seg = self.layers_for(i)[2]
+        if seg is None:
+            return
+        self._focus = (int(i), int(segment_id))
+        seg.colormap = _boundary_colormap(segment_id)
+        seg.selected_label = int(segment_id)
+        seg.show_selected_label = not self.show_boundaries
+        seg.contour = 1 if self.show_boundaries else 2
+        seg.visible = True
+
+    def clear_focus(self) -> None:
+        """Remove the segment highlight."""
+        if self._focus is None:
+            return
+        seg = self.get(self._focus[0], "segments")
+        self._focus = None
+        if seg is not None:
+            seg.colormap = _boundary_colormap()
+            seg.show_selected_label = False
+            seg.contour = 1
+            seg.visible = self.show_boundaries and seg.metadata.get(META_INDEX) == self.current
+
+    @property
+    def focused(self) -> tuple[int, int] | None:
+        """(image index, segment id) of the highlighted segment, or None."""
+        return self._focus
+
+    def show_preview(self, i: int, local_labels: np.ndarray) -> None:
+        """Show a candidate cut of image ``i`` in its segments layer (session unchanged)."""
+        self.clear_focus()
+        seg = self.get(i, "segments")
+        if seg is None:
+            name = f"{self.session.images[i].name} segments"
+            seg = self.viewer.add_labels(local_labels, name=name, opacity=0.8)
+            self._register(i, "segments", seg, owned=True)
+        else:
+            _set_segments(seg, local_labels)
+        self._preview = int(i)
+        seg.visible = True
+
+    def clear_preview(self) -> None:
+        """Back to the session's segments after a preview."""
+        i, self._preview = self._preview, None
+        if i is None:
+            return
+        seg = self.get(i, "segments")
+        if seg is None:
+            return
+        if i < len(self.session.label_images):
+            _set_segments(seg, self.session.label_images[i])
+        else:
+            self.viewer.layers.remove(seg)
+            self._unregister(i, "segments")
+            self._layers.pop((i, "segments"), None)
+
+    @property
+    def previewing(self) -> int | None:
+        """Index of the image showing a preview cut, or None."""
+        return self._preview

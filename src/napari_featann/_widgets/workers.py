@@ -1,0 +1,203 @@
+"""Run one long job off the GUI thread, with napari progress and a Cancel.
+
+A job is a plain function ``fn(progress) -> result`` that reports through a
+:class:`~napari_featann.core.progress.Progress` and changes no visible state;
+:func:`run_job` runs it in a worker thread, shows a napari progress bar
+(updated on the main thread), and calls back on the main thread:
+
+- ``on_done(result)`` when it finished; results are committed there;
+- ``on_error(exc)`` when it raised;
+- nothing else when it was cancelled: the previous state is left as it was.
+
+``on_finished(status)`` always comes last, with ``"done"``, ``"cancelled"``
+or ``"error"``.
+
+Set ``SYNC = True`` (or the environment variable ``FEATANN_SYNC_WORKERS=1``)
+to run jobs synchronously in the calling thread, for simple tests.
+
+Each job gets its own Python thread rather than a thread of Qt's pool (which
+napari's ``create_worker`` uses). Jobs import torch and higra lazily, and
+pybind11 remembers the thread state of the thread where it was first
+initialised; a pooled Qt thread drops that state after each job and reuses
+the thread, so the next pybind11 call that takes the GIL on it deadlocks
+(pybind/pybind11#2888; seen here as a hang in higra's watershed). A Python
+thread keeps one thread state for its whole life and is never reused.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from qtpy.QtCore import QObject, Signal
+
+from ..core.progress import Cancelled, Progress
+
+__all__ = ["SYNC", "Job", "run_job", "sync_workers"]
+
+log = logging.getLogger(__name__)
+
+#: Run jobs synchronously (tests). The environment variable also turns it on.
+SYNC = False
+
+
+def sync_workers() -> bool:
+    """Whether jobs run synchronously (``SYNC`` or ``FEATANN_SYNC_WORKERS=1``)."""
+    return SYNC or os.environ.get("FEATANN_SYNC_WORKERS", "") not in ("", "0")
+
+
+class _Bridge(QObject):
+    """Carries progress and the outcome from the worker thread to the main thread.
+
+    It lives in the main thread; signals emitted from the worker are queued.
+    """
+
+    stage = Signal(int, str)
+    step = Signal(int)
+    outcome = Signal(object)
+
+
+class Job:
+    """A running (or finished) job; keep it to cancel it.
+
+    Attributes
+    ----------
+    name : str
+        The description shown on the progress bar.
+    progress : Progress
+        The job's cancel token and progress callbacks.
+    status : str
+        ``"running"``, then ``"done"``, ``"cancelled"`` or ``"error"``.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.status = "running"
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        self.pbar = None
+        self._bridge: _Bridge | None = None
+        self.progress = Progress(self._report_stage, self._report_step)
+
+    # called in the worker thread: only emit signals
+    def _report_stage(self, total: int, desc: str) -> None:
+        if self._bridge is not None:
+            self._bridge.stage.emit(int(total), str(desc))
+
+    def _report_step(self, n: int) -> None:
+        if self._bridge is not None:
+            self._bridge.step.emit(int(n))
+
+    # main thread
+    def _on_stage(self, total: int, desc: str) -> None:
+        if self.pbar is not None:
+            self.pbar.reset(total=max(int(total), 0))
+            self.pbar.set_description(f"{self.name}: {desc}" if desc else self.name)
+
+    def _on_step(self, n: int) -> None:
+        if self.pbar is not None:
+            self.pbar.update(n)
+
+    @property
+    def running(self) -> bool:
+        """Whether the job has not finished yet."""
+        return self.status == "running"
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next checkpoint (thread-safe)."""
+        self.progress.cancel()
+
+
+def _call(fn: Callable[[Progress], Any], progress: Progress) -> tuple[str, Any]:
+    """Run ``fn`` and turn its outcome into ``(status, value)``: never raises."""
+    try:
+        return "done", fn(progress)
+    except Cancelled:
+        return "cancelled", None
+    except Exception as exc:  # reported to the user by on_error
+        log.debug("job failed", exc_info=True)
+        return "error", exc
+
+
+def run_job(
+    fn: Callable[[Progress], Any],
+    *,
+    progress_desc: str,
+    on_done: Callable[[Any], None],
+    on_error: Callable[[BaseException], None] | None = None,
+    on_finished: Callable[[str], None] | None = None,
+    parent_widget: QObject | None = None,
+    sync: bool | None = None,
+) -> Job:
+    """Run ``fn(progress)`` in a worker thread with a napari progress bar.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(progress) -> result``. It must not touch Qt objects or napari
+        layers; it computes, and ``on_done`` commits.
+    progress_desc : str
+        Name of the job, shown on the progress bar.
+    on_done : callable
+        ``on_done(result)``, on the main thread, after success.
+    on_error : callable, optional
+        ``on_error(exception)``, on the main thread, when ``fn`` raised.
+    on_finished : callable, optional
+        ``on_finished(status)`` on the main thread, always last; status is
+        ``"done"``, ``"cancelled"`` or ``"error"``.
+    parent_widget : QObject, optional
+        Owner of the job's Qt helper object.
+    sync : bool, optional
+        Run in the calling thread; default :func:`sync_workers`.
+
+    Returns
+    -------
+    Job
+        Call ``job.cancel()`` to stop it; a cancelled job calls neither
+        ``on_done`` nor ``on_error``.
+    """
+    job = Job(progress_desc)
+
+    def finish(outcome: tuple[str, Any]) -> None:
+        status, value = outcome
+        job.status = status
+        if job.pbar is not None:
+            job.pbar.close()
+            job.pbar = None
+        try:
+            if status == "done":
+                try:
+                    on_done(value)
+                except Exception as exc:  # a failing commit is an error, not a crash
+                    log.exception("committing the result of %s failed", progress_desc)
+                    job.status = status = "error"
+                    value = exc
+            if status == "error":
+                job.error = value
+                if on_error is not None:
+                    on_error(value)
+        finally:
+            if on_finished is not None:
+                on_finished(status)
+
+    if sync_workers() if sync is None else sync:
+        finish(_call(fn, job.progress))
+        return job
+
+    from napari.utils import progress as napari_progress
+
+    bridge = job._bridge = _Bridge(parent_widget)
+    bridge.stage.connect(job._on_stage)
+    bridge.step.connect(job._on_step)
+    bridge.outcome.connect(finish)
+    job.pbar = napari_progress(total=0, desc=progress_desc)
+
+    def target() -> None:
+        bridge.outcome.emit(_call(fn, job.progress))
+
+    job.thread = threading.Thread(target=target, name=f"featann: {progress_desc}", daemon=True)
+    job.thread.start()
+    return job

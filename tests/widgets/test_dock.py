@@ -1,0 +1,308 @@
+"""A whole annotation in the dock, headless: real worker threads, real weights."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from napari_featann._widgets.link import camera, click_callback
+
+pytestmark = pytest.mark.gui
+
+JOB_TIMEOUT = 240_000  # ms; the first job may pay torch's import on a loaded machine
+
+
+def _left_half(emb: np.ndarray):
+    """A box around the left half of the scatter."""
+    lo, hi = emb.min(0) - 0.1, emb.max(0) + 0.1
+    mid = np.median(emb[:, 0])
+    return (lo[0], lo[1]), (mid, hi[1])
+
+
+def _pixels_of(session, seg_id):
+    img, flat = session.segment_pixels(int(seg_id))
+    return img, flat
+
+
+def _open(dock, session_file):
+    assert dock.load_session(session_file) is not None, dock.last_error
+    return dock.session
+
+
+def test_start_runs_the_pipeline_in_a_worker(dock, qtbot, photos):
+    viewer = dock.viewer
+    user_layers = [viewer.add_image(p, name=n) for p, n in zip(photos, "abc")]
+    for k in range(dock.layer_list.count()):
+        dock.layer_list.item(k).setSelected(True)
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.start()
+        assert dock.busy
+        assert not dock.start_button.isEnabled() and dock.cancel_button.isEnabled()
+    assert blocker.args == ["pipeline", "done"], dock.last_error
+    s = dock.session
+    assert s.n_images == 3 and len(s.segments) > 30
+    assert s.embedding.shape == (len(s.segments), 2)
+    assert dock.start_button.isEnabled() and not dock.cancel_button.isEnabled()
+    # one image shown at a time; the user's layer is reused, the classes layer shares memory
+    for i in range(3):
+        dock.current_image = i
+        image, classes, segments = dock.layers_for(i)
+        assert image is user_layers[i]
+        assert classes.data is s.class_masks[i]
+        assert segments.data is s.label_images[i] and segments.contour == 1
+        assert image.visible and classes.visible
+        assert not any(layer.visible for layer in dock.layers_for((i + 1) % 3)[1:])
+    np.testing.assert_allclose(dock.scatter.points, s.embedding)
+
+
+def test_box_labelling_undo_redo(dock, session_file):
+    s = _open(dock, session_file)
+    sky = dock.add_class("sky")
+    thing = dock.add_class("thing", "#00ff00")
+    assert dock.current_class == thing
+    dock.set_current_class(sky)
+    ids = dock.select_box(*_left_half(s.embedding))
+    assert ids.size > 0 and np.array_equal(ids, dock.selected_ids)
+    assert np.all(s.segment_class[s.segments.rows_of(ids)] == sky)
+    for seg in ids:
+        img, flat = _pixels_of(s, seg)
+        classes_layer = dock.layers_for(img)[1]
+        assert np.all(classes_layer.data.ravel()[flat] == sky)
+    # scatter colours follow the classes
+    row = s.segments.rows_of(ids[:1])[0]
+    np.testing.assert_allclose(dock.scatter.colors[row], (230 / 255, 25 / 255, 75 / 255, 1))
+
+    # a second class by lasso on the other half
+    dock.set_current_class(thing)
+    lo, hi = s.embedding.min(0) - 0.1, s.embedding.max(0) + 0.1
+    mid = np.median(s.embedding[:, 0])
+    ids2 = dock.select_lasso(
+        [(mid + 1e-3, lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (mid + 1e-3, hi[1])]
+    )
+    assert ids2.size > 0 and not np.intersect1d(ids, ids2).size
+    assert np.all(s.segment_class[s.segments.rows_of(ids2)] == thing)
+
+    assert dock.undo().startswith("label")
+    assert np.all(s.segment_class[s.segments.rows_of(ids2)] == 0)
+    for seg in ids2:
+        img, flat = _pixels_of(s, seg)
+        assert np.all(s.class_masks[img].ravel()[flat] == 0)
+    assert np.all(s.segment_class[s.segments.rows_of(ids)] == sky)
+    dock.redo()
+    img, flat = _pixels_of(s, ids2[0])
+    assert np.all(dock.layers_for(img)[1].data.ravel()[flat] == thing)
+
+    # hide labelled: the same box selects nothing more
+    dock.set_hide_labelled(True)
+    assert dock.scatter.hide_labelled
+    assert dock.select_box(*_left_half(s.embedding)).size == 0
+
+
+def test_hand_painted_pixels_survive_assign(dock, session_file):
+    s = _open(dock, session_file)
+    a = dock.add_class("a")
+    b = dock.add_class("b")
+    dock.current_image = 0
+    classes = dock.layers_for(0)[1]
+    seg = int(s.segments.ids[s.segments.in_image(0)][0])
+    _img, flat = _pixels_of(s, seg)
+    r, c = np.unravel_index(flat[len(flat) // 2], s.class_masks[0].shape)
+    classes.brush_size = 3
+    classes.paint((r, c), b)  # napari's brush; emits a paint event
+    painted = np.flatnonzero(s.manual_masks[0].ravel())
+    assert painted.size > 0 and np.all(s.class_masks[0].ravel()[painted] == b)
+
+    dock.assign([seg], a)
+    assert np.all(s.class_masks[0].ravel()[painted] == b)  # never overwritten
+    rest = np.setdiff1d(flat, painted)
+    assert np.all(s.class_masks[0].ravel()[rest] == a)
+
+    dock.undo()  # the assignment
+    dock.undo()  # the paint, from the same history
+    assert not s.manual_masks[0].any()
+    assert np.all(s.class_masks[0] == 0)
+
+
+def test_cancel_leaves_the_session_intact(dock, qtbot, session_file):
+    s = _open(dock, session_file)
+    cid = dock.add_class("x")
+    dock.select_box(*_left_half(s.embedding))
+    before = (s.embedding.copy(), s.segments.ids.copy(), s.segment_class.copy(),
+              [m.copy() for m in s.class_masks])  # fmt: skip
+    dock.partition_panel.regions.value = 40
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.start()
+        dock.cancel()
+    assert blocker.args == ["pipeline", "cancelled"]
+    assert dock.session is s
+    np.testing.assert_array_equal(s.embedding, before[0])
+    np.testing.assert_array_equal(s.segments.ids, before[1])
+    np.testing.assert_array_equal(s.segment_class, before[2])
+    for m, old in zip(s.class_masks, before[3]):
+        np.testing.assert_array_equal(m, old)
+    assert s.history.can_undo and dock.start_button.isEnabled()
+    assert cid in s.classes
+
+
+def test_missing_weights_is_reported_and_changes_nothing(dock, qtbot, session_file, tmp_path):
+    s = _open(dock, session_file)
+    dock.features_panel.weights.value = str(tmp_path / "missing.pth")
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.start()
+    assert blocker.args == ["pipeline", "error"]
+    assert "missing.pth" in dock.last_error
+    assert dock.session is s and s.embedding is not None
+
+
+def test_linked_selection(dock, session_file):
+    s = _open(dock, session_file)
+    row = int(s.segments.in_image(2)[3])
+    seg = int(s.segments.ids[row])
+    dock.focus_segment(seg)
+    assert dock.current_image == 2
+    assert dock.layers.focused == (2, seg)
+    assert dock.layers_for(2)[2].selected_label == seg
+    assert dock.scatter.focused == row
+    r0, c0, r1, c1 = s.segments.bbox[row]
+    np.testing.assert_allclose(
+        camera(dock.viewer).center[-2:], ((r0 + r1 - 1) / 2, (c0 + c1 - 1) / 2)
+    )
+
+    # a click on a point shows its image
+    row1 = int(s.segments.in_image(1)[0])
+    dock.scatter.point_clicked.emit(row1)
+    assert dock.current_image == 1 and dock.scatter.focused == row1
+
+    # a plain click in napari focuses the point of the segment under the cursor
+    target = int(s.segments.in_image(1)[5])
+    _img, flat = _pixels_of(s, s.segments.ids[target])
+    r, c = np.unravel_index(flat[0], s.label_images[1].shape)
+    cb = click_callback(dock._on_canvas_click)
+    event = SimpleNamespace(
+        button=1, modifiers=(), pos=(10, 10), position=(r, c), type="mouse_press"
+    )
+    gen = cb(dock.viewer, event)
+    next(gen)
+    event.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert dock.scatter.focused == target
+    assert dock.layers.focused == (1, int(s.segments.ids[target]))
+
+
+def test_session_files(dock, qtbot, session_file, tmp_path):
+    s = _open(dock, session_file)
+    cid = dock.add_class("sky")
+    ids = dock.select_box(*_left_half(s.embedding))
+    out = dock.save_session(tmp_path / "mine")
+    assert out.name == "mine.featann" and not dock.dirty
+
+    # a broken file: clear error, nothing lost
+    bad = tmp_path / "bad.featann"
+    bad.write_bytes(b"not a session")
+    assert dock.load_session(bad) is None
+    assert "not a napari-featann session" in dock.last_error and dock.session is s
+
+    # napari's reader (File > Open) adds tagged layers; the dock adopts that session
+    dock.viewer.open(str(out), plugin="napari-featann")
+    qtbot.waitUntil(lambda: dock.session is not s, timeout=5000)
+    s2 = dock.session
+    assert np.all(s2.segment_class[s2.segments.rows_of(ids)] == cid)
+    assert dock.layers_for(0)[1].data is s2.class_masks[0]
+
+    # the writer finds the session in the layers' metadata
+    from napari_featann._plugin_io import write_session
+
+    layer = dock.layers_for(0)[1]
+    written = write_session(tmp_path / "w.featann", [layer.as_layer_data_tuple()])
+    assert written == [str(tmp_path / "w.featann")]
+
+    masks = dock.export_masks(tmp_path / "masks")
+    assert len(masks) == 3 and (tmp_path / "masks" / "legend.json").is_file()
+    dock.autosave_target = tmp_path / "auto.featann"
+    assert dock.autosave() == tmp_path / "auto.featann"
+
+
+def test_launch_opens_images(make_napari_viewer, photos, tmp_path):
+    import imageio.v3 as iio
+
+    from napari_featann._widgets.launch import launch
+
+    files = []
+    for k, p in enumerate(photos[:2]):
+        files.append(str(tmp_path / f"p{k}.png"))
+        iio.imwrite(files[-1], p)
+    _viewer, widget = launch(files, block=False, viewer=make_napari_viewer())
+    try:
+        assert widget.session.n_images == 2
+        assert widget.layers_for(1)[0].data.shape == photos[1].shape
+        assert widget.current_image == 0
+    finally:
+        widget.teardown()
+
+
+def test_partition_panel_and_reprojection(dock, qtbot, session_file):
+    s = _open(dock, session_file)
+    cid = dock.add_class("x")
+    ids = dock.select_box(*_left_half(s.embedding))
+    n_before, labels0 = len(s.segments), s.label_images[0]
+
+    # preview: the segments layer shows the candidate cut, the session is unchanged
+    dock.partition_panel.regions.value = 8
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.preview_partition()
+    assert blocker.args == ["preview", "done"], dock.last_error
+    seg_layer = dock.layers_for(0)[2]
+    assert seg_layer.data is not labels0 and seg_layer.data.max() <= 10
+    assert s.label_images[0] is labels0 and len(s.segments) == n_before
+    dock.current_image = 1
+    dock.current_image = 0
+    assert dock.layers_for(0)[2].data is labels0  # back to the session's segments
+
+    # apply to all with the same gradient: an undoable re-cut that keeps labels
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.apply_partition()
+    assert blocker.args == ["re-cut", "done"], dock.last_error
+    assert len(s.segments) < n_before and dock.session is s
+    assert dock.layers_for(0)[2].data is s.label_images[0]
+    assert np.any(s.segment_class == cid)
+    assert len(dock.scatter.points) == len(s.segments)
+    dock.undo()
+    assert len(s.segments) == n_before
+    assert np.all(s.segment_class[s.segments.rows_of(ids)] == cid)
+
+    # re-project with the labels
+    old = s.embedding
+    dock.projection_panel.n_neighbors.value = 5
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.reproject()
+    assert blocker.args == ["re-project", "done"], dock.last_error
+    assert s.embedding is not old and s.embedding.shape == old.shape
+    assert s.projection_params.n_neighbors == 5
+    np.testing.assert_allclose(dock.scatter.points, s.embedding)
+
+
+def test_keys_are_bound_and_released(dock, session_file):
+    from napari.utils.key_bindings import coerce_keybinding
+
+    s = _open(dock, session_file)
+    a = dock.add_class("a")
+    b = dock.add_class("b")
+    viewer = dock.viewer
+    viewer.keymap[coerce_keybinding("1")](viewer)
+    assert dock.current_class == a
+    viewer.keymap[coerce_keybinding("2")](viewer)
+    assert dock.current_class == b
+    ids = dock.select_box(*_left_half(s.embedding))
+    classes = dock.layers_for(0)[1]
+    classes.keymap[coerce_keybinding("Control-Z")](classes)  # Ctrl+Z on a classes layer
+    assert not np.any(s.segment_class[s.segments.rows_of(ids)])
+    viewer.keymap[coerce_keybinding("Control-Shift-Z")](viewer)
+    assert np.all(s.segment_class[s.segments.rows_of(ids)] == b)
+    dock.teardown()
+    assert coerce_keybinding("Control-Z") not in viewer.keymap
+    assert (
+        dock.viewer.mouse_drag_callbacks == [] or dock._click_cb not in viewer.mouse_drag_callbacks
+    )

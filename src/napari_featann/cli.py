@@ -106,6 +106,14 @@ def _cmd_bench(args) -> int:
         sweep = [float(v) for v in args.sweep.split(",")] if args.sweep else None
         result = oracle_benchmark(args.images, args.masks, partition_params(args),
                                   StderrProgress(), limit=args.limit, sweep=sweep)  # fmt: skip
+    elif args.bench == "label":
+        from .bench.speed import labelling_benchmark
+
+        result = labelling_benchmark(args.n_images, args.per_image)
+    elif args.bench == "scatter":
+        from .bench.scatter_speed import scatter_benchmark
+
+        result = scatter_benchmark(args.points, args.frames)
     elif args.bench == "extract":
         from .bench.speed import extraction_benchmark
 
@@ -184,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
 
             add_robot_args(b)
         b.set_defaults(func=_cmd_bench)
+
+    lab = bsub.add_parser("label", help="time one box labelling every segment of many images")
+    lab.add_argument("--n-images", type=int, default=100)
+    lab.add_argument("--per-image", type=int, default=100)
+    lab.set_defaults(func=_cmd_bench)
+    sc = bsub.add_parser("scatter", help="scatter pan/zoom frame times (needs a display)")
+    sc.add_argument("--points", type=int, default=100_000)
+    sc.add_argument("--frames", type=int, default=60)
+    sc.set_defaults(func=_cmd_bench)
 
     gui = sub.add_parser("gui", help="open napari with the plugin docked")
     gui.add_argument("images", nargs="*", help="images or a folder (default: sample data)")

@@ -235,6 +235,8 @@ class Session:
         self._set_structure(
             _Structure(labels, segments, np.zeros(len(segments), np.int32), None, None, offset + 1)
         )
+        self.refined_features = None  # a learned metric belongs to the old segments
+        self.metric_state = None
         self.history.clear()
 
     # ------------------------------------------------------------ structure

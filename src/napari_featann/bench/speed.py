@@ -73,3 +73,49 @@ def extraction_benchmark(images, params: PartitionParams, feature_params, limit:
         "ratio_extract_over_bare": round(t_extract / t_bare, 3),
         "cached_rerun_seconds": round(t_cached, 2),
     }
+
+
+def labelling_benchmark(n_images: int = 100, per_image: int = 100,
+                        shape: tuple[int, int] = (480, 854), repeats: int = 3) -> dict:  # fmt: skip
+    """Time one box that labels every segment of ``n_images`` synthetic images.
+
+    Each image is cut into a grid of ``per_image`` rectangular segments; the
+    box covers all ``n_images * per_image`` points of a random embedding.
+    Measures :meth:`Session.assign` (which writes the pixels of every touched
+    class mask, the arrays napari's Labels layers show) and its undo.
+    """
+    from ..core.regions import offset_labels, table_from_label_images
+    from ..session import Session
+
+    rng = np.random.default_rng(0)
+    h, w = shape
+    side = int(np.ceil(np.sqrt(per_image)))
+    rows = np.minimum(np.arange(h) * side // h, side - 1)
+    cols = np.minimum(np.arange(w) * side // w, side - 1)
+    grid = (rows[:, None] * side + cols[None, :] + 1).astype(np.int32)
+    grid = np.minimum(grid, per_image)
+    images = [np.zeros((h, w), np.uint8)] * n_images
+    s = Session.from_sources(images)
+    s.label_images = [offset_labels(grid, i * per_image) for i in range(n_images)]
+    s.segments = table_from_label_images(s.label_images)
+    s.segment_class = np.zeros(len(s.segments), np.int32)
+    s.embedding = rng.random((len(s.segments), 2)).astype(np.float32)
+    c1, c2 = s.add_class("a"), s.add_class("b")
+    times, undo_times = [], []
+    for k in range(repeats):
+        ids = s.select_box((-1, -1), (2, 2))
+        t0 = time.perf_counter()
+        s.assign(ids, c1 if k % 2 == 0 else c2)
+        times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        s.undo()
+        undo_times.append(time.perf_counter() - t0)
+        s.redo()
+    return {
+        "n_images": n_images,
+        "segments": len(s.segments),
+        "pixels": int(n_images * h * w),
+        "assign_ms_median": round(1000 * float(np.median(times)), 1),
+        "undo_ms_median": round(1000 * float(np.median(undo_times)), 1),
+        "target_ms": 100,
+    }

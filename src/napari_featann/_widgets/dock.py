@@ -35,8 +35,10 @@ from qtpy.QtWidgets import (
 )
 
 from ._compat import avoid_llvm_clash
+from .correct import CorrectMixin
 from .files import SessionFilesMixin
 from .layers import META_INDEX, META_ROLE, META_SESSION, LayerSet, paint_atoms_to_flat
+from .learn import LearnMixin
 from .link import ScatterLinkMixin, Thumbnails, click_callback
 from .panels import ClassManager, FeaturesPanel, PartitionPanel, ProjectionPanel
 from .pipeline import JobsMixin
@@ -44,7 +46,9 @@ from .pipeline import JobsMixin
 __all__ = ["FeatureSpaceWidget"]
 
 
-class FeatureSpaceWidget(ScatterLinkMixin, JobsMixin, SessionFilesMixin, QWidget):
+class FeatureSpaceWidget(
+    LearnMixin, CorrectMixin, ScatterLinkMixin, JobsMixin, SessionFilesMixin, QWidget
+):
     """Dock widget: images -> segments -> features -> scatter -> labels.
 
     Parameters
@@ -175,6 +179,8 @@ class FeatureSpaceWidget(ScatterLinkMixin, JobsMixin, SessionFilesMixin, QWidget
             (self.partition_panel.native, "Partition"),
             (self.features_panel.native, "Features"),
             (self.projection_panel.native, "Projection"),
+            (self._build_learn_tab(), "Learn"),
+            (self._build_correct_tab(), "Correct"),
             (files, "Session"),
         ):
             scroll = QScrollArea()  # a small minimum height: the scatter gets the room
@@ -239,6 +245,7 @@ class FeatureSpaceWidget(ScatterLinkMixin, JobsMixin, SessionFilesMixin, QWidget
             has and not busy and bool(self._session.classes))  # fmt: skip
         for w in (self.save_button, self.export_button):
             w.setEnabled(has and not busy)
+        self._update_learn_enabled()  # no-op until the Learn tab is built
 
     # ================================================================ messages
     def _status(self, text: str) -> None:
@@ -483,7 +490,7 @@ class FeatureSpaceWidget(ScatterLinkMixin, JobsMixin, SessionFilesMixin, QWidget
     def assign(self, segment_ids, class_id: int | None = None) -> dict:
         """Give a class (default: the current one; 0 unlabels) to segments; undoable.
 
-        Returns the changed flat pixel indices per image (see ``Session.assign``).
+        Returns the number of changed pixels per image (see ``Session.assign``).
         """
         s = self._session
         cid = self.current_class if class_id is None else int(class_id)
@@ -523,6 +530,7 @@ class FeatureSpaceWidget(ScatterLinkMixin, JobsMixin, SessionFilesMixin, QWidget
             self._status(f"nothing to {which}")
             return None
         if [id(a) for a in s.label_images] + [id(s.segments)] != before:
+            self.clear_clicks()  # the split target may be gone
             self.layers.update_structure()
         for (_i, role), layer in self.layers._layers.items():
             if role == "classes":
@@ -556,6 +564,7 @@ class FeatureSpaceWidget(ScatterLinkMixin, JobsMixin, SessionFilesMixin, QWidget
             return
         self._closed = True
         self.cancel()
+        self.set_split_mode(False)
         self._autosave_timer.stop()
         for key, previous in self._bound_keys.items():
             self.viewer.bind_key(key, previous if previous is not None else None, overwrite=True)

@@ -1,0 +1,411 @@
+"""The dock's "Learn" tab: metric learning, suggestions, batches and local views.
+
+A mixin of :class:`~napari_featann._widgets.dock.FeatureSpaceWidget`:
+
+- *Train metric* (:func:`napari_featann.learning.train_metric`) runs as a job
+  on a fork of the session; the refined features, metric and new layout are
+  copied back only when it has finished, so a cancelled or failed run leaves
+  the previous embedding as it was.
+- *Suggest uncertain* rings the most uncertain unlabelled points.
+- *Propose labels* lists k-NN proposal groups; each is applied only when the
+  user accepts it (one undoable action per group).
+- *Add images…* grows the session by a batch of images
+  (:func:`napari_featann.batches.add_images`) on a fork, then shows it.
+- *Local view of selection* projects the selected segments on their own in a
+  new tab; a box or lasso there assigns the current class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .workers import Job
+
+__all__ = ["LearnMixin"]
+
+
+class LearnMixin:
+    """Metric learning and suggestions for the dock (needs its session, scatter and jobs)."""
+
+    # ================================================================ UI
+    def _build_learn_tab(self) -> QWidget:
+        """Build the "Learn" panel.
+
+        Returns
+        -------
+        QWidget
+            The panel, to be placed in the dock's tab widget.
+        """
+        self._suggested_ids = np.zeros(0, np.int64)
+        self._proposals: list = []
+        self._local_views: list = []
+        page = QWidget()
+        lay = QVBoxLayout(page)
+
+        self.learn_mode = QComboBox()
+        self.learn_mode.addItems(["head", "full"])
+        self.learn_mode.setToolTip("head: small head on cached features (fast); "
+                                   "full: fine-tune the backbone (GPU)")  # fmt: skip
+        self.train_button = QPushButton("Train metric")
+        self.train_button.setToolTip("Learn a metric from the labels so far and re-project")
+        self.train_button.clicked.connect(
+            lambda: self._guard(lambda: self.train_metric(self.learn_mode.currentText()))
+        )
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Mode"))
+        row.addWidget(self.learn_mode)
+        row.addWidget(self.train_button, 1)
+        lay.addLayout(row)
+
+        self.uncertain_spin = QSpinBox()
+        self.uncertain_spin.setRange(1, 1000)
+        self.uncertain_spin.setValue(20)
+        self.uncertain_button = QPushButton("Suggest uncertain")
+        self.uncertain_button.setToolTip("Ring the unlabelled points whose class is least sure")
+        self.uncertain_button.clicked.connect(
+            lambda: self._guard(lambda: self.suggest_uncertain(self.uncertain_spin.value()))
+        )
+        row = QHBoxLayout()
+        row.addWidget(self.uncertain_spin)
+        row.addWidget(self.uncertain_button, 1)
+        lay.addLayout(row)
+
+        self.propose_button = QPushButton("Propose labels")
+        self.propose_button.setToolTip("k-NN proposals grouped by class; nothing is applied "
+                                       "until a group is accepted")  # fmt: skip
+        self.propose_button.clicked.connect(lambda: self._guard(self.propose))
+        self.proposal_list = QListWidget()
+        self.proposal_list.setMaximumHeight(90)
+        self.accept_button = QPushButton("Accept group")
+        self.reject_button = QPushButton("Reject group")
+        self.accept_button.clicked.connect(
+            lambda: self._guard(lambda: self.accept_proposal(self.proposal_list.currentRow()))
+        )
+        self.reject_button.clicked.connect(
+            lambda: self._guard(lambda: self.reject_proposal(self.proposal_list.currentRow()))
+        )
+        lay.addWidget(self.propose_button)
+        lay.addWidget(self.proposal_list)
+        row = QHBoxLayout()
+        row.addWidget(self.accept_button)
+        row.addWidget(self.reject_button)
+        lay.addLayout(row)
+
+        self.add_images_button = QPushButton("Add images…")
+        self.add_images_button.setToolTip("Partition a folder of new images and place them "
+                                          "in the scatter")  # fmt: skip
+        self.add_images_button.clicked.connect(lambda: self._guard(self._ask_add_folder))
+        self.local_view_button = QPushButton("Local view of selection")
+        self.local_view_button.setToolTip("Project the selected segments on their own")
+        self.local_view_button.clicked.connect(lambda: self._guard(self.open_local_view))
+        lay.addWidget(self.add_images_button)
+        lay.addWidget(self.local_view_button)
+        lay.addStretch(1)
+        self.session_changed.connect(self._clear_learn_state)
+        self.session_changed.connect(self._update_learn_enabled)
+        self.job_finished.connect(self._update_learn_enabled)
+        self._update_learn_enabled()
+        return page
+
+    def _update_learn_enabled(self, *_args) -> None:
+        """Enable the tab's buttons for the session's state (the dock may call it too)."""
+        if not hasattr(self, "train_button"):
+            return
+        s = self._session
+        ready = s is not None and not self.busy and s.features is not None
+        shown = ready and s.embedding is not None
+        for w in (self.train_button, self.uncertain_button, self.propose_button,
+                  self.add_images_button):  # fmt: skip
+            w.setEnabled(ready)
+        self.local_view_button.setEnabled(shown)
+        has = bool(self._proposals) and not self.busy
+        self.accept_button.setEnabled(has)
+        self.reject_button.setEnabled(has)
+
+    def _clear_learn_state(self) -> None:
+        """Another session is shown: drop suggestions and proposals (they refer to the old one)."""
+        self._suggested_ids = np.zeros(0, np.int64)
+        self._proposals = []
+        self.proposal_list.clear()
+
+    # ================================================================ training
+    def train_metric(self, mode: str = "head", sync: bool | None = None) -> Job:
+        """Learn a metric from the labelled segments and re-project, as a job.
+
+        Parameters
+        ----------
+        mode : {"head", "full"}
+            See :func:`napari_featann.learning.train_metric`.
+        sync : bool, optional
+            Run in the calling thread (default: in a worker when a Qt app runs).
+
+        Returns
+        -------
+        Job
+        """
+        from ..learning import train_metric
+
+        live = self._need_session()
+        if live.features is None:
+            raise RuntimeError("run the pipeline (Start) first")
+        fork = live.fork()
+
+        def job(progress):
+            info = train_metric(fork, mode, progress)
+            return fork, info
+
+        def done(result) -> None:
+            f, info = result
+            if self._session is not live or len(f.embedding) != len(live.segments):
+                return  # the session changed meanwhile: drop the stale result
+            live.embedding = f.embedding
+            live.refined_features = f.refined_features
+            live.metric_state = f.metric_state
+            live._projector = f._projector
+            self._suggested_ids = np.zeros(0, np.int64)
+            self._sync_scatter()
+            self._touch()
+            self._status(f"metric trained ({info['mode']}, {info['n_labelled']} labelled "
+                         f"segments, {info['train_seconds']} s)")  # fmt: skip
+
+        job_ = self._run("train metric", job, done, sync)
+        self._update_learn_enabled()
+        return job_
+
+    # ================================================================ suggestions
+    def suggest_uncertain(self, k: int = 20) -> np.ndarray:
+        """Ring the ``k`` most uncertain unlabelled segments in the scatter.
+
+        Parameters
+        ----------
+        k : int
+
+        Returns
+        -------
+        ndarray of int64
+            Their segment ids (also kept in ``suggested_ids``).
+        """
+        from ..learning import suggest_uncertain
+
+        s = self._need_session()
+        if s.features is None:
+            raise RuntimeError("run the pipeline (Start) first")
+        ids = np.asarray(suggest_uncertain(s, int(k)), np.int64)
+        self._suggested_ids = ids
+        if self._shown_embedding is not None:
+            self.scatter.highlight(s.segments.rows_of(ids))
+        self._status(f"{ids.size} uncertain segments ringed in the scatter")
+        return ids.copy()
+
+    @property
+    def suggested_ids(self) -> np.ndarray:
+        """Segment ids of the last "Suggest uncertain"."""
+        return self._suggested_ids.copy()
+
+    def propose(self, k: int = 10, min_agreement: float = 0.8) -> list:
+        """List k-NN label proposals, grouped by class; nothing is applied.
+
+        Parameters
+        ----------
+        k : int
+            Neighbours consulted per unlabelled segment.
+        min_agreement : float
+            Fraction of the neighbours that must agree.
+
+        Returns
+        -------
+        list of (int, ndarray, ndarray)
+            ``(class_id, segment_ids, confidence)`` per group.
+        """
+        from ..learning import suggest_proposals
+
+        s = self._need_session()
+        if s.features is None:
+            raise RuntimeError("run the pipeline (Start) first")
+        self._proposals = [(int(c), np.asarray(ids, np.int64), conf) for c, ids, conf in
+                           suggest_proposals(s, int(k), float(min_agreement))]  # fmt: skip
+        self._fill_proposals()
+        self._status(f"{len(self._proposals)} proposal groups: accept or reject each")
+        return list(self._proposals)
+
+    @property
+    def proposals(self) -> list:
+        """The proposal groups still pending."""
+        return list(self._proposals)
+
+    def _fill_proposals(self) -> None:
+        s = self._session
+        self.proposal_list.clear()
+        for cid, ids, _conf in self._proposals:
+            name = s.classes[cid].name if cid in s.classes else f"class {cid}"
+            self.proposal_list.addItem(f"{name}: {ids.size} segments")
+        if self._proposals:
+            self.proposal_list.setCurrentRow(0)
+        self._update_learn_enabled()
+
+    def _take_proposal(self, i: int):
+        if not 0 <= i < len(self._proposals):
+            raise IndexError(f"no proposal group {i}")
+        group = self._proposals.pop(i)
+        self._fill_proposals()
+        return group
+
+    def accept_proposal(self, i: int) -> dict:
+        """Assign proposal group ``i``'s class to its segments (one undoable action).
+
+        Returns
+        -------
+        dict
+            The number of changed pixels per image (see ``Session.assign``).
+        """
+        if self.busy:
+            raise RuntimeError("wait for the running job to finish (or cancel it)")
+        cid, ids, _conf = self._take_proposal(i)
+        if cid not in self._session.classes:
+            raise KeyError(f"class {cid} no longer exists")
+        changed = self.assign(ids, cid)
+        self._refresh_local_views()
+        return changed
+
+    def reject_proposal(self, i: int) -> None:
+        """Drop proposal group ``i`` without applying it."""
+        self._take_proposal(i)
+
+    # ================================================================ batches
+    def _ask_add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images to add")
+        if folder:
+            self.add_images(folder)
+
+    def add_images(self, sources, sync: bool | None = None) -> Job:
+        """Add images to the session as a job: partition, features and placement.
+
+        Parameters
+        ----------
+        sources : folder, file list or array list
+        sync : bool, optional
+
+        Returns
+        -------
+        Job
+
+        Notes
+        -----
+        Runs on a fork whose lists are copied, so the shown session is untouched
+        until the job has finished. The undo history is cleared.
+        """
+        from ..batches import add_images
+
+        live = self._need_session()
+        if not live.label_images:
+            raise RuntimeError("run the pipeline (Start) first")
+        fork = live.fork()
+        for name in ("images", "class_masks", "manual_masks"):
+            setattr(fork, name, list(getattr(live, name)))
+        fork.load_failures = dict(live.load_failures)
+
+        def job(progress):
+            n = add_images(fork, sources, progress=progress)
+            return fork, n
+
+        def done(result) -> None:
+            f, n = result
+            if self._session is not live:
+                return
+            self._adopt_pipeline(f)
+            self.image_spin.setMaximum(max(f.n_images, 1))
+            self._status(f"added {f.n_images - live.n_images} images, {n} segments; "
+                         f"{self._summary()}")  # fmt: skip
+
+        job_ = self._run("add images", job, done, sync)
+        self._update_learn_enabled()
+        return job_
+
+    # ================================================================ local view
+    def open_local_view(self, ids=None):
+        """Project segments on their own in a new tab; box or lasso there labels them.
+
+        Parameters
+        ----------
+        ids : array of int, optional
+            Segment ids (default: the last selection).
+
+        Returns
+        -------
+        ScatterView
+            The local scatter; its points are ``ids`` in order (``view.segment_ids``).
+        """
+        from ..batches import local_view
+        from .scatter import ScatterView
+
+        s = self._need_session()
+        ids = self.selected_ids if ids is None else np.asarray(ids, np.int64)
+        ids = np.unique(ids)
+        xy = local_view(s, ids)
+        view = ScatterView()
+        view.segment_ids = ids
+        view.session = s
+        view.set_points(xy, self.point_colors()[s.segments.rows_of(ids)])
+        view.selection_made.connect(lambda rows, v=view: self._on_local_selection(v, rows))
+        view.set_thumbnail_provider(lambda r, v=view: self.thumbnails(
+            int(s.segments.rows_of(v.segment_ids[r:r + 1])[0])))  # fmt: skip
+        page = QWidget()
+        page.setMinimumHeight(320)
+        pl = QVBoxLayout(page)
+        close = QPushButton("Close local view")
+        pl.addWidget(QLabel(f"{ids.size} segments, projected on their own"))
+        pl.addWidget(view, 1)
+        pl.addWidget(close)
+        scroll = QScrollArea()
+        scroll.setWidget(page)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        index = self.tabs.addTab(scroll, f"Local ({ids.size})")
+        close.clicked.connect(lambda: self._close_local_view(view, scroll))
+        self._local_views.append(view)
+        self.tabs.setCurrentIndex(index)
+        return view
+
+    def _close_local_view(self, view, scroll) -> None:
+        if view in self._local_views:
+            self._local_views.remove(view)
+        index = self.tabs.indexOf(scroll)
+        if index >= 0:
+            self.tabs.removeTab(index)
+        scroll.deleteLater()
+
+    def _on_local_selection(self, view, rows) -> None:
+        rows = np.asarray(rows, np.intp)
+        if self._session is not view.session or self.busy:
+            return
+        view.highlight(rows)
+        if not rows.size:
+            return
+        ids = view.segment_ids[rows]
+        self._selected_ids = ids.astype(np.int64)
+        cid = self.current_class
+        if cid == 0:
+            self._warn(f"{rows.size} segments selected: add a class to label them")
+            return
+        self.assign(ids, cid)
+        self._refresh_local_views()
+
+    def _refresh_local_views(self) -> None:
+        s = self._session
+        colors = self.point_colors()
+        for view in self._local_views:
+            if view.session is s:
+                view.set_colors(colors[s.segments.rows_of(view.segment_ids)])

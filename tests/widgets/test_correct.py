@@ -1,0 +1,137 @@
+"""The "Correct" tab: split a segment by clicks, merge, undo, in a real viewer."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from napari_featann._widgets.correct import CLICKS_LAYER, PREVIEW_LAYER
+
+pytestmark = pytest.mark.gui
+
+
+def _iou(a, b):
+    return (a & b).sum() / (a | b).sum()
+
+
+@pytest.fixture
+def squares(weights):
+    """Two touching squares (red, blue) that the session has as ONE segment (id 2)."""
+    from napari_featann.core.regions import table_from_label_images
+    from napari_featann.session import FeatureParams, Session
+
+    img = np.full((40, 60, 3), 120, np.uint8)
+    img[10:30, 10:30] = (230, 40, 40)
+    img[10:30, 30:50] = (40, 40, 230)
+    s = Session.from_sources([img], names=["squares"])
+    s.partition_params.regions = 3
+    s.partition()
+    lab = np.ones((40, 60), np.int32)
+    lab[10:30, 10:50] = 2
+    s.label_images = [lab]
+    s.segments = table_from_label_images([lab])
+    s.segment_class = np.zeros(2, np.int32)
+    s.next_id = 3
+    s.feature_params = FeatureParams(weights=weights, device="cpu")
+    s.features = s.compute_features()
+    s.embedding = np.array([[0.0, 0.0], [1.0, 1.0]], np.float32)
+    left = np.zeros((40, 60), bool)
+    left[10:30, 10:30] = True
+    return s, left
+
+
+def test_split_by_clicks_then_undo_and_merge(dock, squares):
+    s, left = squares
+    dock.set_session(s)
+    cid = dock.add_class("red")
+    dock.set_split_mode(True)
+    assert dock.split_mode and dock._layer_named(CLICKS_LAYER) is not None
+    assert dock.add_click(20, 20, positive=True)
+    assert dock.split_preview() is None  # needs both kinds
+    assert dock.add_click(20, 40, positive=False)
+    preview = dock.split_preview()
+    assert preview is not None and _iou(preview, left) > 0.95
+    assert dock._layer_named(PREVIEW_LAYER) is not None
+    assert len(dock._layer_named(CLICKS_LAYER).data) == 2
+
+    # a click outside the target: an error, nothing changes
+    assert not dock.add_click(2, 2)
+    assert "outside" in dock.last_error
+    assert len(dock.clicks[0]) == 1 and len(dock.clicks[1]) == 1
+    np.testing.assert_array_equal(dock.split_preview(), preview)
+
+    n_points = len(dock.scatter.points)
+    neg_id, pos_id = dock.confirm_split()
+    lab = s.label_images[0]
+    assert len(s.segments) == 3 and _iou(lab == pos_id, left) > 0.95
+    _image, classes, segments = dock.layers_for(0)
+    assert segments.data is lab
+    assert set(np.unique(segments.data[10:30, 10:50])) == {neg_id, pos_id}
+    assert (classes.data[12:28, 12:28] == cid).all()
+    assert (classes.data[12:28, 32:48] == 0).all()
+    assert len(dock.scatter.points) == n_points + 1
+    assert dock._layer_named(PREVIEW_LAYER) is None and dock.split_target == 0
+
+    # undo restores one segment, and the layers show it
+    assert dock.undo() is not None
+    lab = s.label_images[0]
+    assert len(s.segments) == 2 and (lab[10:30, 10:50] == 2).all()
+    assert segments.data is lab and set(np.unique(segments.data[10:30, 10:50])) == {2}
+    assert (classes.data[10:30, 10:50] == 0).all()
+    assert len(dock.scatter.points) == n_points
+
+    # redo, then merge the two halves back
+    dock.redo()
+    assert len(s.segments) == 3
+    merged = dock.merge_selected([neg_id, pos_id])
+    assert len(s.segments) == 2 and (s.label_images[0][10:30, 10:50] == merged).all()
+    assert dock.layers_for(0)[2].data is s.label_images[0]
+    assert len(dock.scatter.points) == n_points
+
+    dock.set_split_mode(False)
+    assert dock._layer_named(CLICKS_LAYER) is None
+
+
+def test_merge_errors_change_nothing(dock, squares):
+    s, _left = squares
+    dock.set_session(s)
+    dock.merge_button.click()  # nothing selected: an error message, no change
+    assert "at least two" in dock.last_error and len(s.segments) == 2
+    dock.set_split_mode(True)
+    assert not dock.add_click(-5, -5)  # outside the image
+    assert dock.split_target == 0
+    dock.split_button.click()  # no clicks: an error, no change
+    assert "positive and a negative" in dock.last_error and len(s.segments) == 2
+    assert not s.history.can_undo
+
+
+def _click(cb, viewer, position, button=1, modifiers=()):
+    event = SimpleNamespace(button=button, modifiers=modifiers, pos=(10, 10),
+                            position=position, type="mouse_press")  # fmt: skip
+    gen = cb(viewer, event)
+    next(gen)
+    event.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def test_canvas_clicks_polarity_and_ctrl_merge(dock, squares):
+    s, left = squares
+    dock.set_session(s)
+    dock.set_split_mode(True)
+    cb = dock._split_cb
+    assert cb in dock.viewer.mouse_drag_callbacks
+    _click(cb, dock.viewer, (20, 20))
+    _click(cb, dock.viewer, (20, 40), modifiers=("Shift",))
+    _click(cb, dock.viewer, (22, 42), button=2)
+    pos, neg = dock.clicks
+    assert pos == [(20, 20)] and neg == [(20, 40), (22, 42)]
+    assert _iou(dock.split_preview(), left) > 0.95
+    neg_id, pos_id = dock.confirm_split()
+    _click(cb, dock.viewer, (20, 20), modifiers=("Control",))
+    _click(cb, dock.viewer, (20, 40), modifiers=("Control",))
+    assert dock.merge_selected() == min(neg_id, pos_id) and len(s.segments) == 2
+    dock.set_split_mode(False)
+    assert cb not in dock.viewer.mouse_drag_callbacks

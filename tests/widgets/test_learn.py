@@ -1,0 +1,100 @@
+"""The dock's Learn tab: metric learning, suggestions, proposals, batches, local view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gui
+
+JOB_TIMEOUT = 240_000  # ms; the first job may pay torch's import on a loaded machine
+
+
+def _open_labelled(dock, session_file, n=6):
+    """Open the small session and label the ``n`` leftmost / rightmost points."""
+    assert dock.load_session(session_file) is not None, dock.last_error
+    s = dock.session
+    a = dock.add_class("left")
+    b = dock.add_class("right", "#00ff00")
+    order = np.argsort(s.embedding[:, 0])
+    dock.assign(s.segments.ids[order[:n]], a)
+    dock.assign(s.segments.ids[order[-n:]], b)
+    return s, a, b
+
+
+def test_train_suggest_and_proposals(dock, qtbot, session_file):
+    s, _, _ = _open_labelled(dock, session_file)
+    before = s.embedding.copy()
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.train_metric("head")
+        assert dock.busy and not dock.train_button.isEnabled()
+    assert blocker.args == ["train metric", "done"], dock.last_error
+    assert dock.train_button.isEnabled()
+    assert s.embedding.shape == before.shape and np.isfinite(s.embedding).all()
+    assert not np.allclose(s.embedding, before)
+    assert s.refined_features is not None and len(s.refined_features) == len(s.segments)
+    np.testing.assert_allclose(dock.scatter.points, s.embedding)
+
+    ids = dock.suggest_uncertain(5)
+    assert ids.size == 5
+    assert np.all(s.segment_class[s.segments.rows_of(ids)] == 0)
+    np.testing.assert_array_equal(dock.scatter._highlight, np.sort(s.segments.rows_of(ids)))
+
+    groups = dock.propose(k=5, min_agreement=0.5)
+    assert groups and dock.proposal_list.count() == len(groups)
+    # reject changes nothing
+    classes_before = s.segment_class.copy()
+    dock.reject_proposal(0)
+    assert dock.proposal_list.count() == len(groups) - 1
+    np.testing.assert_array_equal(s.segment_class, classes_before)
+    if not dock.proposals:
+        groups = dock.propose(k=5, min_agreement=0.5)
+    cid, gids, _ = dock.proposals[0]
+    dock.accept_proposal(0)
+    assert np.all(s.segment_class[s.segments.rows_of(gids)] == cid)
+    for seg in gids:
+        img, flat = s.segment_pixels(int(seg))
+        assert np.all(dock.layers_for(img)[1].data.ravel()[flat] == cid)
+    assert dock.undo() is not None  # one undoable action per group
+    assert np.all(s.segment_class[s.segments.rows_of(gids)] == 0)
+
+
+def test_cancelled_training_keeps_the_embedding(dock, qtbot, session_file):
+    s, _, _ = _open_labelled(dock, session_file)
+    before = s.embedding
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.train_metric("head")
+        dock.cancel()
+    # the job checks the token at every batch, so a cancel right after the start lands
+    assert blocker.args == ["train metric", "cancelled"]
+    assert s.embedding is before and s.refined_features is None and s.metric_state is None
+    assert dock.train_button.isEnabled() and not dock.busy
+
+
+def test_add_images_and_local_view(dock, qtbot, session_file, photos):
+    s, a, _ = _open_labelled(dock, session_file)
+    n_img, n_seg = s.n_images, len(s.segments)
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.add_images([photos[0][:, ::-1].copy()])
+    assert blocker.args == ["add images", "done"], dock.last_error
+    s = dock.session
+    assert s.n_images == n_img + 1 and len(s.segments) > n_seg
+    assert s.embedding.shape == (len(s.segments), 2) and np.isfinite(s.embedding).all()
+    assert dock.image_spin.maximum() == s.n_images
+    dock.current_image = n_img  # the new image gets its layers
+    assert dock.layers_for(n_img)[1].data is s.class_masks[n_img]
+
+    # local view of the new image's segments; a box there labels them
+    new_ids = s.segments.ids[s.segments.image == n_img][:12]
+    view = dock.open_local_view(new_ids)
+    assert view.points.shape == (new_ids.size, 2)
+    assert dock.tabs.tabText(dock.tabs.currentIndex()).startswith("Local")
+    dock.set_current_class(a)
+    lo, hi = view.points.min(0) - 1, view.points.max(0) + 1
+    rows = view.select_box(lo, hi)
+    assert rows.size == new_ids.size
+    assert np.all(s.segment_class[s.segments.rows_of(new_ids)] == a)
+    img, flat = s.segment_pixels(int(new_ids[0]))
+    assert np.all(dock.layers_for(img)[1].data.ravel()[flat] == a)
+    row = s.segments.rows_of(new_ids[:1])[0]
+    np.testing.assert_allclose(dock.scatter.colors[row], view.colors[0])

@@ -30,7 +30,7 @@ def test_assign_writes_pixels_and_undo_redo(session):
     mask = session.label_images[0] == seg
     assert (session.class_masks[0][mask] == red).all()
     assert (session.class_masks[0][~mask] == 0).all()
-    assert changed[0].size == mask.sum()
+    assert changed[0] == mask.sum()
     assert session.segment_class[session.segments.rows_of([seg])[0]] == red
     assert session.undo().startswith("label 1 segments")
     assert session.class_masks[0].max() == 0 and session.segment_class.max() == 0

@@ -109,7 +109,7 @@ def _cmd_bench(args) -> int:
     elif args.bench == "label":
         from .bench.speed import labelling_benchmark
 
-        result = labelling_benchmark(args.n_images, args.per_image)
+        result = labelling_benchmark(args.n_images, args.per_image, viewer=args.viewer)
     elif args.bench == "scatter":
         from .bench.scatter_speed import scatter_benchmark
 
@@ -196,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab = bsub.add_parser("label", help="time one box labelling every segment of many images")
     lab.add_argument("--n-images", type=int, default=100)
     lab.add_argument("--per-image", type=int, default=100)
+    lab.add_argument("--viewer", action="store_true",
+                     help="time the dock's whole path in napari (needs a display)")  # fmt: skip
     lab.set_defaults(func=_cmd_bench)
     sc = bsub.add_parser("scatter", help="scatter pan/zoom frame times (needs a display)")
     sc.add_argument("--points", type=int, default=100_000)

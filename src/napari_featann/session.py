@@ -436,42 +436,44 @@ class Session:
     ) -> dict[int, np.ndarray]:
         """Give ``class_id`` (0 = unlabelled) to segments, pixels included; undoable.
 
-        Pixels painted by hand (``manual_masks``) are never overwritten.
+        Pixels painted by hand (``manual_masks``) are never overwritten. One
+        compiled pass per touched image writes the pixels
+        (:func:`~napari_featann.core.pixels.assign_pixels_many`).
 
         Returns
         -------
-        dict of int to ndarray
-            Per touched image, the flat pixel indices that changed.
+        dict of int to int
+            Per touched image, the number of pixels that changed.
         """
+        from .core.pixels import assign_pixels_many
+
         if class_id != 0:
             self._class(class_id)
         ids = np.unique(np.asarray(segment_ids, np.int64))
         rows = self.segments.rows_of(ids)
         old_rows_class = self.segment_class[rows].copy()
-        changed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for img in np.unique(self.segments.image[rows]):
-            sel_ids = ids[self.segments.image[rows] == img]
-            lab = self.label_images[img]
-            lut = np.zeros(int(max(lab.max(), sel_ids.max())) + 1, bool)
-            lut[sel_ids] = True
-            cm = self.class_masks[img].ravel()
-            idx = np.flatnonzero(lut[lab.ravel()] & ~self.manual_masks[img].ravel())
-            idx = idx[cm[idx] != class_id]
-            changed[int(img)] = (idx, cm[idx].copy())
-            cm[idx] = class_id
+        selected = np.zeros(int(max(self.next_id, ids.max(initial=0) + 1)), bool)
+        selected[ids] = True
+        images = [int(i) for i in np.unique(self.segments.image[rows])]
+        changes = dict(zip(images, assign_pixels_many(
+            [self.label_images[i] for i in images], selected,
+            [self.manual_masks[i] for i in images], [self.class_masks[i] for i in images],
+            class_id), strict=True))  # fmt: skip
         self.segment_class[rows] = class_id
 
-        def apply(values_from_old: bool):
-            for img, (idx, old) in changed.items():
-                self.class_masks[img].ravel()[idx] = old if values_from_old else class_id
-            self.segment_class[rows] = old_rows_class if values_from_old else class_id
+        def undo():
+            for change in changes.values():
+                change.undo()
+            self.segment_class[rows] = old_rows_class
+
+        def redo():
+            for change in changes.values():
+                change.redo()
+            self.segment_class[rows] = class_id
 
         name = self.classes[class_id].name if class_id else "unlabelled"
-        self.history.push(
-            Action(description or f"label {ids.size} segments as {name}",
-                   lambda: apply(True), lambda: apply(False))
-        )  # fmt: skip
-        return {img: idx for img, (idx, _) in changed.items()}
+        self.history.push(Action(description or f"label {ids.size} segments as {name}", undo, redo))
+        return {img: change.count for img, change in changes.items()}
 
     def paint(self, image_index: int, mask: np.ndarray, class_id: int) -> None:
         """Record a hand-painted region: its pixels take ``class_id`` and are protected."""

@@ -310,6 +310,9 @@ class FeatureSpaceWidget(
         """
         if self.busy:
             raise RuntimeError("wait for the running job to finish (or cancel it)")
+        from ..core.pixels import warm_up
+
+        warm_up()  # compile the pixel writer in the background: the first box is quick
         self._session = session
         self._selected_ids = np.zeros(0, np.int64)
         self.layers.set_session(session, source_layers, adopt)

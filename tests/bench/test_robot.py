@@ -77,6 +77,19 @@ def test_wrong_weight_keeps_a_small_cluster_of_the_other_class_out():
     assert not np.isin(np.arange(200, 215), careful.members).any()
 
 
+def test_gains_prefer_the_valuable_cluster_over_the_larger_one():
+    rng = np.random.default_rng(3)
+    xy = np.concatenate([rng.normal((0, 0), 0.2, (30, 2)), rng.normal((5, 0), 0.2, (8, 2))])
+    cls = np.zeros(38, int)
+    assert best_box(xy, cls, purity=0.9).n_majority == 38  # by count: one box over both
+    # by gain: the 30 points would lose (-1 each), the 8 gain (+10 each)
+    gains = np.r_[np.full(30, -1.0), np.full(8, 10.0)][:, None]
+    by_gain = best_box(xy, cls, purity=0.9, gains=gains)
+    assert sorted(by_gain.members.tolist()) == list(range(30, 38))
+    sel = best_selection(xy, cls, 0.9, gains=gains)
+    assert set(sel.members.tolist()) <= set(range(30, 38))
+
+
 def test_only_allowed_classes_are_assigned():
     xy, cls = _two_clusters()
     sel = best_box(xy, cls, purity=0.9, classes=[1])

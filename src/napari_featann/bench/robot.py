@@ -87,6 +87,7 @@ class RobotOptions:
     min_part: int = 16
     foreground_only: bool = False
     wrong_weight: float = 0.0
+    objective: str = "segments"
     seed: int = 0
 
     @classmethod
@@ -105,8 +106,11 @@ class RobotOptions:
             min_part=int(getattr(args, "min_part", d.min_part)),
             foreground_only=bool(getattr(args, "foreground_only", False)),
             wrong_weight=float(getattr(args, "wrong_weight", d.wrong_weight)),
+            objective=str(getattr(args, "objective", d.objective)),
             seed=int(getattr(args, "seed", d.seed) or 0),
         )
+        if opts.objective not in ("segments", "iou"):
+            raise ValueError("--objective must be 'segments' or 'iou'")
         if opts.budget <= 0 or not 0 < opts.purity <= 1:
             raise ValueError("--budget must be > 0 and --purity in (0, 1]")
         if opts.metric_every < 1 or opts.grid < 2 or opts.max_clicks < 2:
@@ -159,6 +163,14 @@ class _Robot:
         self.since_trigger = 0
         self.given_up: set[int] = set()
         self._gain_cache: dict[tuple, tuple[int, int]] = {}
+        # --objective iou: a pixel of image i is worth 1 / (pixels of the classes scored
+        # there), so that gains approximate the change of the per-image IoU.
+        self.image_weight = np.ones(self.n)
+        if opts.objective == "iou":
+            for i, gt in enumerate(truth.gt):
+                scored = np.count_nonzero(gt) if truth.binary else gt.size / max(
+                    np.unique(gt).size, 1)  # fmt: skip
+                self.image_weight[i] = 1.0 / max(scored, 1)
         self.ious = np.array([truth.score(session.class_masks[i], i) for i in range(self.n)])
         self.curve = [[0.0, round(float(self.ious.mean()), 2)]]
         self._reported = 0
@@ -185,16 +197,35 @@ class _Robot:
         if rows.size == 0:
             return None
         major = self.truth.major
+        gains = self._selection_gains(rows) if self.opts.objective == "iou" else None
         sel = best_selection(self.s.embedding[rows], major[rows], self.opts.purity,
                              self.opts.grid, self.truth.n_classes, self.opts.lasso,
-                             self.allowed, self.opts.wrong_weight)  # fmt: skip
+                             self.allowed, self.opts.wrong_weight, gains)  # fmt: skip
         if sel is None:
             return None
         members = rows[sel.members]
-        gain = int(self.truth.hist[members, sel.class_index].sum())
+        gain = self.truth.hist[members, sel.class_index].astype(float)
         if self.implicit is not None:  # these pixels were right already
-            gain -= int(self.truth.hist[members, self.implicit].sum())
-        return sel, members, gain
+            gain -= self.truth.hist[members, self.implicit]
+        gain = float((gain * self._row_weight(members)).sum())
+        return (sel, members, gain) if gain > 0 else None
+
+    def _row_weight(self, rows) -> np.ndarray:
+        """Weight of a pixel of each row's image (1 unless ``--objective iou``)."""
+        return self.image_weight[self.s.segments.image[rows]]
+
+    def _selection_gains(self, rows) -> np.ndarray:
+        """Per row and class, the weighted pixels a selection of that class would make right.
+
+        Pixels of other classes count against it: they become false positives of
+        the class (or, with an implicit background, stop being right).
+        """
+        h = self.truth.hist[rows].astype(float)
+        if self.implicit is not None:
+            gains = h - h[:, [self.implicit]]
+        else:
+            gains = 2 * h - h.sum(1, keepdims=True)
+        return gains * self._row_weight(rows)[:, None]
 
     def label_of(self, row: int) -> int:
         """Class index a segment shows (the implicit one when unlabelled), or -1."""
@@ -221,7 +252,7 @@ class _Robot:
         a, b = np.argsort(h)[::-1][:2]
         pos = b if label == a else a
         neg = a if label == a else b
-        gain = int(h[pos] + h[neg] - h[label])
+        gain = float(h[pos] + h[neg] - h[label]) * self._row_weight([row])[0]
         cost = COST_FIRST_CLICK + COST_CLICK * (1 + (label not in (a, b)))
         return int(pos), int(neg), gain, cost
 
@@ -241,7 +272,7 @@ class _Robot:
         if size_pos < self.opts.min_part or size_neg == 0:
             return 0
         _, _, gain, _ = self._plan_row(row)
-        return gain - int(self.truth.hist[row, pos]) + size_pos
+        return gain + (size_pos - float(self.truth.hist[row, pos])) * self._row_weight([row])[0]
 
     def plan_correction(self, max_checked: int = 64):
         """The labelled, impure segment with the best expected gain per second, or None.

@@ -82,24 +82,25 @@ def _class_counts(rows, cols, cls, n_classes: int, grid: int) -> np.ndarray:
     return np.bincount(flat, minlength=n_classes * grid * grid).reshape(n_classes, grid, grid)
 
 
-def _key(n_major: int, n_total: int, wrong_weight: float) -> tuple[float, int]:
-    """Ranking of a candidate selection: its value, then the fewer points the better."""
-    return n_major - wrong_weight * (n_total - n_major), -n_total
-
-
 def _rectangle_search(counts: np.ndarray, purity: float, classes=None, wrong_weight: float = 0.0,
-                      chunk: int = 128):  # fmt: skip
-    """Best feasible cell rectangle: ``(n_majority, n_total, class, r0, r1, c0, c1)`` or None.
+                      gain_grid: np.ndarray | None = None, chunk: int = 128):  # fmt: skip
+    """Best feasible cell rectangle: ``(value, n_class, n_total, class, r0, r1, c0, c1)`` or None.
 
-    Rectangles are half-open in cell units: rows ``r0 <= r < r1``. Only
-    ``classes`` (default all) may be the rectangle's class.
+    Rectangles are half-open in cell units: rows ``r0 <= r < r1``. A rectangle
+    may take class ``c`` (one of ``classes``, default all) when at least
+    ``purity`` of its points are of class ``c``. Its value is
+    ``n_c - wrong_weight * (n_total - n_c)``, or, with ``gain_grid`` (per class
+    and cell, the summed gain of giving that class to the cell's points), the
+    summed gain.
     """
     n_classes, grid, _ = counts.shape
     prefix = np.zeros((n_classes, grid + 1, grid + 1), np.int32)
     prefix[:, 1:, 1:] = counts.cumsum(1).cumsum(2)
+    if gain_grid is not None:
+        gprefix = np.zeros((n_classes, grid + 1, grid + 1), np.float64)
+        gprefix[:, 1:, 1:] = gain_grid.cumsum(1).cumsum(2)
     r_start, r_end = np.triu_indices(grid + 1, 1)  # all (start, end) pairs of rows
     p = int(np.ceil(purity * 10000 - 1e-6))
-    # Only classes present can be a majority; one class at a time keeps arrays small.
     allowed = range(n_classes) if classes is None else classes
     present = [c for c in allowed if prefix[c, -1, -1] > 0]
     everything = prefix.sum(0)
@@ -108,37 +109,34 @@ def _rectangle_search(counts: np.ndarray, purity: float, classes=None, wrong_wei
         return None
     for s in range(0, r_start.size, chunk):
         ra, rb = r_start[s : s + chunk], r_end[s : s + chunk]
-        shape = (ra.size, grid + 1, grid + 1)
         strip = everything[rb, :] - everything[ra, :]
-        total = strip[:, None, :] - strip[:, :, None]
-        major = np.zeros(shape, np.int32)
-        winner = np.zeros(shape, np.int16)
+        total = (strip[:, None, :] - strip[:, :, None]).astype(np.int64)
         for c in present:
             strip = prefix[c, rb, :] - prefix[c, ra, :]  # (nr, G+1): counts left of each column
             # rect[k, c0, c1]: class-c count in rows ra..rb, columns c0..c1 (<= 0 when c1 <= c0)
-            rect = strip[:, None, :] - strip[:, :, None]
-            winner[rect > major] = c
-            np.maximum(major, rect, out=major)
-        # purity test in integers: major / total >= p / 10000
-        pure = major.astype(np.int64) * 10000 >= p * total.astype(np.int64)
-        w = round(100 * wrong_weight)  # value in hundredths: major - w * wrong
-        value = (100 + w) * major.astype(np.int64) - w * total.astype(np.int64)
-        score = np.where((total > 0) & (major > 0) & pure, value, np.iinfo(np.int64).min)
-        top = int(score.max())
-        if top == np.iinfo(np.int64).min:
-            continue
-        ties = np.flatnonzero(score == top)
-        k = int(ties[total.flat[ties].argmin()])  # among ties, the fewest points
-        i, c0, c1 = np.unravel_index(k, score.shape)
-        cand = (int(major[i, c0, c1]), int(total[i, c0, c1]), int(winner[i, c0, c1]),
-                int(ra[i]), int(rb[i]), int(c0), int(c1))  # fmt: skip
-        if best is None or _key(*cand[:2], wrong_weight) > _key(*best[:2], wrong_weight):
-            best = cand
+            rect = (strip[:, None, :] - strip[:, :, None]).astype(np.int64)
+            pure = (rect > 0) & (rect * 10000 >= p * total)  # purity in integers
+            if gain_grid is not None:
+                g = gprefix[c, rb, :] - gprefix[c, ra, :]
+                value = g[:, None, :] - g[:, :, None]
+            else:
+                value = rect - wrong_weight * (total - rect)
+            score = np.where(pure, value, -np.inf)
+            top = float(score.max())
+            if top == -np.inf:
+                continue
+            ties = np.flatnonzero(score == top)
+            k = int(ties[total.flat[ties].argmin()])  # among ties, the fewest points
+            i, c0, c1 = np.unravel_index(k, score.shape)
+            cand = (top, int(rect[i, c0, c1]), int(total[i, c0, c1]), int(c),
+                    int(ra[i]), int(rb[i]), int(c0), int(c1))  # fmt: skip
+            if best is None or (cand[0], -cand[2]) > (best[0], -best[2]):
+                best = cand
     return best
 
 
 def best_box(xy, cls, purity: float, grid: int = 48, n_classes: int | None = None,
-             classes=None, wrong_weight: float = 0.0):  # fmt: skip
+             classes=None, wrong_weight: float = 0.0, gains=None):  # fmt: skip
     """The box capturing the most points of one class with at least ``purity`` of them.
 
     Parameters
@@ -161,6 +159,9 @@ def best_box(xy, cls, purity: float, grid: int = 48, n_classes: int | None = Non
         most points of its class, as long as the purity holds; larger values
         make the robot more careful, like a person who would rather draw two
         clean boxes than fix wrong labels).
+    gains : ndarray, shape (n, n_classes), optional
+        The value of giving each class to each point; the box then maximises
+        the summed gain of its points (within the purity) instead of a count.
 
     Returns
     -------
@@ -183,10 +184,9 @@ def best_box(xy, cls, purity: float, grid: int = 48, n_classes: int | None = Non
     for shift in (0.0, 0.5):
         rows, cols = _grid(xy, grid, shift)
         counts = _class_counts(rows, cols, cls, n_classes, grid)
-        found = _rectangle_search(counts, purity, classes, wrong_weight)
-        if found is not None and (
-            best is None or _key(*found[:2], wrong_weight) > _key(*best[:2], wrong_weight)
-        ):
+        gain_grid = None if gains is None else _gain_grid(rows, cols, gains, grid)
+        found = _rectangle_search(counts, purity, classes, wrong_weight, gain_grid)
+        if found is not None and (best is None or (found[0], -found[2]) > (best[0], -best[2])):
             best, best_cells = found, (rows, cols)
     if best is None:  # every occupied cell is mixed: one point alone is always pure
         members = np.flatnonzero(
@@ -196,10 +196,27 @@ def best_box(xy, cls, purity: float, grid: int = 48, n_classes: int | None = Non
             return None
         c = int(cls[members[0]])
     else:
-        _, _, c, r0, r1, c0, c1 = best
+        _, _, _, c, r0, r1, c0, c1 = best
         rows, cols = best_cells
         members = np.flatnonzero((rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1))
     return _make("box", members, cls, c, np.stack([xy[members].min(0), xy[members].max(0)]))
+
+
+def _gain_grid(rows, cols, gains: np.ndarray, grid: int) -> np.ndarray:
+    """Per class and cell, the summed gain of giving that class to the cell's points."""
+    gains = np.asarray(gains, np.float64)
+    flat = rows * grid + cols
+    out = np.zeros((gains.shape[1], grid * grid))
+    for c in range(gains.shape[1]):
+        out[c] = np.bincount(flat, weights=gains[:, c], minlength=grid * grid)
+    return out.reshape(-1, grid, grid)
+
+
+def _value(sel: Selection, wrong_weight: float, gains) -> float:
+    """What a selection is worth: its gain, else its class count minus weighted others."""
+    if gains is not None:
+        return float(np.asarray(gains)[sel.members, sel.class_index].sum())
+    return sel.n_majority - wrong_weight * (len(sel.members) - sel.n_majority)
 
 
 def _n_classes(cls: np.ndarray, n_classes, classes) -> int:
@@ -214,7 +231,8 @@ def _make(kind, members, cls, c: int, vertices) -> Selection:
 
 
 def best_lasso(xy, cls, purity: float, grid: int = 48, n_classes: int | None = None,
-               classes=None, wrong_weight: float = 0.0, components: int = 3):  # fmt: skip
+               classes=None, wrong_weight: float = 0.0, components: int = 3,
+               gains=None):  # fmt: skip
     """The best convex-hull lasso around a pure cluster, or None.
 
     Parameters are those of :func:`best_box`; ``components`` is how many of
@@ -262,29 +280,27 @@ def best_lasso(xy, cls, purity: float, grid: int = 48, n_classes: int | None = N
             sel = _make("lasso", members, cls, c, v)
             if sel.purity >= purity - 1e-9 and (
                 best is None
-                or _key(sel.n_majority, len(sel.members), wrong_weight)
-                > _key(best.n_majority, len(best.members), wrong_weight)
+                or (_value(sel, wrong_weight, gains), -len(sel.members))
+                > (_value(best, wrong_weight, gains), -len(best.members))
             ):
                 best = sel
     return best
 
 
 def best_selection(xy, cls, purity: float, grid: int = 48, n_classes: int | None = None,
-                   lasso: bool = True, classes=None, wrong_weight: float = 0.0):  # fmt: skip
+                   lasso: bool = True, classes=None, wrong_weight: float = 0.0,
+                   gains=None):  # fmt: skip
     """The better of :func:`best_box` and (when ``lasso``) :func:`best_lasso`.
 
     A lasso wins only when its value (see :func:`best_box`) is strictly higher.
     """
-    box = best_box(xy, cls, purity, grid, n_classes, classes, wrong_weight)
+    box = best_box(xy, cls, purity, grid, n_classes, classes, wrong_weight, gains)
     if not lasso or box is None:
         return box
-    las = best_lasso(xy, cls, purity, grid, n_classes, classes, wrong_weight)
+    las = best_lasso(xy, cls, purity, grid, n_classes, classes, wrong_weight, gains=gains)
     if las is None:
         return box
-    better = (
-        _key(las.n_majority, len(las.members), wrong_weight)[0]
-        > _key(box.n_majority, len(box.members), wrong_weight)[0]
-    )
+    better = _value(las, wrong_weight, gains) > _value(box, wrong_weight, gains)
     return las if better else box
 
 

@@ -226,7 +226,8 @@ def recut(session: Session, params: PartitionParams, images=None, min_fraction: 
             np.uint8
         )
     after = _Structure(labels, table, classes, feats, emb, next_id, masks)
-    session.partition_params = params
+    if len(set(images)) == session.n_images:  # the session's parameters, for new images
+        session.partition_params = params
     session._set_structure(after)
     session.push_structural_action(
         f"re-cut {len(images)} images ({report.message()})", before, after

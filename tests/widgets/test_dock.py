@@ -273,6 +273,20 @@ def test_partition_panel_and_reprojection(dock, qtbot, session_file):
     assert len(s.segments) == n_before
     assert np.all(s.segment_class[s.segments.rows_of(ids)] == cid)
 
+    # apply to the current image only: the other images keep their segments
+    others = [lab.copy() for lab in s.label_images[1:]]
+    dock.partition_panel.regions.value = 5
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.partition_panel.apply_one_button.native.click()
+    assert blocker.args == ["re-cut", "done"], dock.last_error
+    assert s.segments.in_image(0).size <= 7 and len(s.segments) < n_before
+    for lab, before in zip(s.label_images[1:], others):
+        np.testing.assert_array_equal(lab, before)
+    assert s.partition_params.regions != 5  # the session's parameters are for all images
+    assert dock.layers_for(0)[2].data is s.label_images[0]
+    dock.undo()
+    assert len(s.segments) == n_before
+
     # re-project with the labels
     old = s.embedding
     dock.projection_panel.n_neighbors.value = 5

@@ -151,6 +151,9 @@ class FeatureSpaceWidget(
         )
         self.partition_panel.apply_button.changed.connect(
             lambda: self._guard(self.apply_partition))  # fmt: skip
+        self.partition_panel.apply_one_button.changed.connect(
+            lambda: self._guard(lambda: self.apply_partition(images=[self.current_image]))
+        )
         self.features_panel = FeaturesPanel()
         self.projection_panel = ProjectionPanel()
         self.projection_panel.reproject_button.changed.connect(
@@ -236,6 +239,7 @@ class FeatureSpaceWidget(
         self.cancel_button.setEnabled(busy)
         for w in (self.partition_panel.preview_button, self.partition_panel.apply_button):
             w.enabled = has and not busy
+        self.partition_panel.apply_one_button.enabled = projected and not busy
         self.projection_panel.reproject_button.enabled = has and not busy and (
             self._session.features is not None)  # fmt: skip
         self.undo_button.setEnabled(has and not busy and self._session.history.can_undo)

@@ -85,8 +85,11 @@ class PartitionPanel(Container):
         self.frontier = FloatSpinBox(label="Contour filter", min=0.0, max=0.95, step=0.05,
                                      value=0.0, tooltip="remove contours weaker than this")  # fmt: skip
         self.preview_button = PushButton(text="Preview current image")
+        self.apply_one_button = PushButton(text="Apply to this image",
+                                           tooltip="re-cut the current image only")  # fmt: skip
         self.apply_button = PushButton(text="Apply to all")
-        buttons = Container(widgets=[self.preview_button, self.apply_button], layout="horizontal",
+        buttons = Container(widgets=[self.preview_button, self.apply_one_button,
+                                     self.apply_button], layout="horizontal",
                             labels=False)  # fmt: skip
         buttons.margins = (0, 0, 0, 0)
         super().__init__(widgets=[self.gradient, self.edge_weights, self.multiscale,

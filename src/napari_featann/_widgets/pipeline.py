@@ -171,24 +171,41 @@ class JobsMixin:
 
         return self._run("preview", job, done, sync)
 
-    def apply_partition(self, sync: bool | None = None) -> Job:
-        """Apply the panel's partition to every image.
+    def apply_partition(self, sync: bool | None = None, images=None) -> Job:
+        """Apply the panel's partition to every image, or to some of them.
 
         With the same gradient and a projected session this is an undoable
-        re-cut that keeps the scatter layout; otherwise the whole pipeline runs.
+        re-cut that keeps the scatter layout and carries labels over by
+        overlap; otherwise the whole pipeline runs (all images only).
+
+        Parameters
+        ----------
+        sync : bool, optional
+        images : sequence of int, optional
+            Re-cut only these images (default: all). The session's partition
+            parameters, used for images added later, change only when all
+            images are re-cut.
+
+        Returns
+        -------
+        Job
         """
         from ..editing import recut
 
         live = self._need_session()
         params = self.partition_panel.params()
         same_gradient = params.gradient_key() == live.partition_params.gradient_key()
-        if not (same_gradient and live.embedding is not None and live.features is not None):
+        ready = live.embedding is not None and live.features is not None
+        if images is not None and not (same_gradient and ready):
+            raise ValueError("a re-cut of one image keeps the gradient and needs a projected "
+                             "session: change the gradient with Apply to all")  # fmt: skip
+        if not (same_gradient and ready):
             return self.start(sync)
         self.layers.clear_preview()
 
         def job(progress):
             # recut computes everything, then swaps it in at its very end
-            return recut(live, params, progress=progress)
+            return recut(live, params, images=images, progress=progress)
 
         def done(report) -> None:
             self.layers.update_structure()

@@ -5,8 +5,10 @@ Run from the repository root (needs the backbone weights in ../shared/weights)::
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
 
 It opens napari with the dock, loads the sample photos (half size), runs the
-pipeline with the local weights, labels two classes with one box each and
-writes ``docs/images/*.png`` (palette PNGs, each well under 300 KB).
+pipeline with the local weights, labels two classes with one box each,
+splits the largest segment of the shown image with a positive and a negative
+click (Correct tab) and writes ``docs/images/*.png`` (palette PNGs, each well
+under 300 KB).
 """
 
 from __future__ import annotations
@@ -113,7 +115,117 @@ def main() -> int:
     save_png(np.asarray(viewer.screenshot(canvas_only=False, flash=False)), "overview.png",
              width=1200, colors=128)  # fmt: skip
     save_png(_grab(dock), "dock.png")
+    status = _split_screenshots(dock, viewer, app, class_id=first)
     viewer.close()
+    return status
+
+
+def split_clicks(label_image: np.ndarray, segment_id: int):
+    """Two interior pixels of a segment, far apart along its long axis.
+
+    Parameters
+    ----------
+    label_image : ndarray of int, shape (h, w)
+    segment_id : int
+
+    Returns
+    -------
+    (row, col), (row, col)
+        Pixels at least 4 px (or half the segment's greatest depth) inside it,
+        at the two ends of the principal axis of those pixels.
+    """
+    from scipy import ndimage as ndi
+
+    inside = np.pad(label_image == segment_id, 1)
+    depth = ndi.distance_transform_edt(inside)[1:-1, 1:-1]
+    rows, cols = np.nonzero(depth >= min(4.0, 0.5 * depth.max()))
+    pts = np.column_stack([rows, cols]).astype(float)
+    centred = pts - pts.mean(axis=0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+    along = centred @ axis
+    first, last = pts[np.argmin(along)], pts[np.argmax(along)]
+    return (float(first[0]), float(first[1])), (float(last[0]), float(last[1]))
+
+
+def _zoom_to(viewer, layer, bbox, margin: float = 0.3) -> None:
+    """Centre the napari camera on a ``(row0, col0, row1, col1)`` box and zoom to fit it."""
+    from napari_featann._widgets.link import camera, center_on
+
+    center_on(viewer, layer, bbox)
+    r0, c0, r1, c1 = (float(v) for v in bbox)
+    extent = np.array([r1 - r0, c1 - c0]) * np.abs(np.asarray(layer.scale)[-2:])
+    extent *= 1.0 + 2.0 * margin
+    canvas = viewer.canvas
+    size = canvas.viewbox_size(viewer.layers) if hasattr(canvas, "viewbox_size") else canvas.size
+    camera(viewer).zoom = float(np.min(np.asarray(size, float)[-2:] / extent))
+
+
+def pick_split(session, image_index: int, candidates: int = 10):
+    """A segment of one image whose split by :func:`split_clicks` is visible.
+
+    Among the ``candidates`` largest segments, the one whose smaller part is the
+    largest (segments touching the image border count half).
+
+    Returns
+    -------
+    row : int
+        Row of the segment in ``session.segments``.
+    positive, negative : (row, col)
+        The clicks.
+    """
+    from napari_featann.editing import preview_split
+
+    seg = session.segments
+    lab = session.label_images[image_index]
+    rows = seg.in_image(image_index)
+    rows = rows[np.argsort(seg.area[rows])[::-1][:candidates]]
+    best, best_score = None, -1.0
+    for row in rows.tolist():
+        sid = int(seg.ids[row])
+        pos, neg = split_clicks(lab, sid)
+        part = int(preview_split(session, sid, [pos], [neg]).sum())
+        r0, c0, r1, c1 = seg.bbox[row]
+        border = r0 == 0 or c0 == 0 or r1 == lab.shape[0] or c1 == lab.shape[1]
+        score = min(part, int(seg.area[row]) - part) * (0.5 if border else 1.0)
+        if score > best_score:
+            best, best_score = (row, pos, neg), score
+    return best
+
+
+def _split_screenshots(dock, viewer, app, class_id: int) -> int:
+    """Split a segment of the shown image by two clicks: preview, then result."""
+
+    s = dock.session
+    i = dock.current_image
+    row, pos, neg = pick_split(s, i)
+    seg = int(s.segments.ids[row])
+    dock.layers.clear_focus()
+    dock.scatter.clear_focus()
+    dock.set_current_class(class_id)  # the split-off part takes this class
+    dock.set_split_mode(True)
+    if not (dock.add_click(*pos, positive=True) and dock.add_click(*neg, positive=False)):
+        print(f"split clicks refused: {dock.last_error}", file=sys.stderr)
+        return 1
+    preview = dock.split_preview()
+    if preview is None:
+        print(f"no split preview: {dock.last_error}", file=sys.stderr)
+        return 1
+    area = int(s.segments.area[row])
+    print(f"split segment {seg} ({area} px): clicks {pos} (+), {neg} (-), "
+          f"{int(preview.sum())} px previewed")  # fmt: skip
+    _zoom_to(viewer, dock.layers.get(i, "image"), s.segments.bbox[row])
+    _close_notifications(viewer)
+    app.processEvents()
+    save_png(np.asarray(viewer.screenshot(canvas_only=True, flash=False)), "split-preview.png",
+             width=900)  # fmt: skip
+    neg_id, pos_id = dock.confirm_split()
+    print(f"split done: {neg_id} (old id, {int((s.label_images[i] == neg_id).sum())} px), "
+          f"{pos_id} (new, {int((s.label_images[i] == pos_id).sum())} px)")  # fmt: skip
+    _close_notifications(viewer)
+    app.processEvents()
+    save_png(np.asarray(viewer.screenshot(canvas_only=True, flash=False)), "split-done.png",
+             width=900)  # fmt: skip
+    dock.set_split_mode(False)
     return 0
 
 

@@ -54,6 +54,8 @@ def test_split_by_clicks_then_undo_and_merge(dock, squares):
     preview = dock.split_preview()
     assert preview is not None and _iou(preview, left) > 0.95
     assert dock._layer_named(PREVIEW_LAYER) is not None
+    names = [layer.name for layer in dock.viewer.layers]
+    assert names.index(CLICKS_LAYER) > names.index(PREVIEW_LAYER)  # clicks drawn on top
     assert len(dock._layer_named(CLICKS_LAYER).data) == 2
 
     # a click outside the target: an error, nothing changes

@@ -406,3 +406,119 @@ def test_100k_points(view):
     img = view.render()
     assert img.shape[2] == 4
     assert view.points.shape == (n, 2)
+
+
+# ---------------------------------------------------------------- level of detail
+
+LOD_N, LOD_CAP = 50_000, 5_000
+
+
+def drawn_positions(w):
+    """The positions the points visual holds now (what the GPU draws)."""
+    return w._markers._data["a_position"][:, :2]
+
+
+def drawn_indices(w, xy):
+    """Indices of the drawn points, found by their positions in the visual's buffer."""
+    where = {row.tobytes(): i for i, row in enumerate(np.asarray(xy, np.float32))}
+    return np.array(sorted(where[row.tobytes()] for row in drawn_positions(w)), np.intp)
+
+
+@pytest.fixture
+def big(view):
+    """50k points uniform in [0, 10]^2, grey, level-of-detail cap 5k."""
+    xy = np.random.default_rng(4).uniform(0, 10, (LOD_N, 2))
+    view.set_points(xy, solid(LOD_N, (0.7, 0.7, 0.7, 1.0)))
+    view.lod_cap = LOD_CAP
+    return view, xy
+
+
+def test_lod_subsample_while_moving_all_after_settle(qtbot, big):
+    view, xy = big
+    assert view.drawn_count == LOD_N and not view.lod_active  # new points: all drawn at once
+    view.set_camera_rect(2, 2, 8, 8)  # a camera move
+    assert view.lod_active
+    assert view.drawn_count == LOD_CAP
+    first = drawn_indices(view, xy)
+    assert first.size == LOD_CAP and np.unique(first).size == LOD_CAP
+    view.set_camera_rect(3, 3, 7, 7)  # the same (seeded) subsample on every move
+    np.testing.assert_array_equal(drawn_indices(view, xy), first)
+    qtbot.waitUntil(lambda: view.drawn_count == LOD_N, timeout=5000)  # settled
+    assert not view.lod_active
+    np.testing.assert_array_equal(drawn_positions(view), xy.astype(np.float32))
+    # a drag in pan mode (the real interaction) moves the camera too
+    c = to_canvas(view, [(5, 5)])[0]
+    drag(view, [c + np.array([dx, 0.0]) for dx in (0, 20, 40)])
+    assert view.drawn_count == LOD_CAP
+    img = view.render()  # render() draws what a settled camera shows: all points
+    assert view.drawn_count == LOD_N and img.shape[2] == 4
+
+
+def test_lod_selection_picking_colours_on_all_points(qtbot, big):
+    view, xy = big
+    view.set_camera_rect(2, 2, 8, 8)
+    assert view.drawn_count == LOD_CAP
+    drawn = set(drawn_indices(view, xy).tolist())
+    inside = np.flatnonzero(((xy >= 4) & (xy <= 6)).all(axis=1))
+    with qtbot.waitSignal(view.selection_made, timeout=2000) as blocker:
+        got = view.select_box((4, 4), (6, 6))
+    np.testing.assert_array_equal(got, inside)
+    np.testing.assert_array_equal(blocker.args[0], inside)
+    hidden = [i for i in inside.tolist() if i not in drawn]
+    assert len(hidden) > 0.8 * inside.size  # most of the selection was not drawn
+    lasso = view.select_lasso([(4, 4), (6, 4), (6, 6), (4, 6)])
+    np.testing.assert_array_equal(lasso, inside)
+    # a click exactly on a point that is not drawn picks it
+    i = hidden[0]
+    with qtbot.waitSignal(view.point_clicked, timeout=2000) as blocker:
+        click(view, to_canvas(view, xy[i])[0])
+    assert blocker.args == [i]
+    # focus and highlight of points that are not drawn
+    view.focus_point(hidden[1])
+    assert view.focused == hidden[1]
+    np.testing.assert_allclose(view._focus_markers._data["a_position"][0, :2], xy[hidden[1]],
+                               rtol=1e-6)  # fmt: skip
+    view.highlight(hidden[:10])
+    assert len(view._hl_markers._data) == 10
+    # new colours while moving: the drawn subsample shows them, all points keep them
+    view.set_camera_rect(2, 2, 8, 8)
+    green = solid(LOD_N, (0.1, 0.9, 0.1, 1.0))
+    view.set_colors(green)
+    assert view.drawn_count == LOD_CAP
+    np.testing.assert_allclose(view._markers._data["a_bg_color"], green[:LOD_CAP])
+    np.testing.assert_allclose(view.colors, green)
+    qtbot.waitUntil(lambda: view.drawn_count == LOD_N, timeout=5000)
+    np.testing.assert_allclose(view._markers._data["a_bg_color"], green)
+
+
+def test_lod_with_mask_cap_off_and_few_points(qtbot, big):
+    view, xy = big
+    left = xy[:, 0] < 5  # about 25k visible
+    view.set_visible_mask(left)
+    view.set_camera_rect(1, 1, 9, 9)
+    assert view.drawn_count == LOD_CAP
+    assert (drawn_positions(view)[:, 0] < 5).all()  # hidden points stay hidden
+    got = view.select_box((0, 0), (10, 10))
+    np.testing.assert_array_equal(got, np.flatnonzero(left))  # all visible, not the subsample
+    few = np.zeros(LOD_N, bool)
+    few[:3000] = True  # fewer visible than the cap: all of them, even while moving
+    view.set_visible_mask(few)
+    view.set_camera_rect(2, 2, 8, 8)
+    assert view.drawn_count == 3000 and not view.lod_active
+    view.set_visible_mask(None)
+    view.set_camera_rect(1, 1, 9, 9)
+    assert view.drawn_count == LOD_CAP
+    view.lod_cap = None  # off: all points at once, and on every move
+    assert view.drawn_count == LOD_N and view.lod_cap is None
+    view.set_camera_rect(2, 2, 8, 8)
+    assert view.drawn_count == LOD_N and not view.lod_active
+    with pytest.raises(ValueError):
+        view.lod_cap = -1
+    # n <= cap (the default cap, 20k): nothing changes
+    assert ScatterView.LOD_CAP == 20_000
+    small = ScatterView()
+    qtbot.addWidget(small)
+    assert small.lod_cap == ScatterView.LOD_CAP
+    small.set_points(xy[:1000], solid(1000))
+    small.set_camera_rect(2, 2, 8, 8)
+    assert small.drawn_count == 1000 and not small.lod_active

@@ -272,6 +272,10 @@ class CorrectMixin:
             layer = self.viewer.add_labels(data, name=PREVIEW_LAYER, opacity=0.5)
             layer.editable = False
             self._place_like_image(layer)
+            clicks = self._layer_named(CLICKS_LAYER)
+            if clicks is not None:  # keep the clicks drawn above the preview
+                layers = self.viewer.layers
+                layers.move(layers.index(clicks), len(layers))
             if active is not None:
                 self.viewer.layers.selection.active = active
         else:

@@ -4,47 +4,41 @@ One vispy ``Markers`` visual draws every point; colour changes re-upload only th
 per-point attributes of that visual, from cached positions. Overlays (selection
 outline, highlight rings, focus ring, on-canvas thumbnails) are separate small visuals.
 Work that follows the camera (on-canvas thumbnails, hover picking) is throttled by
-single-shot timers, and Qt coalesces repaint requests, so dragging and wheel-zooming
-stay smooth at 100k points.
+single-shot timers, and Qt coalesces repaint requests. Level of detail: while the camera
+moves, only a fixed random subsample of at most ``lod_cap`` points is uploaded to the
+markers visual; all points are drawn again once the camera has been still for
+``LOD_SETTLE_MS``. The subsample is only what is drawn: selection, picking, focus,
+highlight and colours always act on all points.
 
 The public surface is small and can be driven without a mouse (tests, scripts, the dock):
 ``set_points``, ``set_colors``, ``set_visible_mask``, ``set_mode``, ``select_box``,
 ``select_lasso``, ``focus_point``, ``highlight``, ``set_thumbnail_provider``,
-``camera_rect`` / ``set_camera_rect`` and ``render``.
+``camera_rect`` / ``set_camera_rect``, ``lod_cap`` and ``render``.
+
+Mixins of :class:`ScatterView` hold the rest: thumbnails and hover in
+:mod:`.scatter_thumbs`, the toolbar, mouse and keyboard input in :mod:`.scatter_input`,
+the level of detail in :mod:`.scatter_lod`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
 from qtpy import API_NAME
-from qtpy.QtCore import QEvent, QPoint, Qt, QTimer, Signal
-from qtpy.QtGui import QImage, QPixmap
-from qtpy.QtWidgets import (
-    QButtonGroup,
-    QCheckBox,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 from vispy import scene
 from vispy.scene.cameras import PanZoomCamera
-from vispy.visuals.transforms import STTransform
 
 from ..core.selection import points_in_box, points_in_polygon
+from .scatter_input import MODES, ScatterInputMixin
+from .scatter_lod import LevelOfDetailMixin
+from .scatter_thumbs import ThumbnailHoverMixin, ThumbnailProvider
 
-__all__ = ["MODES", "ScatterView"]
+__all__ = ["MODES", "ScatterView", "ThumbnailProvider"]
 
-log = logging.getLogger(__name__)
-
-MODES = ("pan", "box", "lasso")
-ThumbnailProvider = Callable[[int], np.ndarray]
 
 _EMPTY_POS = np.zeros((0, 2), np.float32)
 _OUTLINE_COLOR = (1.0, 1.0, 1.0, 0.9)
@@ -84,36 +78,7 @@ class _Camera(PanZoomCamera):
         super().viewbox_mouse_event(event)
 
 
-def _as_rgba_u8(image) -> np.ndarray:
-    """A thumbnail as a contiguous uint8 (h, w, 3|4) array."""
-    a = np.asarray(image)
-    if a.ndim == 2:
-        a = np.repeat(a[:, :, None], 3, axis=2)
-    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"a thumbnail must be (h, w, 3|4), got shape {a.shape}")
-    if a.dtype != np.uint8:
-        if np.issubdtype(a.dtype, np.floating):
-            a = np.round(np.clip(a, 0.0, 1.0) * 255.0)
-        a = np.clip(a, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(a)
-
-
-def _to_pixmap(image: np.ndarray, max_side: int) -> QPixmap:
-    h, w, c = image.shape
-    fmt = QImage.Format.Format_RGBA8888 if c == 4 else QImage.Format.Format_RGB888
-    qimage = QImage(image.tobytes(), w, h, w * c, fmt).copy()  # copy: own the pixels
-    pixmap = QPixmap.fromImage(qimage)
-    if max(h, w) != max_side:
-        pixmap = pixmap.scaled(
-            max_side,
-            max_side,
-            Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation,
-        )
-    return pixmap
-
-
-class ScatterView(QWidget):
+class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QWidget):
     """The 2-D embedding as a scatter plot that selects points by box or lasso.
 
     Parameters
@@ -123,6 +88,9 @@ class ScatterView(QWidget):
         Marker diameter in screen pixels.
     bgcolor : str or tuple
         Canvas background.
+    lod_cap : int or None
+        Most points drawn while the camera moves (default ``LOD_CAP``); None or 0
+        always draws all of them. Settable later through the ``lod_cap`` property.
 
     Signals
     -------
@@ -151,12 +119,21 @@ class ScatterView(QWidget):
     HOVER_DELAY_MS = 30
     CAMERA_DELAY_MS = 40
     OUTLINE_LINGER_MS = 400
+    LOD_CAP = 20_000  # default most points drawn while the camera moves
+    LOD_SETTLE_MS = 250  # the camera is still this long: draw all points again
+    LOD_SEED = 0  # seed of the subsample (the same points on every move)
 
     def __init__(
-        self, parent: QWidget | None = None, *, point_size: float = 6.0, bgcolor="#262930"
+        self,
+        parent: QWidget | None = None,
+        *,
+        point_size: float = 6.0,
+        bgcolor="#262930",
+        lod_cap: int | None = LOD_CAP,
     ):
         super().__init__(parent)
         self._point_size = float(point_size)
+        self._init_lod(lod_cap)
         self._pos = np.zeros((0, 2), np.float64)
         self._pos32 = _EMPTY_POS
         self._colors = np.zeros((0, 4), np.float32)
@@ -206,40 +183,10 @@ class ScatterView(QWidget):
             visual.order = order
             visual.set_gl_state("translucent", depth_test=False)
 
-        # -- toolbar
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        self._mode_group = QButtonGroup(self)
-        self._mode_group.setExclusive(True)
-        self._mode_buttons: dict[str, QToolButton] = {}
-        for mode, text, tip in (
-            ("pan", "Pan", "Pan with the left button, zoom with the wheel (P, Esc)"),
-            ("box", "Box", "Select the points inside a rectangle (B)"),
-            ("lasso", "Lasso", "Select the points inside a free-hand polygon (L)"),
-        ):
-            button = QToolButton(self)
-            button.setText(text)
-            button.setToolTip(tip)
-            button.setCheckable(True)
-            button.clicked.connect(lambda _checked=False, m=mode: self.set_mode(m))
-            self._mode_group.addButton(button)
-            self._mode_buttons[mode] = button
-            bar.addWidget(button)
-        self._mode_buttons["pan"].setChecked(True)
-        self._hide_checkbox = QCheckBox("Hide labelled", self)
-        self._hide_checkbox.setToolTip("Hide the points that already have a class")
-        self._hide_checkbox.toggled.connect(self.hide_labelled_toggled.emit)
-        bar.addWidget(self._hide_checkbox)
-        bar.addStretch(1)
-        self._fit_button = QPushButton("Fit", self)
-        self._fit_button.setToolTip("Show all points (Backspace in the canvas)")
-        self._fit_button.clicked.connect(self.fit)
-        bar.addWidget(self._fit_button)
-
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addLayout(bar)
+        layout.addLayout(self._build_toolbar())
         layout.addWidget(self._canvas.native, 1)
 
         # -- hover thumbnail
@@ -252,6 +199,7 @@ class ScatterView(QWidget):
         self._hover_timer = self._single_shot(self.HOVER_DELAY_MS, self._process_hover)
         self._camera_timer = self._single_shot(self.CAMERA_DELAY_MS, self._on_camera_settled)
         self._outline_timer = self._single_shot(self.OUTLINE_LINGER_MS, self._clear_outline)
+        self._lod_timer = self._single_shot(self.LOD_SETTLE_MS, self._end_lod)
 
         # -- events
         self._canvas.events.mouse_press.connect(self._on_mouse_press)
@@ -343,11 +291,18 @@ class ScatterView(QWidget):
         self._pool_index = [-1] * len(self._pool)
         self._cancel_drag()
         self._clear_hover()
+        self._lod_rank = None
+        self._lod_timer.stop()
+        self._lod_on = False
         self._update_visible()
         self._upload_markers()
         self._upload_highlight()
         self._focus_markers.set_data(pos=_EMPTY_POS)
-        self.fit()
+        self._lod_hold = True  # fitting new points is no camera move: draw them all at once
+        try:
+            self.fit()
+        finally:
+            self._lod_hold = False
 
     def set_colors(self, colors) -> None:
         """Replace the colours only (fast path: positions are not re-validated).
@@ -407,14 +362,21 @@ class ScatterView(QWidget):
             self._vis_idx = np.flatnonzero(self._mask)
             self._vis_pos = self._pos[self._vis_idx]
             self._vis_pos32 = self._pos32[self._vis_idx]
+        self._lod_local = None
 
     def _upload_markers(self) -> None:
         if self._vis_idx.size == 0:
             self._markers.set_data(pos=_EMPTY_POS)
             return
-        colors = self._colors if self._mask is None else self._colors[self._vis_idx]
+        local = self._lod_subsample() if self._lod_on else None
+        if local is None:
+            pos = self._vis_pos32
+            colors = self._colors if self._mask is None else self._colors[self._vis_idx]
+        else:  # the camera moves: draw the subsample only
+            pos = self._vis_pos32[local]
+            colors = self._colors[self._vis_idx[local]]
         self._markers.set_data(
-            pos=self._vis_pos32,
+            pos=pos,
             face_color=colors,
             edge_width=0.0,
             size=self._point_size,
@@ -484,29 +446,12 @@ class ScatterView(QWidget):
     def _on_camera_changed(self) -> None:
         if not self._camera_timer.isActive():
             self._camera_timer.start()
+        self._start_lod()
 
     def _on_camera_settled(self) -> None:
         self._update_thumbnails()
         if self._hover_label.isVisible():
             self._process_hover()
-
-    # ------------------------------------------------------------------ modes
-
-    def set_mode(self, mode: str) -> None:
-        """Mouse mode: "pan" (drag pans), "box" or "lasso" (drag selects).
-
-        The wheel zooms in every mode.
-        """
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        self._cancel_drag()
-        self._mode = mode
-        self._camera.drag_pan = mode == "pan"
-        button = self._mode_buttons[mode]
-        if not button.isChecked():
-            button.setChecked(True)
-        cursor = Qt.CursorShape.ArrowCursor if mode == "pan" else Qt.CursorShape.CrossCursor
-        self._canvas.native.setCursor(cursor)
 
     # ------------------------------------------------------------------ selection
 
@@ -552,6 +497,11 @@ class ScatterView(QWidget):
         if d2[k] > r * r:
             return -1
         return int(self._vis_idx[near[k]])
+
+    def visible_indices(self) -> np.ndarray:
+        """Indices of the visible points inside the current camera rectangle (sorted)."""
+        x0, y0, x1, y1 = self.camera_rect()
+        return self._vis_idx[points_in_box(self._vis_pos, (x0, y0), (x1, y1))]
 
     # ------------------------------------------------------------------ focus, highlight
 
@@ -601,244 +551,19 @@ class ScatterView(QWidget):
             symbol="disc",
         )
 
-    # ------------------------------------------------------------------ thumbnails
-
-    def set_thumbnail_provider(self, fn: ThumbnailProvider | None) -> None:
-        """Set ``fn(index) -> (h, w, 3|4) uint8`` used for hover and on-canvas thumbnails.
-
-        ``None`` turns thumbnails off. Results are cached; a provider that raises
-        or returns None shows no thumbnail for that point.
-        """
-        self._provider = fn
-        self._thumb_cache.clear()
-        self._pool_index = [-1] * len(self._pool)
-        self._hover_pixmap_index = -1
-        self._update_thumbnails()
-
-    def visible_indices(self) -> np.ndarray:
-        """Indices of the visible points inside the current camera rectangle (sorted)."""
-        x0, y0, x1, y1 = self.camera_rect()
-        return self._vis_idx[points_in_box(self._vis_pos, (x0, y0), (x1, y1))]
-
-    def thumbnails_shown(self) -> int:
-        """How many on-canvas thumbnails are displayed."""
-        return sum(1 for image in self._pool if image.visible)
-
-    def _thumbnail(self, index: int) -> np.ndarray | None:
-        if self._provider is None:
-            return None
-        if index in self._thumb_cache:
-            self._thumb_cache.move_to_end(index)
-            return self._thumb_cache[index]
-        try:
-            raw = self._provider(int(index))
-            image = None if raw is None else _as_rgba_u8(raw)
-        except Exception:  # a broken provider must not break the view
-            log.exception("thumbnail provider failed for point %d", index)
-            image = None
-        self._thumb_cache[index] = image
-        while len(self._thumb_cache) > self.THUMB_CACHE:
-            self._thumb_cache.popitem(last=False)
-        return image
-
-    def _pool_image(self, slot: int) -> scene.visuals.Image:
-        while len(self._pool) <= slot:
-            image = scene.visuals.Image(
-                np.zeros((1, 1, 4), np.uint8),
-                clim=(0, 255),
-                interpolation="linear",
-                parent=self._view.scene,
-            )
-            image.transform = STTransform()
-            image.order = -1  # under the markers: the point's colour stays visible
-            image.set_gl_state("translucent", depth_test=False, cull_face=False)
-            image.visible = False
-            self._pool.append(image)
-            self._pool_index.append(-1)
-        return self._pool[slot]
-
-    def _update_thumbnails(self) -> None:
-        self._camera_timer.stop()
-        idx = self.visible_indices() if self._provider is not None else self._vis_idx[:0]
-        if not 0 < idx.size <= self.THUMB_MAX:
-            for visual in self._pool:
-                visual.visible = False
-            return
-        wanted = {int(i): image for i in idx if (image := self._thumbnail(int(i))) is not None}
-        # keep the slots that already show a wanted point (no texture upload), refill the rest
-        slot_of = {i: k for k, i in enumerate(self._pool_index) if i in wanted}
-        free = (k for k in range(self.THUMB_MAX) if k not in slot_of.values())
-        units = self.THUMB_PX * self._units_per_px()
-        for i, image in wanted.items():
-            if i in slot_of:
-                visual = self._pool[slot_of[i]]
-            else:
-                k = next(free)
-                visual = self._pool_image(k)
-                visual.set_data(image)
-                self._pool_index[k] = i
-                slot_of[i] = k
-            h, w = image.shape[:2]
-            s = units / max(h, w)
-            x, y = self._pos[i]
-            # rows run downwards in the image, upwards in the scatter: flip y
-            visual.transform.scale = (s, -s, 1.0)
-            visual.transform.translate = (x - 0.5 * w * s, y + 0.5 * h * s, 0.0)
-            visual.visible = True
-        used = set(slot_of.values())
-        for k, visual in enumerate(self._pool):
-            if k not in used:
-                visual.visible = False
-
-    # ------------------------------------------------------------------ hover
-
-    def _process_hover(self) -> None:
-        if self._hover_px is None or self._press_px is not None:
-            return
-        i = self._pick(self._hover_px)
-        if i != self._hover_index:
-            self._hover_index = i
-            self.hovered.emit(i)
-        self._show_hover_label(i, self._hover_px)
-
-    def _show_hover_label(self, index: int, px) -> None:
-        image = self._thumbnail(index) if index >= 0 else None
-        if image is None:
-            self._hover_label.hide()
-            return
-        if self._hover_pixmap_index != index:
-            self._hover_label.setPixmap(_to_pixmap(image, self.HOVER_PX))
-            self._hover_label.adjustSize()
-            self._hover_pixmap_index = index
-        anchor = self._canvas.native.mapTo(self, QPoint(int(px[0]) + 16, int(px[1]) + 16))
-        size = self._hover_label.size()
-        x = min(anchor.x(), max(0, self.width() - size.width()))
-        y = anchor.y()
-        if y + size.height() > self.height():  # no room below the cursor: go above it
-            y = max(0, anchor.y() - 32 - size.height())
-        self._hover_label.move(x, y)
-        self._hover_label.show()
-        self._hover_label.raise_()
-
-    def _clear_hover(self) -> None:
-        self._hover_timer.stop()
-        self._hover_label.hide()
-        self._hover_pixmap_index = -1
-        if self._hover_index != -1:
-            self._hover_index = -1
-            self.hovered.emit(-1)
-
-    def eventFilter(self, obj, event) -> bool:
-        if obj is self._canvas.native and event.type() == QEvent.Type.Leave:
-            self._hover_px = None
-            self._clear_hover()
-        return super().eventFilter(obj, event)
-
-    # ------------------------------------------------------------------ mouse, keys
-
-    def _on_mouse_press(self, event) -> None:
-        if event.button != 1:
-            return
-        px = np.asarray(event.pos[:2], dtype=np.float64)
-        self._press_px = self._last_px = px
-        self._dragging = False
-        self._clear_hover()
-        self._clear_outline()
-        self._drag_data = [self._canvas_to_data(px)[0]] if self._mode != "pan" else []
-
-    def _on_mouse_move(self, event) -> None:
-        px = np.asarray(event.pos[:2], dtype=np.float64)
-        if self._press_px is None:
-            self._hover_px = px
-            if not self._hover_timer.isActive():
-                self._hover_timer.start()
-            return
-        if not self._dragging:
-            if np.hypot(*(px - self._press_px)) < self.DRAG_THRESHOLD_PX:
-                return
-            self._dragging = True
-        if self._mode == "box":
-            self._drag_data[1:] = [self._canvas_to_data(px)[0]]
-            self._draw_box(*self._drag_data)
-        elif self._mode == "lasso" and np.hypot(*(px - self._last_px)) >= self.LASSO_STEP_PX:
-            self._last_px = px
-            self._drag_data.append(self._canvas_to_data(px)[0])
-            self._draw_path(self._drag_data, closed=False)
-
-    def _on_mouse_release(self, event) -> None:
-        if event.button != 1 or self._press_px is None:
-            return
-        px = np.asarray(event.pos[:2], dtype=np.float64)
-        # the Qt backend drops moves closer than 10 ms apart: judge by the release as well
-        moved = np.hypot(*(px - self._press_px)) >= self.DRAG_THRESHOLD_PX
-        dragging, mode, path = self._dragging or moved, self._mode, self._drag_data
-        self._press_px = self._last_px = None
-        self._dragging = False
-        self._drag_data = []
-        if not dragging:
-            self._clear_outline()
-            self.point_clicked.emit(self._pick(px))
-            return
-        end = self._canvas_to_data(px)[0]
-        if mode == "box":
-            self._draw_box(path[0], end)
-            self._outline_timer.start()
-            self.select_box(path[0], end)
-        elif mode == "lasso":
-            path.append(end)
-            if len(path) >= 3:
-                self._draw_path(path, closed=True)
-                self._outline_timer.start()
-                self.select_lasso(np.asarray(path))
-            else:
-                self._clear_outline()
-                self._emit_selection(np.zeros(0, np.intp))
-
-    def _on_key_press(self, event) -> None:
-        name = (getattr(event.key, "name", None) or "").lower()
-        if name == "escape" and self._press_px is not None:
-            self._cancel_drag()
-            return
-        if event.modifiers and name != "escape":
-            return
-        mode = {"b": "box", "l": "lasso", "p": "pan", "escape": "pan"}.get(name)
-        if mode is not None:
-            self.set_mode(mode)
-
-    def _cancel_drag(self) -> None:
-        self._press_px = self._last_px = None
-        self._dragging = False
-        self._drag_data = []
-        self._clear_outline()
-
-    # ------------------------------------------------------------------ outline
-
-    def _draw_box(self, c0, c1) -> None:
-        (x0, y0), (x1, y1) = c0, c1
-        pts = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
-        self._set_outline(np.asarray(pts, np.float32))
-
-    def _draw_path(self, path, closed: bool) -> None:
-        pts = np.asarray(path, np.float32)
-        if closed:
-            pts = np.concatenate([pts, pts[:1]])
-        if pts.shape[0] >= 2:
-            self._set_outline(pts)
-
-    def _set_outline(self, pts: np.ndarray) -> None:
-        self._outline_timer.stop()
-        self._outline.set_data(pos=pts)
-        self._outline.visible = True
-
-    def _clear_outline(self) -> None:
-        self._outline_timer.stop()
-        if self._outline.visible:
-            self._outline.visible = False
-
     # ------------------------------------------------------------------ output
 
     def render(self) -> np.ndarray:
-        """Draw now and return the canvas as an (h, w, 4) uint8 RGBA array."""
+        """Draw now, as when the camera has settled, and return the canvas.
+
+        All visible points are drawn (the level-of-detail subsample ends).
+
+        Returns
+        -------
+        ndarray, shape (h, w, 4), uint8
+            RGBA pixels.
+        """
         if self._camera_timer.isActive():
             self._on_camera_settled()
+        self._end_lod()
         return self._canvas.render()

@@ -48,13 +48,31 @@ def _with_rows(session: Session, img: int, new_label: np.ndarray, drop_ids, add_
     labels = list(session.label_images)
     labels[img] = new_label
     table = seg.take(np.flatnonzero(keep)).concat(added)
-    feats = emb = None
-    if session.features is not None:
-        new_feats = session.compute_features(table=added, label_images=labels, progress=progress)
-        feats = np.concatenate([session.features[keep], new_feats])
-        if session.embedding is not None:
-            emb = np.concatenate([session.embedding[keep], session.place(new_feats)])
+    feats, emb = _kept_plus_new(session, keep, added, labels, progress)
     return labels, table, keep, feats, emb
+
+
+def _kept_plus_new(session: Session, keep: np.ndarray, added, labels, progress):
+    """Features and embedding of the kept rows followed by the ``added`` segments.
+
+    The new segments are extracted from ``labels`` and placed in the current
+    layout with ``transform``; (None, None) where the session has none yet.
+    """
+    if session.features is None:
+        return None, None
+    new_feats = session.compute_features(table=added, label_images=labels, progress=progress)
+    feats = np.concatenate([session.features[keep], new_feats])
+    if session.embedding is None:
+        return feats, None
+    return feats, np.concatenate([session.embedding[keep], session.place(new_feats)])
+
+
+def _repaint(class_mask, manual, label_image, segment_classes: dict[int, int]) -> np.ndarray:
+    """A class mask giving each segment its class, hand-painted pixels kept."""
+    lut = np.zeros(int(label_image.max()) + 1, np.uint8)
+    for sid, c in segment_classes.items():
+        lut[sid] = c
+    return np.where(manual, class_mask, lut[label_image]).astype(np.uint8)
 
 
 def _commit(session: Session, description: str, labels, table, classes, feats, emb, next_id,
@@ -62,12 +80,7 @@ def _commit(session: Session, description: str, labels, table, classes, feats, e
     before = session._structure()
     masks = [m.copy() for m in session.class_masks]
     if pixel_classes is not None:
-        lab, manual = labels[img], session.manual_masks[img]
-        lut = np.zeros(int(lab.max()) + 1, np.uint8)
-        for sid, c in pixel_classes.items():
-            lut[sid] = c
-        recomputed = lut[lab]
-        masks[img] = np.where(manual, masks[img], recomputed).astype(np.uint8)
+        masks[img] = _repaint(masks[img], session.manual_masks[img], labels[img], pixel_classes)
     after = _Structure(labels, table, classes, feats, emb, next_id, masks)
     session._set_structure(after)
     session.push_structural_action(description, before, after)
@@ -209,22 +222,12 @@ def recut(session: Session, params: PartitionParams, images=None, min_fraction: 
     report.new_segments = len(added)
     cls_new = np.array([new_classes.get(int(i), 0) for i in added.ids], np.int32)
     classes = np.concatenate([session.segment_class[keep], cls_new]).astype(np.int32)
-    feats = emb = None
-    if session.features is not None:
-        new_feats = session.compute_features(table=added, label_images=labels, progress=progress)
-        feats = np.concatenate([session.features[keep], new_feats])
-        if session.embedding is not None:
-            emb = np.concatenate([session.embedding[keep], session.place(new_feats)])
+    feats, emb = _kept_plus_new(session, keep, added, labels, progress)
     before = session._structure()
     masks = [m.copy() for m in session.class_masks]
     for img in images:
-        pc = _image_classes(table, classes, img)
-        lut = np.zeros(int(labels[img].max()) + 1, np.uint8)
-        for sid, c in pc.items():
-            lut[sid] = c
-        masks[img] = np.where(session.manual_masks[img], masks[img], lut[labels[img]]).astype(
-            np.uint8
-        )
+        masks[img] = _repaint(masks[img], session.manual_masks[img], labels[img],
+                              _image_classes(table, classes, img))  # fmt: skip
     after = _Structure(labels, table, classes, feats, emb, next_id, masks)
     if len(set(images)) == session.n_images:  # the session's parameters, for new images
         session.partition_params = params

@@ -431,9 +431,7 @@ class Session:
         return self.classes[class_id]
 
     # ------------------------------------------------------------ labelling
-    def assign(
-        self, segment_ids, class_id: int, description: str | None = None
-    ) -> dict[int, np.ndarray]:
+    def assign(self, segment_ids, class_id: int, description: str | None = None) -> dict[int, int]:
         """Give ``class_id`` (0 = unlabelled) to segments, pixels included; undoable.
 
         Pixels painted by hand (``manual_masks``) are never overwritten. One

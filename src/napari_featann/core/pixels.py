@@ -5,10 +5,11 @@ many images by one box fast: a single compiled pass per image reads the
 label image, looks the segment up in a table of selected ids, skips pixels
 painted by hand, and writes the class, while recording what is needed to
 undo it. The record keeps the changed indices and their old values when few
-pixels change, or a copy of the old mask when many do, whichever is smaller.
+pixels change (up to about an eighth of the mask's size in bytes), or a copy
+of the old mask when more do.
 
 numba (a dependency of umap-learn) is imported on the first call; the
-compiled kernels are cached on disk.
+compiled kernel is cached on disk.
 """
 
 from __future__ import annotations
@@ -184,21 +185,6 @@ def assign_pixels(
 
         change._rewrite = rewrite
     return change
-    if n * (8 + cm.itemsize) < cm.size * cm.itemsize:
-        # few pixels: their indices and old values (8 bytes + one value each)
-        change.indices, change.old = np.empty(n, np.int64), np.empty(n, cm.dtype)
-        write(labels, lut, manual, cm, v, change.indices, change.old)
-    else:
-        # many: a copy of the mask; redo runs the pass again on the restored mask
-        change.before = cm.copy()
-        none_i, none_o = np.empty(0, np.int64), np.empty(0, cm.dtype)
-
-        def rewrite() -> None:
-            write(labels, lut, manual, cm, v, none_i, none_o)
-
-        change._rewrite = rewrite
-        rewrite()
-    return change
 
 
 def assign_pixels_many(
@@ -229,6 +215,5 @@ def assign_pixels_many(
         import os
         from concurrent.futures import ThreadPoolExecutor
 
-        _kernels()  # compile once, before the threads need it
         _POOL.append(ThreadPoolExecutor(min(8, os.cpu_count() or 1), "featann-pixels"))
     return list(_POOL[0].map(lambda j: assign_pixels(j[0], selected, j[1], j[2], value), jobs))

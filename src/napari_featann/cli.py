@@ -49,6 +49,11 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     g.add_argument("--batch-size", type=int, default=32)
+    g.add_argument(
+        "--no-context",
+        action="store_true",
+        help="describe segments by their masked crop only (no whole-image context maps)",
+    )
 
 
 def partition_params(args):
@@ -72,7 +77,8 @@ def feature_params(args):
     from .session import FeatureParams
 
     return FeatureParams(backbone=args.backbone, weights=args.weights, device=args.device,
-                         batch_size=args.batch_size)  # fmt: skip
+                         batch_size=args.batch_size,
+                         context=not getattr(args, "no_context", False))  # fmt: skip
 
 
 def _cmd_segment(args) -> int:

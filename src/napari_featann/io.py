@@ -177,7 +177,8 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
     s = Session(
         records,
         partition=PartitionParams.from_dict(params["partition"]),
-        features=FeatureParams(**params["features"]),
+        # files from before context features existed hold crop-only features
+        features=FeatureParams(**{"context": False, **params["features"]}),
         projection=ProjectionParams(**params["projection"]),
     )
     for i in range(len(records)):

@@ -76,7 +76,14 @@ def _backbone_features(session: Session, model, progress: Progress) -> np.ndarra
             x = crops_of_rows(session, rows).to(next(model.parameters()).device)
             out.append(F.normalize(model(x).flatten(1), dim=1).cpu().numpy())
             progress.update(rows.size)
-    return np.concatenate(out).astype(np.float32)
+    feats = np.concatenate(out).astype(np.float32)
+    fx = session.extractor()
+    if not fx.context:
+        return feats
+    images = {i: session.float_image(i) for i in range(session.n_images)}
+    ctx = fx.context_features(images, session.label_images, session.segments, model=model,
+                              progress=progress)  # fmt: skip
+    return np.hstack([feats, ctx])
 
 
 def train_metric(session: Session, mode: str = "head", progress: Progress | None = None,

@@ -47,7 +47,9 @@ class FeatureParams:
     """CNN feature parameters.
 
     ``weights`` is a local weights file; None means timm's hub
-    (``pretrained=True``), which needs internet.
+    (``pretrained=True``), which needs internet. ``context`` appends each
+    segment's context descriptor (whole-image feature maps pooled in the
+    segment, :mod:`napari_featann.ml.context`) to its crop feature.
     """
 
     backbone: str = "efficientnet_lite0"
@@ -55,6 +57,7 @@ class FeatureParams:
     device: str | None = None
     batch_size: int = 32
     margin: int = 10
+    context: bool = True
 
 
 @dataclass
@@ -297,11 +300,11 @@ class Session:
         from .ml.extractor import FeatureExtractor
 
         fp = self.feature_params
-        key = (fp.backbone, fp.weights, fp.device, fp.margin)
+        key = (fp.backbone, fp.weights, fp.device, fp.margin, fp.context)
         if self._extractor is None or self._extractor_key != key:
             self._extractor = FeatureExtractor(
                 fp.backbone, weights=fp.weights, device=fp.device,
-                batch_size=fp.batch_size, margin=fp.margin,
+                batch_size=fp.batch_size, margin=fp.margin, context=fp.context,
             )  # fmt: skip
             self._extractor_key = key
         return self._extractor

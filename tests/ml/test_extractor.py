@@ -56,7 +56,7 @@ def _scene():
 
 @pytest.fixture(scope="module")
 def extractor():
-    fx = FeatureExtractor(weights=LITE0, device="cpu", batch_size=2)
+    fx = FeatureExtractor(weights=LITE0, device="cpu", batch_size=2, context=False)
     if LITE0.is_file():
         _ = fx.model
     return fx
@@ -219,7 +219,7 @@ def test_hub_failure_raises_instead_of_random(monkeypatch):
 
 def test_random_weights_warn_and_run():
     with pytest.warns(UserWarning, match="RANDOM"):
-        fx = FeatureExtractor(weights="random", device="cpu", size=32)
+        fx = FeatureExtractor(weights="random", device="cpu", size=32, context=False)
         assert fx.dim == 1280
     img, lab, segs = _scene()
     with warnings.catch_warnings():

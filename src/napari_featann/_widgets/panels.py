@@ -143,7 +143,11 @@ class FeaturesPanel(Container):
                                 value=default_backbone_weights(),
                                 tooltip="local weights; empty means timm's hub (needs internet)")  # fmt: skip
         self.device = ComboBox(label="Device", choices=("auto", "cpu", "cuda"), value="auto")
-        super().__init__(widgets=[self.backbone, self.weights, self.device])
+        self.context = CheckBox(text="Context (whole-image maps)", value=True,
+                                tooltip="add the whole image's feature maps pooled in each "
+                                "segment (one extra pass per image; separates objects "
+                                "from background much better)")  # fmt: skip
+        super().__init__(widgets=[self.backbone, self.weights, self.device, self.context])
 
     def params(self, base: FeatureParams | None = None) -> FeatureParams:
         """The parameters shown; fields not shown come from ``base``."""
@@ -153,13 +157,14 @@ class FeaturesPanel(Container):
             raise ValueError("give a timm model name")
         device = None if self.device.value == "auto" else self.device.value
         return dataclasses.replace(base, backbone=name, weights=_path_text(self.weights),
-                                   device=device)  # fmt: skip
+                                   device=device, context=bool(self.context.value))  # fmt: skip
 
     def set_params(self, p: FeatureParams) -> None:
         """Show ``p``."""
         self.backbone.value = p.backbone
         self.weights.line_edit.value = p.weights or ""
         self.device.value = p.device if p.device in ("cpu", "cuda") else "auto"
+        self.context.value = bool(p.context)
 
 
 class ProjectionPanel(Container):

@@ -4,6 +4,9 @@ Following the reference procedure, each segment is cut out with its bounding
 box enlarged by a margin, ImageNet-normalised, pixels outside the segment are
 set to 0, the crop is resized bilinearly to ``size x size`` and passed through
 a timm backbone with global average pooling; the pooled vector is
+L2-normalised. With ``context=True`` (the default) the vector is followed by
+the segment's *context* descriptor: the backbone's two deepest feature maps
+of the whole image, averaged inside the segment (:mod:`.context`), each block
 L2-normalised.
 
 Features are cached in memory by the content of the crop (pixels + mask), so
@@ -253,6 +256,8 @@ class FeatureExtractor:
         Pixels added around each segment's bounding box.
     size : int
         Side of the square network input.
+    context : bool
+        Append the context descriptor (one whole-image pass per image).
 
     Notes
     -----
@@ -278,6 +283,7 @@ class FeatureExtractor:
         batch_size: int = 32,
         margin: int = 10,
         size: int = 224,
+        context: bool = True,
     ) -> None:
         if batch_size < 1 or size < 1 or margin < 0:
             raise ValueError("batch_size and size must be >= 1, margin >= 0")
@@ -287,6 +293,8 @@ class FeatureExtractor:
         self.batch_size = int(batch_size)
         self.margin = int(margin)
         self.size = int(size)
+        self.context = bool(context)
+        self.context_maps = None  # ContextMaps, made with the model
         self.cache: dict[bytes, np.ndarray] = {}
         self.cache_hits = 0
         self.cache_misses = 0
@@ -311,6 +319,11 @@ class FeatureExtractor:
                     with torch.inference_mode():
                         x = torch.zeros(1, 3, self.size, self.size, device=self.device)
                         dim = int(model(x).reshape(1, -1).shape[1])
+                if self.context:
+                    from .context import ContextMaps, context_channels
+
+                    self.context_maps = ContextMaps()
+                    dim += context_channels(model)
                 self._dim = int(dim)
                 self._model = model
         return self._model
@@ -333,9 +346,58 @@ class FeatureExtractor:
         _ = self.model
         return int(self._dim)
 
+    @property
+    def crop_dim(self) -> int:
+        """Length of the crop part of a feature vector (the backbone's pooled output)."""
+        model = self.model
+        if not self.context:
+            return int(self._dim)
+        from .context import context_channels
+
+        return int(self._dim) - context_channels(model)
+
+    def context_features(self, images, label_images, segments, model=None,
+                         progress: Progress | None = None) -> np.ndarray:  # fmt: skip
+        """The context part of the features of ``segments`` (see :mod:`.context`).
+
+        Parameters
+        ----------
+        images, label_images, segments
+            As in :meth:`extract`.
+        model : torch.nn.Module, optional
+            Another backbone of the same architecture (a fine-tuned copy); its
+            maps are not cached.
+        progress : Progress, optional
+            One step per image; cancellable between images.
+
+        Returns
+        -------
+        ndarray of float32, shape (n, dim - crop_dim)
+        """
+        from .context import ContextMaps, context_channels, pool_in_segments
+
+        own = model is None
+        model = self.model if own else model
+        maps_of = self.context_maps if own else ContextMaps(capacity=1)
+        img_idx = np.asarray(segments.image).reshape(-1)
+        out = np.zeros((img_idx.size, context_channels(model)), np.float32)
+        todo = np.unique(img_idx).tolist()
+        progress = ensure_progress(progress)
+        progress.init(len(todo), "context")
+        for i in todo:
+            rows = np.flatnonzero(img_idx == i)
+            maps = maps_of.maps(model, np.asarray(images[i], np.float32), self._mean,
+                                self._std, self.device, self._salt)  # fmt: skip
+            out[rows] = pool_in_segments(maps, label_images[i], np.asarray(segments.ids)[rows],
+                                         np.asarray(segments.bbox)[rows])  # fmt: skip
+            progress.update(1)
+        return out
+
     def clear_cache(self) -> None:
         """Forget every cached feature and reset the counters."""
         self.cache.clear()
+        if self.context_maps is not None:
+            self.context_maps.clear()
         self.cache_hits = self.cache_misses = 0
 
     def forward_batch(self, batch: torch.Tensor) -> np.ndarray:
@@ -348,8 +410,8 @@ class FeatureExtractor:
 
         Returns
         -------
-        ndarray of float32, shape (n, dim)
-            Rows of unit length.
+        ndarray of float32, shape (n, crop_dim)
+            Rows of unit length (the crop part of the features).
         """
         model = self.model
         with torch.inference_mode():
@@ -394,7 +456,9 @@ class FeatureExtractor:
         Returns
         -------
         ndarray of float32, shape (n, dim)
-            One L2-normalised row per segment, in the order of ``segments``.
+            One row per segment, in the order of ``segments``: the crop part
+            L2-normalised, then (with ``context``) the context blocks, each
+            L2-normalised.
 
         Raises
         ------
@@ -476,4 +540,8 @@ class FeatureExtractor:
                     progress.update(sum(counts[k] for k in batch_keys))
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
-        return np.stack([self.cache[k] for k in keys]).astype(np.float32, copy=False)
+        crops = np.stack([self.cache[k] for k in keys]).astype(np.float32, copy=False)
+        if not self.context:
+            return crops
+        ctx = self.context_features(imgs, label_images, segments, progress=progress)
+        return np.hstack([crops, ctx])

@@ -1,0 +1,150 @@
+"""Context features: the backbone's feature maps of the whole image, pooled per segment.
+
+A masked crop describes what a segment looks like; it cannot say where the
+segment sits (on the horse or in the field behind it). One forward pass of the
+same backbone over the whole image gives feature maps whose receptive fields
+cover the surroundings of every pixel. Averaging the two deepest maps (strides
+16 and 32 for EfficientNet) inside each segment gives a context descriptor that
+is cheap (one pass per image, not per segment) and separates object parts from
+background far better than the crop alone. Measured on the DAVIS dev set
+(67 frames, 100 HED segments per frame, EfficientNet-Lite0): the fraction of a
+foreground segment's 10 nearest neighbours (cosine) that are foreground is
+0.643 with the crop alone and 0.860 with crop + context (``docs/benchmarks.md``).
+
+The pooled blocks are L2-normalised one by one so that each weighs the same as
+the crop feature, whatever its channel count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["ContextMaps", "context_channels", "pool_in_segments"]
+
+#: Pooling grid: one sample every ``GRID`` pixels (maps are upsampled to it).
+GRID = 4
+
+
+def context_indices(model) -> list[int]:
+    """Indices (for ``forward_intermediates``) of the model's two deepest feature levels."""
+    info = getattr(model, "feature_info", None)
+    n = len(info) if info is not None else 0
+    if n < 2 or not hasattr(model, "forward_intermediates"):
+        raise ValueError(
+            f"{type(model).__name__} does not expose its feature maps "
+            "(timm's forward_intermediates); turn context features off for this backbone"
+        )
+    return [n - 2, n - 1]
+
+
+def context_channels(model) -> int:
+    """Length of the context part of a feature vector for ``model``."""
+    info = model.feature_info
+    return int(sum(info[i]["num_chs"] for i in context_indices(model)))
+
+
+class ContextMaps:
+    """Feature maps of whole images, computed once per image content (LRU cache).
+
+    Parameters
+    ----------
+    max_side : int
+        Images whose long side is larger are resized down for the pass (the
+        maps are then upsampled to the pooling grid of the full image).
+    capacity : int
+        Images whose maps are kept (float16, about 0.6 MB for 854x480).
+    """
+
+    def __init__(self, max_side: int = 1024, capacity: int = 256) -> None:
+        self.max_side = int(max_side)
+        self.capacity = int(capacity)
+        self._cache: OrderedDict[bytes, list[np.ndarray]] = OrderedDict()
+
+    def clear(self) -> None:
+        """Forget every cached map (after the backbone changed)."""
+        self._cache.clear()
+
+    def maps(self, model, image: np.ndarray, mean, std, device, salt: bytes = b"") -> list:
+        """The two deepest feature maps of ``image`` (float RGB in [0, 1]), as (C, h, w)."""
+        key = hashlib.blake2b(salt, digest_size=20)
+        key.update(np.asarray(image.shape, np.int64).tobytes())
+        key.update(np.ascontiguousarray(image, np.float32).data)
+        k = key.digest()
+        if k in self._cache:
+            self._cache.move_to_end(k)
+            return self._cache[k]
+        x = torch.from_numpy(np.ascontiguousarray(image, np.float32)).permute(2, 0, 1)[None]
+        h, w = image.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        if scale < 1.0:
+            size = (max(1, round(h * scale)), max(1, round(w * scale)))
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        m = torch.as_tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        s = torch.as_tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        x = ((x - m) / s).to(device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            outs = model.forward_intermediates(
+                x, indices=context_indices(model), intermediates_only=True
+            )
+        maps = [o[0].float().cpu().numpy().astype(np.float16) for o in outs]
+        self._cache[k] = maps
+        while len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+        return maps
+
+
+def pool_in_segments(maps, label_image: np.ndarray, ids: np.ndarray, boxes: np.ndarray):
+    """Mean of each map inside each segment, block-wise L2-normalised.
+
+    Parameters
+    ----------
+    maps : list of ndarray, each (C, h, w)
+        Feature maps of the image (any resolution).
+    label_image : ndarray of int, (H, W)
+    ids : ndarray of int, (n,)
+        Segments to describe.
+    boxes : ndarray, (n, 4)
+        Their bounding boxes ``(r0, c0, r1, c1)``, used for segments too small
+        to hold a sample of the pooling grid (they take the map at one of
+        their pixels).
+
+    Returns
+    -------
+    ndarray of float32, (n, sum of C)
+    """
+    lab = np.asarray(label_image)
+    H, W = lab.shape
+    h, w = -(-H // GRID), -(-W // GRID)
+    samples = lab[GRID // 2 :: GRID, GRID // 2 :: GRID]
+    sh, sw = samples.shape
+    ids = np.asarray(ids, np.int64)
+    n = ids.size
+    lut = np.full(int(max(lab.max(), ids.max(initial=0))) + 1, -1, np.int64)
+    lut[ids] = np.arange(n)
+    row = torch.from_numpy(lut[samples].reshape(-1))
+    keep = row >= 0
+    row = row[keep]
+    counts = torch.bincount(row, minlength=n).float()
+    missing = np.flatnonzero(counts.numpy() == 0)
+    pts = []  # one pixel of each segment the grid missed, in grid coordinates
+    for j in missing:
+        r0, c0, r1, c1 = (int(v) for v in boxes[j])
+        rr, cc = np.nonzero(lab[r0:r1, c0:c1] == ids[j])
+        r, c = (rr[0] + r0, cc[0] + c0) if rr.size else ((r0 + r1) // 2, (c0 + c1) // 2)
+        pts.append((min(r // GRID, h - 1), min(c // GRID, w - 1)))
+    blocks = []
+    for fmap in maps:
+        t = torch.from_numpy(np.asarray(fmap, np.float32))[None]
+        up = F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)[0]
+        flat = up[:, :sh, :sw].reshape(up.shape[0], -1).T[keep]
+        acc = torch.zeros((n, up.shape[0])).index_add_(0, row, flat)
+        acc /= counts.clamp(min=1)[:, None]
+        for j, (r, c) in zip(missing, pts):
+            acc[j] = up[:, r, c]
+        blocks.append(F.normalize(acc, dim=1, eps=1e-12))
+    return torch.cat(blocks, 1).numpy().astype(np.float32)

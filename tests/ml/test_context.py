@@ -1,0 +1,103 @@
+"""Tests for context features: whole-image feature maps pooled in each segment."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("timm")
+
+from napari_featann.core.progress import CancelAfter, Cancelled  # noqa: E402
+from napari_featann.ml.context import GRID, pool_in_segments  # noqa: E402
+from napari_featann.ml.extractor import FeatureExtractor  # noqa: E402
+
+SHARED = (Path(__file__).parents[2] / ".." / "shared").resolve()
+LITE0 = SHARED / "weights" / "efficientnet_lite0_in1k_timm.pth"
+DAVIS = SHARED / "data" / "davis-dev"
+needs_weights = pytest.mark.skipif(not LITE0.is_file(), reason=f"no weights at {LITE0}")
+
+
+def test_pooling_averages_each_map_inside_each_segment():
+    H, W = 8 * GRID, 12 * GRID
+    lab = np.ones((H, W), np.int32)
+    lab[:, W // 2 :] = 2  # left half segment 1, right half segment 2
+    h, w = H // GRID, W // GRID
+    first = np.zeros((2, h, w), np.float32)
+    first[0, :, : w // 2] = 3.0  # channel 0 lives on the left, channel 1 on the right
+    first[1, :, w // 2 :] = 5.0
+    second = np.full((1, h, w), 2.0, np.float32)
+    boxes = np.array([[0, 0, H, W // 2], [0, W // 2, H, W]])
+    out = pool_in_segments([first, second], lab, np.array([1, 2]), boxes)
+    assert out.shape == (2, 3)
+    # each block is L2-normalised on its own
+    np.testing.assert_allclose(np.linalg.norm(out[:, :2], axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(out[:, 2], 1.0, atol=1e-6)
+    # the left segment is (mostly) channel 0, the right one channel 1; the seam blurs a little
+    assert out[0, 0] > 0.95 and out[1, 1] > 0.95
+
+
+def test_a_segment_between_grid_samples_still_gets_a_value():
+    lab = np.zeros((40, 40), np.int32)
+    lab[0, 0] = 7  # one pixel that no grid sample hits
+    fmap = np.random.default_rng(0).random((3, 10, 10)).astype(np.float32)
+    out = pool_in_segments([fmap], lab, np.array([0, 7]), np.array([[0, 0, 40, 40], [0, 0, 1, 1]]))
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(out[1], fmap[:, 0, 0] / np.linalg.norm(fmap[:, 0, 0]), atol=1e-5)
+
+
+def _davis_frame(n_segments: int = 40):
+    from napari_featann.core.gradient import classic_gradient
+    from napari_featann.core.images import read_image, to_float_rgb
+    from napari_featann.core.partition import PartitionParams, partition_image
+    from napari_featann.core.regions import table_from_label_images
+
+    path = sorted((DAVIS / "images").glob("*"))[0]
+    img = to_float_rgb(read_image(path))[::2, ::2].copy()
+    mask = np.asarray(read_image(DAVIS / "masks" / (path.stem + ".png")))[::2, ::2]
+    lab = partition_image(classic_gradient(img), PartitionParams(regions=n_segments))
+    table = table_from_label_images([lab])
+    fg_px = np.bincount(lab.ravel(), weights=(mask.reshape(lab.size) > 0), minlength=lab.max() + 1)
+    px = np.bincount(lab.ravel(), minlength=lab.max() + 1)
+    fg = fg_px[table.ids] > 0.5 * px[table.ids]
+    return img, lab, table, fg
+
+
+@needs_weights
+@pytest.mark.skipif(not DAVIS.is_dir(), reason="no DAVIS dev data")
+def test_context_features_on_a_real_frame():
+    img, lab, table, fg = _davis_frame()
+    assert 0 < fg.sum() < fg.size
+    fx = FeatureExtractor(weights=LITE0, device="cpu", batch_size=16)
+    feats = fx.extract([img], [lab], table)
+    crop = fx.crop_dim
+    assert crop == 1280 and feats.shape == (len(table.ids), fx.dim) == (len(table.ids), 1280 + 432)
+    np.testing.assert_allclose(np.linalg.norm(feats[:, :crop], axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(feats[:, crop:1392], axis=1), 1.0, atol=1e-5)
+    # the same frame again: the whole-image maps come from the cache, identical values
+    again = fx.extract([img], [lab], table)
+    np.testing.assert_array_equal(again, feats)
+    # the context part tells the object from the background: foreground segments are on
+    # average closer to each other than to background segments
+    ctx = feats[:, crop:]
+    sims = ctx @ ctx.T
+    within = sims[np.ix_(fg, fg)][~np.eye(fg.sum(), dtype=bool)].mean()
+    across = sims[np.ix_(fg, ~fg)].mean()
+    assert within > across + 0.1
+
+
+@needs_weights
+def test_context_features_are_cancellable_between_images():
+    rng = np.random.default_rng(1)
+    imgs = [rng.random((64, 64, 3)).astype(np.float32) for _ in range(3)]
+    lab = np.ones((64, 64), np.int32)
+    segs = types.SimpleNamespace(ids=np.array([1, 1, 1]), image=np.arange(3),
+                                 bbox=np.array([[0, 0, 64, 64]] * 3))  # fmt: skip
+    fx = FeatureExtractor(weights=LITE0, device="cpu")
+    with pytest.raises(Cancelled):
+        fx.context_features(imgs, [lab] * 3, segs, progress=CancelAfter(2))
+    assert fx.context_features(imgs, [lab] * 3, segs).shape == (3, 432)

@@ -26,6 +26,8 @@ __all__ = [
     "export_masks",
     "load_session",
     "save_session",
+    "session_snapshot",
+    "write_snapshot",
 ]
 
 FORMAT = "napari-featann-session"
@@ -54,11 +56,20 @@ def save_session(session, path: str | os.PathLike, embed_images: bool = False) -
         The file written. It is written to a temporary name first and then
         renamed, so an interrupted save never leaves a broken file.
     """
+    return write_snapshot(session_snapshot(session, embed_images, copy=False), path)
+
+
+def session_snapshot(session, embed_images: bool = False, copy: bool = True) -> dict:
+    """Everything :func:`save_session` writes, as a dict of arrays (fast; no compression).
+
+    With ``copy`` the arrays that labelling changes in place (class masks, hand
+    masks, label images, segment classes) are copied, so that a background
+    thread can write the snapshot with :func:`write_snapshot` while the user
+    goes on labelling.
+    """
     from dataclasses import asdict
 
-    path = Path(path)
-    if path.suffix != SUFFIX:
-        path = path.with_name(path.name + SUFFIX)
+    own = np.array if copy else np.asarray
     arrays: dict[str, np.ndarray] = {}
     images_meta = []
     for i, rec in enumerate(session.images):
@@ -67,14 +78,14 @@ def save_session(session, path: str | os.PathLike, embed_images: bool = False) -
             arrays[f"image_{i}"] = np.asarray(rec.data)
         images_meta.append({"name": rec.name, "path": rec.path, "embedded": embed,
                             "shape": list(rec.data.shape)})  # fmt: skip
-        arrays[f"class_mask_{i}"] = session.class_masks[i]
-        arrays[f"manual_mask_{i}"] = session.manual_masks[i]
+        arrays[f"class_mask_{i}"] = own(session.class_masks[i])
+        arrays[f"manual_mask_{i}"] = own(session.manual_masks[i])
         if session.gradients[i] is not None:
             arrays[f"gradient_{i}"] = session.gradients[i].astype(np.float16)
     for i, lab in enumerate(session.label_images):
-        arrays[f"labels_{i}"] = lab
+        arrays[f"labels_{i}"] = own(lab)
     arrays.update(session.segments.to_arrays())
-    arrays["segment_class"] = session.segment_class
+    arrays["segment_class"] = own(session.segment_class)
     if session.features is not None:
         arrays["features"] = session.features
     if session.embedding is not None:
@@ -101,6 +112,18 @@ def save_session(session, path: str | os.PathLike, embed_images: bool = False) -
         "n_label_images": len(session.label_images),
     }
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    return arrays
+
+
+def write_snapshot(arrays: dict, path: str | os.PathLike) -> Path:
+    """Write a :func:`session_snapshot` to ``path`` (compressed; safe in a worker thread).
+
+    ``.featann`` is appended when missing; the file is written under a
+    temporary name and renamed, so an interrupted write never leaves a broken file.
+    """
+    path = Path(path)
+    if path.suffix != SUFFIX:
+        path = path.with_name(path.name + SUFFIX)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)

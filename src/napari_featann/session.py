@@ -455,11 +455,13 @@ class Session:
         old_rows_class = self.segment_class[rows].copy()
         selected = np.zeros(int(max(self.next_id, ids.max(initial=0) + 1)), bool)
         selected[ids] = True
-        images = [int(i) for i in np.unique(self.segments.image[rows])]
+        img_of = self.segments.image[rows]
+        images = [int(i) for i in np.unique(img_of)]
+        boxes = [self.segments.bbox[rows[img_of == i]] for i in images]
         changes = dict(zip(images, assign_pixels_many(
             [self.label_images[i] for i in images], selected,
             [self.manual_masks[i] for i in images], [self.class_masks[i] for i in images],
-            class_id), strict=True))  # fmt: skip
+            class_id, boxes), strict=True))  # fmt: skip
         self.segment_class[rows] = class_id
 
         def undo():

@@ -48,3 +48,63 @@ def test_nothing_to_change_and_bad_input():
         assign_pixels(lab, np.ones(2, bool), np.zeros((4, 5), bool), cm, 1)
     with pytest.raises(ValueError, match="C-contiguous"):
         assign_pixels(lab[:, :2], np.ones(2, bool), np.zeros((4, 2), bool), cm[:, :2], 1)
+
+
+@pytest.mark.parametrize("n_selected", [1, 2, 6])
+def test_bounding_boxes_visit_only_the_selected_segments(n_selected):
+    """Compact segments (a grid): boxes of the selected ones give the same result."""
+    rng = np.random.default_rng(n_selected)
+    side = 8
+    rows = np.arange(120) * side // 120
+    cols = np.arange(160) * side // 160
+    lab = (rows[:, None] * side + cols[None, :] + 1).astype(np.int32)
+    cm = rng.integers(0, 3, size=lab.shape).astype(np.uint8)
+    protected = rng.random(lab.shape) < 0.05
+    ids = rng.choice(np.arange(1, side * side + 1), n_selected, replace=False)
+    selected = np.zeros(side * side + 1, bool)
+    selected[ids] = True
+    boxes = []
+    for i in ids:
+        r, c = np.nonzero(lab == i)
+        boxes.append((r.min(), c.min(), r.max() + 1, c.max() + 1))
+    boxes.append(boxes[0])  # overlapping boxes count each pixel once
+    start = cm.copy()
+    expected = _reference(lab, selected, protected, cm, 3)
+    change = assign_pixels(lab, selected, protected, cm, 3, boxes=np.array(boxes))
+    np.testing.assert_array_equal(cm, expected)
+    assert change.count == int((start != expected).sum())
+    change.undo()
+    np.testing.assert_array_equal(cm, start)
+    change.redo()
+    np.testing.assert_array_equal(cm, expected)
+
+
+def test_session_boxes_hold_every_pixel_after_edits(tmp_path):
+    """Session.assign trusts the segment table's boxes: splits and merges keep them exact."""
+    from napari_featann.editing import merge, split
+    from napari_featann.session import Session
+
+    img = np.zeros((60, 90, 3), np.uint8)
+    img[10:50, 10:40] = (200, 30, 30)
+    img[10:50, 50:80] = (30, 200, 30)
+    s = Session.from_sources([img])
+    s.partition_params.regions = 6
+    s.partition()
+    s.features = np.random.default_rng(0).random((len(s.segments), 8)).astype(np.float32)
+    s.embedding = np.random.default_rng(1).random((len(s.segments), 2)).astype(np.float32)
+    s.compute_features = lambda table=None, **kw: (
+        np.random.default_rng(2).random((len(table.ids), 8)).astype(np.float32)
+    )
+    s.place = lambda feats: np.zeros((len(feats), 2), np.float32)
+    big = int(s.segments.ids[np.argmax(s.segments.area)])
+    _, flat = s.segment_pixels(big)
+    pts = np.unravel_index(flat[[0, -1]], s.label_images[0].shape)
+    split(s, big, [(int(pts[0][0]), int(pts[1][0]))], [(int(pts[0][1]), int(pts[1][1]))])
+    merge(s, s.segments.ids[-2:])  # the two parts of the split, adjacent
+    lab = s.label_images[0]
+    for sid, (r0, c0, r1, c1) in zip(s.segments.ids, s.segments.bbox):
+        r, c = np.nonzero(lab == sid)
+        assert r.min() >= r0 and r.max() < r1 and c.min() >= c0 and c.max() < c1
+    cid = s.add_class("a")
+    s.assign(s.segments.ids, cid)
+    assert np.all(s.class_masks[0][lab > 0] == cid)

@@ -225,6 +225,50 @@ def test_session_files(dock, qtbot, session_file, tmp_path):
     assert dock.autosave() == tmp_path / "auto.featann"
 
 
+def test_save_and_open_in_the_background(dock, qtbot, session_file, tmp_path):
+    s = _open(dock, session_file)
+    cid = dock.add_class("sky")
+    first = dock.select_box(*_left_half(s.embedding))
+    dock.assign(first, cid)
+    saved_masks = [m.copy() for m in s.class_masks]
+    with qtbot.waitSignal(dock.session_written, timeout=JOB_TIMEOUT) as written:
+        assert dock.save_session(tmp_path / "bg", wait=False) == tmp_path / "bg.featann"
+        # labelling goes on while the file is written: the file holds the earlier state
+        rest = np.setdiff1d(s.segments.ids, first)
+        dock.assign(rest, cid)
+        assert dock.dirty
+    assert written.args == [str(tmp_path / "bg.featann")] and not dock.writing
+    assert dock.dirty  # the later labels are not in the file
+
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        assert dock.load_session(tmp_path / "bg.featann", wait=False) is None
+    assert blocker.args == ["open session", "done"]
+    s2 = dock.session
+    assert s2 is not s and dock.session_path == tmp_path / "bg.featann"
+    for a, b in zip(s2.class_masks, saved_masks):
+        np.testing.assert_array_equal(a, b)
+    assert dock.layers_for(0)[1].data is s2.class_masks[0]
+
+    # a bad file read in the background: an error, and the session shown stays
+    bad = tmp_path / "bad.featann"
+    bad.write_bytes(b"not a session")
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.load_session(bad, wait=False)
+    assert blocker.args == ["open session", "error"]
+    assert "not a napari-featann session" in dock.last_error and dock.session is s2
+
+
+def test_a_failed_background_save_keeps_the_session_unsaved(dock, qtbot, session_file, tmp_path):
+    s = _open(dock, session_file)
+    dock.assign(s.segments.ids[:3], dock.add_class("sky"))
+    assert dock.dirty
+    blocked = tmp_path / "file"
+    blocked.write_text("a file, not a folder")
+    dock.save_session(blocked / "x.featann", wait=False)
+    qtbot.waitUntil(lambda: not dock.writing, timeout=JOB_TIMEOUT)
+    assert dock.dirty and "could not save" in dock.last_error
+
+
 def test_launch_opens_images(make_napari_viewer, photos, tmp_path):
     import imageio.v3 as iio
 

@@ -66,6 +66,7 @@ class FeatureSpaceWidget(
 
     job_finished = Signal(str, str)
     session_changed = Signal()
+    session_written = Signal(str)  # a session file was written (save or autosave)
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
@@ -163,8 +164,8 @@ class FeatureSpaceWidget(
         self.save_button = QPushButton("Save session…")
         self.load_button = QPushButton("Open session…")
         self.export_button = QPushButton("Export masks…")
-        self.save_button.clicked.connect(lambda: self.save_session())
-        self.load_button.clicked.connect(lambda: self.load_session())
+        self.save_button.clicked.connect(lambda: self.save_session(wait=False))
+        self.load_button.clicked.connect(lambda: self.load_session(wait=False))
         self.export_button.clicked.connect(lambda: self.export_masks())
         self.autosave_spin = QSpinBox()
         self.autosave_spin.setRange(0, 120)
@@ -571,6 +572,8 @@ class FeatureSpaceWidget(
             return
         self._closed = True
         self.cancel()
+        if self._writer is not None and self._writer.thread is not None:
+            self._writer.thread.join(60)  # let a background save finish its file
         self.set_split_mode(False)
         self._autosave_timer.stop()
         for key, previous in self._bound_keys.items():

@@ -39,6 +39,7 @@ class SessionFilesMixin:
         self.session_path: Path | None = None
         self.autosave_target: Path | None = None  # None: default_autosave_path
         self._autosave_pending = False
+        self._writer = None  # the Job writing a session file in the background
         self._autosave_timer = QTimer(self)
         self._autosave_timer.timeout.connect(self._autosave_tick)
         self.set_autosave_minutes(self.AUTOSAVE_MINUTES)
@@ -57,31 +58,89 @@ class SessionFilesMixin:
         return self.autosave_target or default_autosave_path(self.session)
 
     def _autosave_tick(self) -> None:
-        if self._autosave_pending and not self.busy:
-            self.autosave()
+        if self._autosave_pending and not self.busy and not self.writing:
+            self.autosave(wait=False)
 
-    def autosave(self) -> Path | None:
-        """Save to :meth:`autosave_path` now (no dialog); returns the file or None on error."""
-        from ..io import save_session
+    @property
+    def writing(self) -> bool:
+        """Whether a session file is being written in the background."""
+        return self._writer is not None and self._writer.running
 
+    def wait_for_write(self, timeout: float | None = None) -> None:
+        """Block until the background write (if any) has finished and reported."""
+        from qtpy.QtWidgets import QApplication
+
+        job = self._writer
+        if job is None or job.thread is None:
+            return
+        job.thread.join(timeout)
+        while job.running:  # its outcome is delivered through the Qt event loop
+            QApplication.processEvents()
+
+    def _write(self, path: Path, what: str, wait: bool, on_saved) -> Path | None:
+        """Snapshot the session now and write it (in a thread unless ``wait``)."""
+        from ..io import session_snapshot, write_snapshot
+        from .workers import run_job
+
+        self.wait_for_write()
+        try:
+            snapshot = session_snapshot(self.session)  # copies: labelling may go on
+        except (OSError, ValueError) as exc:
+            self._error(what, f"could not save to {path}: {exc}", box=what != "Autosave")
+            return None
+        was_dirty, was_pending = self.dirty, self._autosave_pending
+        self.dirty = self._autosave_pending = False
+        result: list[Path] = []
+
+        def done(out: Path) -> None:
+            result.append(out)
+            on_saved(out)
+            self.session_written.emit(str(out))
+
+        def failed(exc: BaseException) -> None:
+            self.dirty = self.dirty or was_dirty  # nothing is lost: it stays unsaved
+            self._autosave_pending = self._autosave_pending or was_pending
+            if not self._closed:
+                self._error(what, f"could not save to {path}: {exc}", box=what != "Autosave")
+
+        def write(progress) -> Path:
+            progress.init(1, f"writing {path.name}")
+            out = write_snapshot(snapshot, path)
+            progress.update(1)
+            return out
+
+        self._writer = run_job(write, progress_desc=what.lower(), on_done=done,
+                               on_error=failed, parent_widget=self, sync=wait or None)  # fmt: skip
+        if not wait:
+            self._status(f"{what.lower()}: writing {path}…")
+            return path
+        return result[0] if result else None
+
+    def autosave(self, wait: bool = True) -> Path | None:
+        """Save to :meth:`autosave_path` (no dialog); returns the file or None on error.
+
+        With ``wait=False`` the file is written in a background thread (the
+        timer does this): the session is copied at once and labelling goes on.
+        """
         path = self.autosave_path()
         if path is None:
             return None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            out = save_session(self.session, path)
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             self._warn(f"autosave to {path} failed: {exc}")
             return None
-        self._autosave_pending = False
-        self._status(f"autosaved to {out}")
-        return out
+        return self._write(path, "Autosave", wait, lambda out: self._status(f"autosaved to {out}"))
 
     # ------------------------------------------------------------ save / load
-    def save_session(self, path: str | os.PathLike | None = None) -> Path | None:
-        """Save the session (a file dialog when ``path`` is None); returns the file."""
-        from ..io import save_session
+    def save_session(self, path: str | os.PathLike | None = None,
+                     wait: bool = True) -> Path | None:  # fmt: skip
+        """Save the session (a file dialog when ``path`` is None); returns the file.
 
+        With ``wait=False`` (the Save button) the session is copied at once and
+        written in a background thread with a progress bar; an error is reported
+        when the write fails, and the session then stays marked unsaved.
+        """
         if self.session is None:
             self._error("Save session", "nothing to save: load images first")
             return None
@@ -91,41 +150,49 @@ class SessionFilesMixin:
                                                   "featann sessions (*.featann)")  # fmt: skip
             if not path:
                 return None
-        try:
-            out = save_session(self.session, path)
-        except (OSError, ValueError) as exc:
-            self._error("Save session", f"could not save to {path}: {exc}", box=True)
-            return None
-        self.session_path = out
-        self.dirty = False
-        self._autosave_pending = False
-        self._status(f"saved {out}")
-        return out
+        path = Path(path)
+        if path.suffix != ".featann":
+            path = path.with_name(path.name + ".featann")
 
-    def load_session(self, path: str | os.PathLike | None = None):
+        def saved(out: Path) -> None:
+            self.session_path = out
+            self._status(f"saved {out}")
+
+        return self._write(path, "Save session", wait, saved)
+
+    def load_session(self, path: str | os.PathLike | None = None, wait: bool = True):
         """Open a session file (a file dialog when ``path`` is None).
 
         On a bad file an error box explains why and the current session stays.
-        Unsaved changes of the current session are autosaved first.
+        Unsaved changes of the current session are autosaved first. With
+        ``wait=False`` (the Open button) the file is read as a cancellable job
+        and the session is shown when it has been read; returns None then.
         """
-        from ..io import SessionFileError, load_session
+        from ..io import load_session
 
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self, "Open session", str(Path.cwd()),
                                                   "featann sessions (*.featann)")  # fmt: skip
             if not path:
                 return None
-        try:
+        shown: list = []
+
+        def read(progress):
+            progress.init(1, f"reading {Path(path).name}")
             session = load_session(path)
-        except SessionFileError as exc:
-            self._error("Open session", str(exc), box=True)
-            return None
-        self._keep_unsaved()
-        self.set_session(session)
-        self.session_path = Path(path)
-        self.dirty = False
-        self._status(f"opened {path}: {self._summary()}")
-        return session
+            progress.update(1)
+            return session
+
+        def show(session) -> None:
+            self._keep_unsaved()
+            self.set_session(session)
+            self.session_path = Path(path)
+            self.dirty = False
+            self._status(f"opened {path}: {self._summary()}")
+            shown.append(session)
+
+        self._run("open session", read, show, sync=wait or None)
+        return shown[0] if shown else None
 
     def _keep_unsaved(self) -> None:
         """Autosave the current session if it has unsaved changes (before replacing it)."""

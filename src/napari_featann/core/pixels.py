@@ -42,18 +42,40 @@ def _write_py(labels, lut, manual, cm, value, idx, old):  # compiled by numba
     return k
 
 
+def _write_boxes_py(labels, lut, manual, cm, value, boxes, width, idx, old):  # numba
+    """:func:`_write_py` restricted to the pixels inside ``boxes`` (r0, c0, r1, c1)."""
+    k = 0
+    m = lut.size
+    cap = idx.size
+    for b in range(boxes.shape[0]):
+        for r in range(boxes[b, 0], boxes[b, 2]):
+            base = r * width
+            for p in range(base + boxes[b, 1], base + boxes[b, 3]):
+                s = labels[p]
+                if 0 <= s < m and lut[s] and not manual[p] and cm[p] != value:
+                    if k < cap:
+                        idx[k] = p
+                        old[k] = cm[p]
+                    cm[p] = value
+                    k += 1
+    return k
+
+
 def _kernels():
-    """Compile (or load from numba's disk cache) the kernel, once per process."""
+    """Compile (or load from numba's disk cache) the kernels, once per process."""
     with _LOCK:
         if not _KERNELS:
             from numba import njit
 
-            kernel = njit(cache=True, nogil=True)(_write_py)
-            kernel(np.zeros(1, np.int32), np.zeros(1, bool), np.zeros(1, bool),
-                   np.zeros(1, np.uint8), np.uint8(0), np.zeros(0, np.int64),
-                   np.zeros(0, np.uint8))  # fmt: skip
-            _KERNELS["write"] = kernel
-    return _KERNELS["write"]
+            lab, lut, man = np.zeros(1, np.int32), np.zeros(1, bool), np.zeros(1, bool)
+            cm, idx, old = np.zeros(1, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.uint8)
+            write = njit(cache=True, nogil=True)(_write_py)
+            write(lab, lut, man, cm, np.uint8(0), idx, old)
+            boxes = njit(cache=True, nogil=True)(_write_boxes_py)
+            boxes(lab, lut, man, cm, np.uint8(0), np.zeros((1, 4), np.int64), 1, idx, old)
+            _KERNELS["boxes"] = boxes
+            _KERNELS["write"] = write
+    return _KERNELS["write"], _KERNELS["boxes"]
 
 
 def warm_up(background: bool = True) -> None:
@@ -120,6 +142,7 @@ def assign_pixels(
     protected: np.ndarray,
     class_mask: np.ndarray,
     value: int,
+    boxes: np.ndarray | None = None,
 ) -> PixelChange:
     """Give ``value`` to every unprotected pixel of the selected segments, in place.
 
@@ -136,6 +159,10 @@ def assign_pixels(
         Class per pixel, C-contiguous, written in place.
     value : int
         The class to write (0 unlabels).
+    boxes : ndarray of int, shape (k, 4), optional
+        Bounding boxes ``(r0, c0, r1, c1)`` (end-exclusive) that hold every
+        selected pixel, e.g. those of the selected segments. When they cover
+        less than half the image only their pixels are visited.
 
     Returns
     -------
@@ -160,7 +187,25 @@ def assign_pixels(
         )
     if not class_mask.flags.c_contiguous:
         raise ValueError("the class mask must be C-contiguous (it is written in place)")
-    write = _kernels()
+    write_all, write_boxes = _kernels()
+    if boxes is not None:
+        boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
+        h, w = class_mask.shape
+        boxes = np.clip(boxes, 0, [h, w, h, w])
+        area = int(np.sum(np.maximum(boxes[:, 2] - boxes[:, 0], 0)
+                          * np.maximum(boxes[:, 3] - boxes[:, 1], 0)))  # fmt: skip
+        if 2 * area >= class_mask.size:
+            boxes = None  # one pass over the image is cheaper
+    if boxes is None:
+
+        def write(labels, lut, manual, cm, v, idx, old):
+            return write_all(labels, lut, manual, cm, v, idx, old)
+    else:
+        width = class_mask.shape[1]
+
+        def write(labels, lut, manual, cm, v, idx, old):
+            return write_boxes(labels, lut, manual, cm, v, boxes, width, idx, old)
+
     labels = np.ascontiguousarray(label_image).reshape(-1)
     manual = np.ascontiguousarray(protected, dtype=bool).reshape(-1)
     lut = np.ascontiguousarray(selected, dtype=bool)
@@ -188,7 +233,7 @@ def assign_pixels(
 
 
 def assign_pixels_many(
-    label_images, selected: np.ndarray, protected, class_masks, value: int
+    label_images, selected: np.ndarray, protected, class_masks, value: int, boxes=None
 ) -> list[PixelChange]:
     """:func:`assign_pixels` over several images, in parallel threads.
 
@@ -202,18 +247,23 @@ def assign_pixels_many(
     selected : ndarray of bool
         Shared lookup table of selected segment ids (ids are unique across images).
     value : int
+    boxes : sequence of ndarray or None, optional
+        Per image, the ``boxes`` of :func:`assign_pixels`.
 
     Returns
     -------
     list of PixelChange
         One per image, in order.
     """
-    jobs = list(zip(label_images, protected, class_masks, strict=True))
+    if boxes is None:
+        boxes = [None] * len(class_masks)
+    jobs = list(zip(label_images, protected, class_masks, boxes, strict=True))
     if len(jobs) < 4:
-        return [assign_pixels(lab, selected, man, cm, value) for lab, man, cm in jobs]
+        return [assign_pixels(lab, selected, man, cm, value, b) for lab, man, cm, b in jobs]
     if not _POOL:
         import os
         from concurrent.futures import ThreadPoolExecutor
 
         _POOL.append(ThreadPoolExecutor(min(8, os.cpu_count() or 1), "featann-pixels"))
-    return list(_POOL[0].map(lambda j: assign_pixels(j[0], selected, j[1], j[2], value), jobs))
+    return list(_POOL[0].map(lambda j: assign_pixels(j[0], selected, j[1], j[2], value, j[3]),
+                             jobs))  # fmt: skip

@@ -26,24 +26,12 @@ _POOL: list = []
 _LOCK = threading.Lock()
 
 
-def _write_py(labels, lut, manual, cm, value, idx, old):  # compiled by numba
-    """Write ``value``; record the first ``idx.size`` changes; return the change count."""
-    k = 0
-    m = lut.size
-    cap = idx.size
-    for p in range(labels.size):
-        s = labels[p]
-        if 0 <= s < m and lut[s] and not manual[p] and cm[p] != value:
-            if k < cap:
-                idx[k] = p
-                old[k] = cm[p]
-            cm[p] = value
-            k += 1
-    return k
+def _write_py(labels, lut, manual, cm, value, boxes, width, idx, old):  # compiled by numba
+    """Write ``value`` inside ``boxes`` (r0, c0, r1, c1) of the flat image of ``width`` columns.
 
-
-def _write_boxes_py(labels, lut, manual, cm, value, boxes, width, idx, old):  # numba
-    """:func:`_write_py` restricted to the pixels inside ``boxes`` (r0, c0, r1, c1)."""
+    Records the first ``idx.size`` changes; returns the change count. The whole
+    image is the single box ``(0, 0, 1, size)`` of a one-row image of width ``size``.
+    """
     k = 0
     m = lut.size
     cap = idx.size
@@ -62,7 +50,7 @@ def _write_boxes_py(labels, lut, manual, cm, value, boxes, width, idx, old):  # 
 
 
 def _kernels():
-    """Compile (or load from numba's disk cache) the kernels, once per process."""
+    """Compile (or load from numba's disk cache) the kernel, once per process."""
     with _LOCK:
         if not _KERNELS:
             from numba import njit
@@ -70,12 +58,9 @@ def _kernels():
             lab, lut, man = np.zeros(1, np.int32), np.zeros(1, bool), np.zeros(1, bool)
             cm, idx, old = np.zeros(1, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.uint8)
             write = njit(cache=True, nogil=True)(_write_py)
-            write(lab, lut, man, cm, np.uint8(0), idx, old)
-            boxes = njit(cache=True, nogil=True)(_write_boxes_py)
-            boxes(lab, lut, man, cm, np.uint8(0), np.zeros((1, 4), np.int64), 1, idx, old)
-            _KERNELS["boxes"] = boxes
+            write(lab, lut, man, cm, np.uint8(0), np.zeros((1, 4), np.int64), 1, idx, old)
             _KERNELS["write"] = write
-    return _KERNELS["write"], _KERNELS["boxes"]
+    return _KERNELS["write"]
 
 
 def warm_up(background: bool = True) -> None:
@@ -187,7 +172,7 @@ def assign_pixels(
         )
     if not class_mask.flags.c_contiguous:
         raise ValueError("the class mask must be C-contiguous (it is written in place)")
-    write_all, write_boxes = _kernels()
+    kernel = _kernels()
     if boxes is not None:
         boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
         h, w = class_mask.shape
@@ -196,15 +181,13 @@ def assign_pixels(
                           * np.maximum(boxes[:, 3] - boxes[:, 1], 0)))  # fmt: skip
         if 2 * area >= class_mask.size:
             boxes = None  # one pass over the image is cheaper
-    if boxes is None:
-
-        def write(labels, lut, manual, cm, v, idx, old):
-            return write_all(labels, lut, manual, cm, v, idx, old)
+    if boxes is None:  # the whole image as one row
+        boxes, width = np.array([[0, 0, 1, class_mask.size]], np.int64), class_mask.size
     else:
         width = class_mask.shape[1]
 
-        def write(labels, lut, manual, cm, v, idx, old):
-            return write_boxes(labels, lut, manual, cm, v, boxes, width, idx, old)
+    def write(labels, lut, manual, cm, v, idx, old):
+        return kernel(labels, lut, manual, cm, v, boxes, width, idx, old)
 
     labels = np.ascontiguousarray(label_image).reshape(-1)
     manual = np.ascontiguousarray(protected, dtype=bool).reshape(-1)

@@ -101,3 +101,17 @@ def test_context_features_are_cancellable_between_images():
     with pytest.raises(Cancelled):
         fx.context_features(imgs, [lab] * 3, segs, progress=CancelAfter(2))
     assert fx.context_features(imgs, [lab] * 3, segs).shape == (3, 432)
+
+
+def test_large_images_pool_on_a_bounded_grid():
+    H, W = 3000, 2000  # a remote-sensing tile: the grid is coarser, not 750 x 500
+    lab = np.ones((H, W), np.int32)
+    lab[: H // 2] = 2
+    lab[10, 10] = 3  # a one-pixel segment still gets a value
+    fmap = np.zeros((2, 94, 63), np.float32)
+    fmap[0, :47] = 1.0  # channel 0 on the top half (segment 2), channel 1 below
+    fmap[1, 47:] = 1.0
+    boxes = np.array([[H // 2, 0, H, W], [0, 0, H // 2, W], [10, 10, 11, 11]])
+    out = pool_in_segments([fmap], lab, np.array([1, 2, 3]), boxes)
+    assert out.shape == (3, 2) and np.all(np.isfinite(out))
+    assert out[0, 1] > 0.99 and out[1, 0] > 0.99 and out[2, 0] > 0.99

@@ -26,8 +26,10 @@ import torch.nn.functional as F
 
 __all__ = ["ContextMaps", "context_channels", "pool_in_segments"]
 
-#: Pooling grid: one sample every ``GRID`` pixels (maps are upsampled to it).
+#: Pooling grid: one sample every ``GRID`` pixels (maps are upsampled to it), coarser on
+#: images whose long side exceeds ``GRID * MAX_SAMPLES`` so that memory stays bounded.
 GRID = 4
+MAX_SAMPLES = 256
 
 
 def context_indices(model) -> list[int]:
@@ -111,7 +113,8 @@ def pool_in_segments(maps, label_image: np.ndarray, ids: np.ndarray, boxes: np.n
     boxes : ndarray, (n, 4)
         Their bounding boxes ``(r0, c0, r1, c1)``, used for segments too small
         to hold a sample of the pooling grid (they take the map at one of
-        their pixels).
+        their pixels). The grid samples every ``GRID`` (4) pixels, or every
+        ``ceil(long side / MAX_SAMPLES)`` pixels on large images.
 
     Returns
     -------
@@ -119,8 +122,9 @@ def pool_in_segments(maps, label_image: np.ndarray, ids: np.ndarray, boxes: np.n
     """
     lab = np.asarray(label_image)
     H, W = lab.shape
-    h, w = -(-H // GRID), -(-W // GRID)
-    samples = lab[GRID // 2 :: GRID, GRID // 2 :: GRID]
+    step = max(GRID, -(-max(H, W) // MAX_SAMPLES))
+    h, w = -(-H // step), -(-W // step)
+    samples = lab[step // 2 :: step, step // 2 :: step]
     sh, sw = samples.shape
     ids = np.asarray(ids, np.int64)
     n = ids.size
@@ -136,7 +140,7 @@ def pool_in_segments(maps, label_image: np.ndarray, ids: np.ndarray, boxes: np.n
         r0, c0, r1, c1 = (int(v) for v in boxes[j])
         rr, cc = np.nonzero(lab[r0:r1, c0:c1] == ids[j])
         r, c = (rr[0] + r0, cc[0] + c0) if rr.size else ((r0 + r1) // 2, (c0 + c1) // 2)
-        pts.append((min(r // GRID, h - 1), min(c // GRID, w - 1)))
+        pts.append((min(r // step, h - 1), min(c // step, w - 1)))
     blocks = []
     for fmap in maps:
         t = torch.from_numpy(np.asarray(fmap, np.float32))[None]

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.images import list_image_files, read_image
 
-__all__ = ["iou_score", "load_masks_for", "majority_labels", "summarise"]
+__all__ = ["iou_score", "load_masks_for", "majority_labels", "neighbour_agreement", "summarise"]
 
 
 def load_masks_for(image_paths, mask_dir) -> list[np.ndarray]:
@@ -99,3 +99,30 @@ def image_files(images) -> list[Path]:
     """A folder's image files, or the given list."""
     p = Path(images)
     return list_image_files(p) if p.is_dir() else [p]
+
+
+def neighbour_agreement(features: np.ndarray, classes: np.ndarray, k: int = 10) -> dict:
+    """Per class, the mean fraction of a segment's ``k`` nearest neighbours of its class.
+
+    Neighbours by cosine similarity of the feature vectors; ``classes`` is the
+    ground-truth (majority) class index per segment. A measure of how well the
+    features separate the classes before any labelling.
+
+    Returns
+    -------
+    dict
+        ``{"k": k, "class 0": fraction, ...}``, fractions in percent.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.asarray(features, np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    k = min(k, len(x) - 1)
+    out: dict = {"k": int(k)}
+    if k < 1:
+        return out
+    _, ind = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
+    same = (classes[ind[:, 1:]] == classes[:, None]).mean(1)
+    for c in np.unique(classes):
+        out[f"class {int(c)}"] = round(100 * float(same[classes == c].mean()), 1)
+    return out

@@ -57,19 +57,16 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..core.progress import Progress, ensure_progress
-from .common import image_files, load_masks_for, summarise
+from .common import image_files, load_masks_for, neighbour_agreement, summarise
+from .plot import plot_curves
 from .robot_select import GroundTruth, best_selection
 
-__all__ = ["RobotOptions", "plot_curves", "robot_benchmark"]
+__all__ = ["RobotOptions", "robot_benchmark"]
 
 COST_SELECTION = 3.0
 COST_FIRST_CLICK = 2.4
 COST_CLICK = 0.9
 COST_TRIGGER = 1.0
-
-# Reference points on DAVIS from the paper (mean IoU, seconds per image).
-PAPER_DAVIS = {"paper (feature space annotation)": (8.74, 84.53),
-               "f-BRS, 5 clicks": (6.0, 82.44), "f-BRS, 3 clicks": (4.2, 79.87)}  # fmt: skip
 
 
 @dataclass
@@ -515,6 +512,7 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
     truth = GroundTruth(gts)
     truth.refresh(session)
     oracle = _oracle_iou(session, truth)
+    neighbours = neighbour_agreement(session.features, truth.major)
     n_segments = len(session.segments)
 
     robot = _Robot(session, truth, opts, progress)
@@ -531,6 +529,7 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
         "budget_seconds_per_image": opts.budget,
         "stopped": stopped,
         "oracle_iou": round(oracle, 2),
+        "feature_neighbour_agreement": neighbours,
         "boxes": c["boxes"],
         "lassos": c["lassos"],
         "clicks": c["clicks"],
@@ -562,42 +561,3 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
                     references=None if davis else {})  # fmt: skip
         result["plot"] = str(args.plot)
     return result
-
-
-def plot_curves(curves: dict, path, oracle: float | None = None, title: str = "",
-                references: dict | None = None) -> None:  # fmt: skip
-    """Write a PNG of mean IoU against modelled effort per image.
-
-    Parameters
-    ----------
-    curves : dict of str to list of [effort, iou]
-        One line per run.
-    path : str or Path
-    oracle : float, optional
-        Drawn as a dashed line (the partition's upper bound without corrections).
-    references : dict of str to (seconds, iou), optional
-        Points from the literature; default the paper's DAVIS figures.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    refs = PAPER_DAVIS if references is None else references
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
-    for label, curve in curves.items():
-        xy = np.asarray(curve, float).reshape(-1, 2)
-        ax.step(xy[:, 0], xy[:, 1], where="post", label=label)
-    if oracle is not None:
-        ax.axhline(oracle, ls="--", c="grey", lw=1, label=f"oracle labelling ({oracle:.1f})")
-    for (name, (sec, iou)), marker in zip(refs.items(), "o^vsD"):
-        ax.plot([sec], [iou], marker, ls="none", label=f"{name}: {iou:g} @ {sec:g} s")
-    ax.set_xlabel("modelled effort per image (s)")
-    ax.set_ylabel("mean IoU (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)

@@ -1,0 +1,50 @@
+"""Plots of the benchmarks (matplotlib, imported lazily)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["PAPER_DAVIS", "plot_curves"]
+
+# Reference points on DAVIS from the paper (mean IoU, seconds per image).
+PAPER_DAVIS = {"paper (feature space annotation)": (8.74, 84.53),
+               "f-BRS, 5 clicks": (6.0, 82.44), "f-BRS, 3 clicks": (4.2, 79.87)}  # fmt: skip
+
+
+def plot_curves(curves: dict, path, oracle: float | None = None, title: str = "",
+                references: dict | None = None) -> None:  # fmt: skip
+    """Write a PNG of mean IoU against modelled effort per image.
+
+    Parameters
+    ----------
+    curves : dict of str to list of [effort, iou]
+        One line per run.
+    path : str or Path
+    oracle : float, optional
+        Drawn as a dashed line (the partition's upper bound without corrections).
+    references : dict of str to (seconds, iou), optional
+        Points from the literature; default the paper's DAVIS figures.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    refs = PAPER_DAVIS if references is None else references
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    for label, curve in curves.items():
+        xy = np.asarray(curve, float).reshape(-1, 2)
+        ax.step(xy[:, 0], xy[:, 1], where="post", label=label)
+    if oracle is not None:
+        ax.axhline(oracle, ls="--", c="grey", lw=1, label=f"oracle labelling ({oracle:.1f})")
+    for (name, (sec, iou)), marker in zip(refs.items(), "o^vsD"):
+        ax.plot([sec], [iou], marker, ls="none", label=f"{name}: {iou:g} @ {sec:g} s")
+    ax.set_xlabel("modelled effort per image (s)")
+    ax.set_ylabel("mean IoU (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -46,8 +46,10 @@ def test_a_segment_between_grid_samples_still_gets_a_value():
     fmap = np.random.default_rng(0).random((3, 10, 10)).astype(np.float32)
     out = pool_in_segments([fmap], lab, np.array([0, 7]), np.array([[0, 0, 40, 40], [0, 0, 1, 1]]))
     assert np.all(np.isfinite(out))
-    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-6)
-    np.testing.assert_allclose(out[1], fmap[:, 0, 0] / np.linalg.norm(fmap[:, 0, 0]), atol=1e-5)
+    # the map has one cell per 4x4 pixels: full weight from 64 pixels, 1/64 for one pixel
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), [1.0, 1 / 64], rtol=1e-5)
+    direction = fmap[:, 0, 0] / np.linalg.norm(fmap[:, 0, 0])
+    np.testing.assert_allclose(out[1] * 64, direction, atol=1e-5)
 
 
 def _davis_frame(n_segments: int = 40):
@@ -77,7 +79,11 @@ def test_context_features_on_a_real_frame():
     crop = fx.crop_dim
     assert crop == 1280 and feats.shape == (len(table.ids), fx.dim) == (len(table.ids), 1280 + 432)
     np.testing.assert_allclose(np.linalg.norm(feats[:, :crop], axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(np.linalg.norm(feats[:, crop:1392], axis=1), 1.0, atol=1e-5)
+    # each context block weighs min(1, area / (4 cells of 16 x 16 pixels))
+    weight = np.minimum(1.0, table.area / (4 * 16**2))
+    assert weight.min() < 1  # the frame has segments small enough to be down-weighted
+    np.testing.assert_allclose(np.linalg.norm(feats[:, crop:1392], axis=1), weight, rtol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(feats[:, 1392:], axis=1), weight, rtol=1e-4)
     # the same frame again: the whole-image maps come from the cache, identical values
     again = fx.extract([img], [lab], table)
     np.testing.assert_array_equal(again, feats)
@@ -114,4 +120,9 @@ def test_large_images_pool_on_a_bounded_grid():
     boxes = np.array([[H // 2, 0, H, W], [0, 0, H // 2, W], [10, 10, 11, 11]])
     out = pool_in_segments([fmap], lab, np.array([1, 2, 3]), boxes)
     assert out.shape == (3, 2) and np.all(np.isfinite(out))
-    assert out[0, 1] > 0.99 and out[1, 0] > 0.99 and out[2, 0] > 0.99
+    unit = out / np.linalg.norm(out, axis=1, keepdims=True)
+    assert unit[0, 1] > 0.99 and unit[1, 0] > 0.99 and unit[2, 0] > 0.99
+    # one cell of the map covers about 32 x 32 pixels here: the big halves get full
+    # weight, the one-pixel segment almost none
+    np.testing.assert_allclose(np.linalg.norm(out[:2], axis=1), 1.0, rtol=1e-5)
+    assert np.linalg.norm(out[2]) < 1e-3

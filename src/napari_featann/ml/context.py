@@ -12,7 +12,15 @@ foreground segment's 10 nearest neighbours (cosine) that are foreground is
 0.643 with the crop alone and 0.860 with crop + context (``docs/benchmarks.md``).
 
 The pooled blocks are L2-normalised one by one so that each weighs the same as
-the crop feature, whatever its channel count.
+the crop feature, whatever its channel count, and then scaled by how well the
+maps resolve the segment: ``min(1, area / (4 * stride**2))``, with ``stride``
+the pixels of the image per cell of the finer of the two maps. A segment that
+covers four cells or more gets the full context; a small one (a nucleus of a
+few hundred pixels under a 16-pixel stride) gets less, because its cell mostly
+describes its surroundings, which small objects and their background share.
+Measured with 10 nearest neighbours: on DAVIS (median segment 1 945 px)
+foreground agreement 85.1 % with the weight against 85.5 % without; on the
+DSB2018 nuclei image (median 447 px) 92.8 % against 74.5 % (crop alone: 93.6 %).
 """
 
 from __future__ import annotations
@@ -119,6 +127,8 @@ def pool_in_segments(maps, label_image: np.ndarray, ids: np.ndarray, boxes: np.n
     Returns
     -------
     ndarray of float32, (n, sum of C)
+        Each block has length ``min(1, area / (4 * stride**2))`` (the module
+        docstring), ``stride`` being ``H`` over the height of the first map.
     """
     lab = np.asarray(label_image)
     H, W = lab.shape
@@ -151,4 +161,7 @@ def pool_in_segments(maps, label_image: np.ndarray, ids: np.ndarray, boxes: np.n
         for j, (r, c) in zip(missing, pts):
             acc[j] = up[:, r, c]
         blocks.append(F.normalize(acc, dim=1, eps=1e-12))
-    return torch.cat(blocks, 1).numpy().astype(np.float32)
+    stride = H / max(np.shape(maps[0])[-2], 1)
+    area = np.bincount(lab.ravel(), minlength=int(lut.size))[ids]
+    weight = np.minimum(1.0, area / (4.0 * stride**2)).astype(np.float32)
+    return torch.cat(blocks, 1).numpy().astype(np.float32) * weight[:, None]

@@ -174,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
         b.add_argument("--images", required=True, help="folder of images")
         b.add_argument("--masks", required=name != "extract", help="folder of masks (same stems)")
         b.add_argument("--limit", type=int, help="use only the first N images")
-        b.add_argument("--seed", type=int, default=0)
+        b.add_argument(
+            "--seed", type=int, default=0, help="seed of the projection and of metric learning"
+        )
         _add_partition_args(b)
         if name == "oracle":
             b.add_argument(

@@ -198,7 +198,7 @@ FIELDS = ["n_images", "mean_iou", "median_iou", "boxes_per_image", "clicks_per_i
 
 
 def _modelled_effort(r) -> float:
-    clicked = r["corrections"] + r["corrections_abandoned"]
+    clicked = r["corrections"] + r["corrections_abandoned"] + r["click_labels"]
     return (COST_SELECTION * (r["boxes"] + r["lassos"]) + COST_FIRST_CLICK * clicked
             + COST_CLICK * (r["clicks"] - clicked)
             + COST_TRIGGER * (r["metric_learning_runs"] + r["reprojections"])
@@ -256,3 +256,27 @@ def test_budget_is_respected(runs):
 def test_plot_is_a_png(runs):
     pytest.importorskip("matplotlib")
     assert runs["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_click_labelling_gives_a_wrong_segment_its_class():
+    """With an implicit background, the best click labels the segment with most foreground."""
+    from napari_featann.bench.robot import RobotOptions, _Robot
+    from napari_featann.bench.robot_select import GroundTruth
+    from napari_featann.bench.speed import _grid_session
+    from napari_featann.core.progress import Progress
+
+    s = _grid_session(2, 4, (40, 40))  # 2 images of 2 x 2 segments of 20 x 20 pixels
+    gts = [np.zeros((40, 40), np.uint8) for _ in range(2)]
+    gts[0][:20, :20] = 1  # segment 1 of image 0: all foreground
+    gts[1][:20, :10] = 1  # segment 1 of image 1: half foreground
+    truth = GroundTruth(gts)
+    truth.refresh(s)
+    robot = _Robot(s, truth, RobotOptions(foreground_only=True), Progress())
+    row, cls, gain = robot.plan_relabel()
+    assert (int(s.segments.ids[row]), cls, gain) == (1, 1, 400.0)
+    robot.relabel(row, cls)
+    assert s.segment_class[row] == 2 and robot.counts["clicks"] == 1
+    assert robot.effort == COST_FIRST_CLICK
+    assert np.all(s.class_masks[0][:20, :20] == 2) and robot.ious[0] == 100.0
+    # the half-foreground segment is no better as foreground than as background: no click
+    assert robot.plan_relabel() is None

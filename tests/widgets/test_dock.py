@@ -190,6 +190,23 @@ def test_linked_selection(dock, session_file):
         next(gen)
     assert dock.scatter.focused == target
     assert dock.layers.focused == (1, int(s.segments.ids[target]))
+    assert s.segment_class[target] == 0  # a plain click labels nothing
+
+    # Alt+click gives the clicked segment the current class, pixels included; undoable
+    cid = dock.add_class("clicked")
+    dock.set_current_class(cid)
+    event.modifiers, event.type = ("Alt",), "mouse_press"
+    gen = cb(dock.viewer, event)
+    next(gen)
+    event.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert s.segment_class[target] == cid and dock.scatter.focused == target
+    img, flat = _pixels_of(s, s.segments.ids[target])
+    assert np.all(dock.layers_for(img)[1].data.reshape(-1)[flat] == cid)
+    dock.undo()
+    assert s.segment_class[target] == 0
+    assert not np.any(dock.layers_for(img)[1].data.reshape(-1)[flat] == cid)
 
 
 def test_session_files(dock, qtbot, session_file, tmp_path):

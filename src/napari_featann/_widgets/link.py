@@ -92,15 +92,17 @@ def camera(viewer):
     return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
 
 
-def click_callback(on_click: Callable[[tuple], None]) -> Callable:
-    """A napari mouse-drag callback calling ``on_click(world_position)`` for a plain click.
+def click_callback(on_click: Callable[..., None]) -> Callable:
+    """A napari mouse-drag callback calling ``on_click(world_position, label)`` for a click.
 
-    Drags (which pan), clicks with modifiers and clicks while the active
-    layer is in a painting or editing mode are ignored.
+    ``label`` is True for Alt+click (label the clicked segment), False for a
+    plain click. Drags (which pan), clicks with other modifiers and clicks
+    while the active layer is in a painting or editing mode are ignored.
     """
 
     def callback(viewer, event):
-        if event.button != 1 or event.modifiers:
+        mods = {str(getattr(m, "name", m)).lower() for m in event.modifiers}
+        if event.button != 1 or mods - {"alt"}:
             return
         active = viewer.layers.selection.active
         if str(getattr(active, "mode", "pan_zoom")) in _PAINT_MODES:
@@ -110,7 +112,7 @@ def click_callback(on_click: Callable[[tuple], None]) -> Callable:
         while event.type == "mouse_move":
             yield
         if np.hypot(*(np.asarray(event.pos, float) - start)[:2]) <= _DRAG_PX:
-            on_click(tuple(event.position))
+            on_click(tuple(event.position), "alt" in mods)
 
     return callback
 
@@ -217,7 +219,8 @@ class ScatterLinkMixin:
             return
         self.focus_segment(int(self._session.segments.ids[row]))
 
-    def _on_canvas_click(self, world_position) -> None:
+    def _on_canvas_click(self, world_position, label: bool = False) -> None:
+        """Focus the clicked segment; with ``label`` (Alt+click) also give it the current class."""
         s = self._session
         if s is None or not len(s.label_images) or self.layers.previewing is not None:
             return
@@ -231,6 +234,8 @@ class ScatterLinkMixin:
             self.layers.clear_focus()
             self.scatter.clear_focus()
             return
+        if label and self.current_class in s.classes and not (self.busy or self._split_on):
+            self.assign([seg], self.current_class)
         self.layers.highlight_segment(i, seg)
         if self._shown_embedding is not None:
             self.scatter.focus_point(int(s.segments.rows_of([seg])[0]))

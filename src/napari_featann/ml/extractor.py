@@ -7,7 +7,7 @@ a timm backbone with global average pooling; the pooled vector is
 L2-normalised. With ``context=True`` (the default) the vector is followed by
 the segment's *context* descriptor: the backbone's two deepest feature maps
 of the whole image, averaged inside the segment (:mod:`.context`), each block
-L2-normalised.
+L2-normalised and weighted down for segments smaller than four map cells.
 
 Features are cached in memory by the content of the crop (pixels + mask), so
 a segment that did not change is never extracted twice, even when its id
@@ -457,8 +457,8 @@ class FeatureExtractor:
         -------
         ndarray of float32, shape (n, dim)
             One row per segment, in the order of ``segments``: the crop part
-            L2-normalised, then (with ``context``) the context blocks, each
-            L2-normalised.
+            L2-normalised, then (with ``context``) the context blocks, each of
+            length ``min(1, area / (4 map cells))`` (:func:`.context.pool_in_segments`).
 
         Raises
         ------

@@ -12,6 +12,7 @@ pytest.importorskip("vispy")
 from vispy.util import keys
 
 from napari_featann._widgets.scatter import ScatterView
+from napari_featann._widgets.scatter_lod import gl_renderer, is_software_renderer
 
 pytestmark = pytest.mark.gui
 
@@ -514,11 +515,23 @@ def test_lod_with_mask_cap_off_and_few_points(qtbot, big):
     assert view.drawn_count == LOD_N and not view.lod_active
     with pytest.raises(ValueError):
         view.lod_cap = -1
-    # n <= cap (the default cap, 20k): nothing changes
-    assert ScatterView.LOD_CAP == 20_000
+    # the default cap follows the renderer: 5k under software OpenGL (Xvfb), 20k on a GPU
+    assert (ScatterView.LOD_CAP, ScatterView.LOD_CAP_SOFTWARE) == (20_000, 5_000)
     small = ScatterView()
     qtbot.addWidget(small)
-    assert small.lod_cap == ScatterView.LOD_CAP
+    small.show()
+    qtbot.waitUntil(lambda: gl_renderer(small.canvas) is not None, timeout=5000)
+    software = is_software_renderer(gl_renderer(small.canvas))
+    assert small.lod_cap == (ScatterView.LOD_CAP_SOFTWARE if software else ScatterView.LOD_CAP)
+    # n <= cap: nothing changes
     small.set_points(xy[:1000], solid(1000))
     small.set_camera_rect(2, 2, 8, 8)
     assert small.drawn_count == 1000 and not small.lod_active
+
+
+def test_software_renderers_are_recognised():
+    assert is_software_renderer("llvmpipe (LLVM 15.0.6, 256 bits)")
+    assert is_software_renderer("Mesa X11 softpipe")
+    assert is_software_renderer("Google SwiftShader")
+    assert not is_software_renderer("NVIDIA H100 80GB HBM3/PCIe/SSE2")
+    assert not is_software_renderer("AMD Radeon Pro 5500M OpenGL Engine")

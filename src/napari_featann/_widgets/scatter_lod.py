@@ -10,7 +10,26 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LevelOfDetailMixin"]
+__all__ = ["LevelOfDetailMixin", "gl_renderer", "is_software_renderer"]
+
+_SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "swiftshader", "software", "basic render")
+
+
+def is_software_renderer(name: str) -> bool:
+    """Whether an OpenGL renderer string names a software rasteriser (Mesa llvmpipe, ...)."""
+    name = name.lower()
+    return any(k in name for k in _SOFTWARE_GL)
+
+
+def gl_renderer(canvas) -> str | None:
+    """The OpenGL renderer of a vispy canvas (None when it cannot be asked yet)."""
+    try:
+        from vispy.gloo import gl
+
+        canvas.set_current()
+        return str(gl.glGetParameter(gl.GL_RENDERER))
+    except Exception:  # no context yet, or a backend without the query
+        return None
 
 
 class LevelOfDetailMixin:
@@ -21,8 +40,9 @@ class LevelOfDetailMixin:
     ``_upload_markers`` (which draws ``_lod_subsample()`` while ``_lod_on``).
     """
 
-    def _init_lod(self, lod_cap: int | None) -> None:
-        self._lod_cap = self._check_lod_cap(lod_cap)
+    def _init_lod(self, lod_cap: int | str | None) -> None:
+        self._lod_auto = lod_cap == "auto"
+        self._lod_cap = None if self._lod_auto else self._check_lod_cap(lod_cap)
         self._lod_on = False  # the subsample is what the markers visual holds now
         self._lod_hold = False  # camera changes do not start the subsample (set_points' fit)
         self._lod_rank: np.ndarray | None = None  # random priority of each point
@@ -32,15 +52,26 @@ class LevelOfDetailMixin:
     def lod_cap(self) -> int | None:
         """Most points drawn while the camera moves; None: always all of them.
 
-        Setting it applies at once (0 or None turns the level of detail off).
+        Setting it applies at once (0 or None turns the level of detail off;
+        ``"auto"``, the default, picks ``LOD_CAP_SOFTWARE`` under a software
+        OpenGL renderer and ``LOD_CAP`` otherwise, once the canvas can say which).
         """
+        if self._lod_auto:
+            renderer = gl_renderer(self.canvas)
+            if renderer is None:
+                return self.LOD_CAP  # asked again next time
+            self._lod_auto = False
+            self._lod_cap = (
+                self.LOD_CAP_SOFTWARE if is_software_renderer(renderer) else self.LOD_CAP
+            )
         return self._lod_cap
 
     @lod_cap.setter
-    def lod_cap(self, cap: int | None) -> None:
-        self._lod_cap = self._check_lod_cap(cap)
+    def lod_cap(self, cap: int | str | None) -> None:
+        self._lod_auto = cap == "auto"
+        self._lod_cap = None if self._lod_auto else self._check_lod_cap(cap)
         self._lod_local = None
-        if self._lod_cap is None:
+        if self.lod_cap is None:
             self._end_lod()
         elif self._lod_on:
             self._upload_markers()
@@ -70,7 +101,7 @@ class LevelOfDetailMixin:
         The visible points of lowest rank in one seeded random permutation of all the
         points, so the same points are drawn on every camera move.
         """
-        cap, m = self._lod_cap, self._vis_idx.size
+        cap, m = self.lod_cap, self._vis_idx.size
         if not cap or m <= cap:
             return None
         if self._lod_local is None:
@@ -83,7 +114,8 @@ class LevelOfDetailMixin:
 
     def _start_lod(self) -> None:
         """The camera moved: draw the subsample until it has been still for a while."""
-        if not self._lod_hold and self._lod_cap and self._vis_idx.size > self._lod_cap:
+        cap = self.lod_cap
+        if not self._lod_hold and cap and self._vis_idx.size > cap:
             self._lod_timer.start()  # restarts: all points return once the camera is still
             if not self._lod_on:
                 self._lod_on = True

@@ -115,7 +115,8 @@ def _cmd_bench(args) -> int:
     elif args.bench == "label":
         from .bench.speed import labelling_benchmark
 
-        result = labelling_benchmark(args.n_images, args.per_image, viewer=args.viewer)
+        result = labelling_benchmark(args.n_images, args.per_image, viewer=args.viewer,
+                                     fraction=args.fraction)  # fmt: skip
     elif args.bench == "scatter":
         from .bench.scatter_speed import scatter_benchmark
 
@@ -206,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--per-image", type=int, default=100)
     lab.add_argument("--viewer", action="store_true",
                      help="time the dock's whole path in napari (needs a display)")  # fmt: skip
+    lab.add_argument("--fraction", type=float, default=1.0,
+                     help="part of the scatter the box covers (default: all of it)")  # fmt: skip
     lab.set_defaults(func=_cmd_bench)
     sc = bsub.add_parser("scatter", help="scatter pan/zoom frame times (needs a display)")
     sc.add_argument("--points", type=int, default=100_000)

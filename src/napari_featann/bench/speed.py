@@ -98,11 +98,13 @@ def _grid_session(n_images: int, per_image: int, shape: tuple[int, int]):
 
 def labelling_benchmark(n_images: int = 100, per_image: int = 100,
                         shape: tuple[int, int] = (480, 854), repeats: int = 7,
-                        viewer: bool = False) -> dict:  # fmt: skip
+                        viewer: bool = False, fraction: float = 1.0) -> dict:  # fmt: skip
     """Time one box that labels every segment of ``n_images`` synthetic images.
 
     Each image is cut into a grid of ``per_image`` rectangular segments; the
-    box covers all ``n_images * per_image`` points of a random embedding.
+    box covers all ``n_images * per_image`` points of a random embedding (or,
+    with ``fraction`` < 1, that part of it: about that fraction of the segments,
+    spread over all images).
 
     Parameters
     ----------
@@ -124,6 +126,7 @@ def labelling_benchmark(n_images: int = 100, per_image: int = 100,
     """
     s = _grid_session(n_images, per_image, shape)
     c1, c2 = s.add_class("a"), s.add_class("b")
+    corner = (fraction if fraction < 1 else 2, 2)  # the box's upper corner (points in [0, 1)^2)
     if viewer:
         import napari
         from qtpy.QtWidgets import QApplication
@@ -145,7 +148,7 @@ def labelling_benchmark(n_images: int = 100, per_image: int = 100,
     undo()
     times, undo_times = [], []
     for k in range(repeats):
-        ids = s.select_box((-1, -1), (2, 2))
+        ids = s.select_box((-1, -1), corner)
         t0 = time.perf_counter()
         do(ids, c1 if k % 2 == 0 else c2)
         if viewer:
@@ -162,6 +165,7 @@ def labelling_benchmark(n_images: int = 100, per_image: int = 100,
     return {
         "n_images": n_images,
         "segments": len(s.segments),
+        "selected": len(s.select_box((-1, -1), corner)),
         "pixels": int(n_images * shape[0] * shape[1]),
         "path": "dock.assign + visible layer + scatter" if viewer else "Session.assign",
         "assign_ms_median": round(1000 * float(np.median(times)), 1),

@@ -81,14 +81,15 @@ class ContextMaps:
 
     def maps(self, model, image: np.ndarray, mean, std, device, salt: bytes = b"") -> list:
         """The two deepest feature maps of ``image`` (float RGB in [0, 1]), as (C, h, w)."""
+        image = np.ascontiguousarray(image, np.float32)
         key = hashlib.blake2b(salt, digest_size=20)
         key.update(np.asarray(image.shape, np.int64).tobytes())
-        key.update(np.ascontiguousarray(image, np.float32).data)
+        key.update(image.data)
         k = key.digest()
         if k in self._cache:
             self._cache.move_to_end(k)
             return self._cache[k]
-        x = torch.from_numpy(np.ascontiguousarray(image, np.float32)).permute(2, 0, 1)[None]
+        x = torch.from_numpy(image).permute(2, 0, 1)[None]
         h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
         if scale < 1.0:
@@ -109,7 +110,7 @@ class ContextMaps:
 
 
 def pool_in_segments(maps, label_image: np.ndarray, ids: np.ndarray, boxes: np.ndarray):
-    """Mean of each map inside each segment, block-wise L2-normalised.
+    """Mean of each map inside each segment, block-wise L2-normalised, weighted by size.
 
     Parameters
     ----------

@@ -229,6 +229,13 @@ class _Robot:
             gains = 2 * h - h.sum(1, keepdims=True)
         return gains * self._row_weight(rows)[:, None]
 
+    def shown_labels(self) -> np.ndarray:
+        """Class index every segment shows (the implicit one when unlabelled), or -1."""
+        labels = self.s.segment_class.astype(np.int64) - 1
+        if self.implicit is not None:
+            labels[labels < 0] = self.implicit
+        return labels
+
     def label_of(self, row: int) -> int:
         """Class index a segment shows (the implicit one when unlabelled), or -1."""
         c = int(self.s.segment_class[row]) - 1
@@ -284,9 +291,7 @@ class _Robot:
         the positive class) is computed for the best of them until no
         optimistic rate can beat the best achievable one (branch and bound).
         """
-        labels = self.s.segment_class.astype(np.int64) - 1
-        if self.implicit is not None:
-            labels[labels < 0] = self.implicit
+        labels = self.shown_labels()
         rows = np.flatnonzero(labels >= 0)
         if rows.size == 0 or self.truth.n_classes < 2:
             return None
@@ -362,9 +367,7 @@ class _Robot:
 
     def plan_relabel(self):
         """The segment whose Alt+click relabelling gains most, as ``(row, class, gain)``, or None."""
-        labels = self.s.segment_class.astype(np.int64) - 1
-        if self.implicit is not None:
-            labels[labels < 0] = self.implicit
+        labels = self.shown_labels()
         rows = np.flatnonzero((labels >= 0) & (self.truth.major != labels))
         if rows.size == 0:
             return None

@@ -186,21 +186,22 @@ def assign_pixels(
     else:
         width = class_mask.shape[1]
 
-    def write(labels, lut, manual, cm, v, idx, old):
-        return kernel(labels, lut, manual, cm, v, boxes, width, idx, old)
-
     labels = np.ascontiguousarray(label_image).reshape(-1)
     manual = np.ascontiguousarray(protected, dtype=bool).reshape(-1)
     lut = np.ascontiguousarray(selected, dtype=bool)
     cm = class_mask.reshape(-1)
     v = cm.dtype.type(value)
+
+    def write(idx, old):  # the pass; records up to idx.size changes, returns the count
+        return kernel(labels, lut, manual, cm, v, boxes, width, idx, old)
+
     # One pass, recording up to ``cap`` changes (an 8-byte index and the old value
     # each); past that, a copy of the mask taken first (a cheap memcpy) is the record.
     # A small cap keeps the wasted recording of big changes cheap.
     cap = max(cm.size * cm.itemsize // (8 * (8 + cm.itemsize)), 64)
     before = cm.copy()
     idx, old = np.empty(cap, np.int64), np.empty(cap, cm.dtype)
-    n = int(write(labels, lut, manual, cm, v, idx, old))
+    n = int(write(idx, old))
     change = PixelChange(class_mask, n, int(value))
     if 0 < n <= cap:
         change.indices, change.old = idx[:n].copy(), old[:n].copy()
@@ -209,7 +210,7 @@ def assign_pixels(
         none_i, none_o = np.empty(0, np.int64), np.empty(0, cm.dtype)
 
         def rewrite() -> None:  # redo: the same pass on the restored mask
-            write(labels, lut, manual, cm, v, none_i, none_o)
+            write(none_i, none_o)
 
         change._rewrite = rewrite
     return change

@@ -446,7 +446,7 @@ class Session:
         dict of int to int
             Per touched image, the number of pixels that changed.
         """
-        from .core.pixels import assign_pixels_many
+        from .core.pixels import assign_pixels_many, redo_many, undo_many
 
         if class_id != 0:
             self._class(class_id)
@@ -461,22 +461,29 @@ class Session:
         changes = dict(zip(images, assign_pixels_many(
             [self.label_images[i] for i in images], selected,
             [self.manual_masks[i] for i in images], [self.class_masks[i] for i in images],
-            class_id, boxes), strict=True))  # fmt: skip
+            class_id, boxes, self._covers_image(rows, images)), strict=True))  # fmt: skip
         self.segment_class[rows] = class_id
 
         def undo():
-            for change in changes.values():
-                change.undo()
+            undo_many(changes.values())
             self.segment_class[rows] = old_rows_class
 
         def redo():
-            for change in changes.values():
-                change.redo()
+            redo_many(changes.values())
             self.segment_class[rows] = class_id
 
         name = self.classes[class_id].name if class_id else "unlabelled"
         self.history.push(Action(description or f"label {ids.size} segments as {name}", undo, redo))
         return {img: change.count for img, change in changes.items()}
+
+    def _covers_image(self, rows: np.ndarray, images: list[int]) -> list[bool]:
+        """Per image, whether ``rows`` hold all of its segments and they tile all its pixels."""
+        seg, n = self.segments, self.n_images
+        taken = np.bincount(seg.image[rows], minlength=n)
+        total = np.bincount(seg.image, minlength=n)
+        area = np.bincount(seg.image, weights=seg.area, minlength=n)
+        return [bool(taken[i] == total[i] and area[i] == self.label_images[i].size)
+                for i in images]  # fmt: skip
 
     def paint(self, image_index: int, mask: np.ndarray, class_id: int) -> None:
         """Record a hand-painted region: its pixels take ``class_id`` and are protected."""

@@ -50,8 +50,9 @@ def test_nothing_to_change_and_bad_input():
         assign_pixels(lab[:, :2], np.ones(2, bool), np.zeros((4, 2), bool), cm[:, :2], 1)
 
 
+@pytest.mark.parametrize("uniform", [False, True])  # old classes mixed, or all one class
 @pytest.mark.parametrize("n_selected", [1, 2, 6])
-def test_bounding_boxes_visit_only_the_selected_segments(n_selected):
+def test_bounding_boxes_visit_only_the_selected_segments(n_selected, uniform):
     """Compact segments (a grid): boxes of the selected ones give the same result."""
     rng = np.random.default_rng(n_selected)
     side = 8
@@ -60,6 +61,8 @@ def test_bounding_boxes_visit_only_the_selected_segments(n_selected):
     lab = (rows[:, None] * side + cols[None, :] + 1).astype(np.int32)
     cm = rng.integers(0, 3, size=lab.shape).astype(np.uint8)
     protected = rng.random(lab.shape) < 0.05
+    if uniform:  # unprotected pixels all unlabelled: undo needs no record of pixels
+        cm[~protected] = 0
     ids = rng.choice(np.arange(1, side * side + 1), n_selected, replace=False)
     selected = np.zeros(side * side + 1, bool)
     selected[ids] = True
@@ -73,6 +76,7 @@ def test_bounding_boxes_visit_only_the_selected_segments(n_selected):
     change = assign_pixels(lab, selected, protected, cm, 3, boxes=np.array(boxes))
     np.testing.assert_array_equal(cm, expected)
     assert change.count == int((start != expected).sum())
+    assert (change.uniform == 0) == uniform and (change.before is None or not uniform)
     change.undo()
     np.testing.assert_array_equal(cm, start)
     change.redo()
@@ -108,3 +112,52 @@ def test_session_boxes_hold_every_pixel_after_edits(tmp_path):
     cid = s.add_class("a")
     s.assign(s.segments.ids, cid)
     assert np.all(s.class_masks[0][lab > 0] == cid)
+    # the table's areas tile the image, so this box took the whole-image path: same pixels
+    assert s.segments.area.sum() == lab.size and s._covers_image(
+        np.arange(len(s.segments)), [0]) == [True]  # fmt: skip
+
+
+@pytest.mark.parametrize("fraction_protected", [0.0, 0.1])
+@pytest.mark.parametrize("n_changed", [3, 400, 1200])  # sparse record, copy, one old class
+def test_whole_image_fill_matches_the_lookup_pass(fraction_protected, n_changed):
+    """``whole=True`` (every pixel in a selected segment) writes what the lookup pass writes."""
+    rng = np.random.default_rng(n_changed)
+    lab = rng.integers(1, 9, size=(30, 40)).astype(np.int32)
+    cm = np.full(lab.shape, 4, np.uint8)
+    if n_changed == cm.size:  # every pixel held class 1; protected ones hold others
+        cm[:] = 1
+    else:
+        cm.flat[rng.choice(cm.size, n_changed, replace=False)] = rng.integers(0, 3, n_changed)
+    protected = rng.random(lab.shape) < fraction_protected
+    cm[protected & (cm == 1)] = 2
+    selected = np.ones(9, bool)
+    start = cm.copy()
+    expected = _reference(lab, selected, protected, cm, 4)
+    change = assign_pixels(lab, np.zeros(1, bool), protected, cm, 4, whole=True)
+    np.testing.assert_array_equal(cm, expected)
+    assert change.count == int((start != expected).sum()) > 0
+    assert (change.uniform == 1) == (n_changed == cm.size)  # no copy, no indices
+    change.undo()
+    np.testing.assert_array_equal(cm, start)
+    change.redo()
+    np.testing.assert_array_equal(cm, expected)
+
+
+def test_session_uses_the_whole_image_path_only_when_all_segments_are_taken():
+    from napari_featann.session import Session
+
+    rng = np.random.default_rng(0)
+    s = Session.from_sources([rng.integers(0, 255, (40, 50, 3)).astype(np.uint8)] * 2)
+    s.partition_params.regions = 8
+    s.partition()
+    cid = s.add_class("a")
+    rows0 = s.segments.in_image(0)
+    assert s._covers_image(rows0, [0]) == [True]
+    assert s._covers_image(rows0[1:], [0]) == [False]
+    s.paint(0, np.eye(40, 50, dtype=bool), 0)  # protected pixels keep their class
+    s.assign(s.segments.ids, cid)
+    assert (s.class_masks[0][~np.eye(40, 50, dtype=bool)] == cid).all()
+    assert (s.class_masks[0][np.eye(40, 50, dtype=bool)] == 0).all()
+    assert (s.class_masks[1] == cid).all()
+    s.undo()
+    assert (s.class_masks[1] == 0).all() and (s.class_masks[0] == 0).all()

@@ -100,6 +100,19 @@ def test_box_labelling_undo_redo(dock, session_file):
     assert dock.select_box(*_left_half(s.embedding)).size == 0
 
 
+def test_thumbnails_follow_a_labelling_off_its_frame(dock, qtbot, session_file):
+    """The layer-list thumbnail is redrawn shortly after a box, not inside it."""
+    s = _open(dock, session_file)
+    dock.add_class("thing", "#00ff00")
+    layer = dock.layers_for(dock.layers.current)[1]
+    before = layer.thumbnail.copy()
+    lo, hi = s.embedding.min(0) - 1, s.embedding.max(0) + 1
+    assert dock.select_box(lo, hi).size == len(s.segments)
+    assert np.array_equal(layer.thumbnail, before)  # deferred: the box returned first
+    qtbot.waitUntil(lambda: not np.array_equal(layer.thumbnail, before), timeout=3000)
+    assert layer.thumbnail[..., 1].max() > before[..., 1].max()  # green now shows
+
+
 def test_hand_painted_pixels_survive_assign(dock, session_file):
     s = _open(dock, session_file)
     a = dock.add_class("a")

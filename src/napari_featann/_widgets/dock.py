@@ -13,7 +13,7 @@ and scripts.
 from __future__ import annotations
 
 import numpy as np
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -80,6 +80,9 @@ class FeatureSpaceWidget(
         self.last_error = ""
         self.layers = LayerSet(napari_viewer, self._on_paint)
         self.layers.key_binder = self._bind_layer_keys
+        # layer-list thumbnails follow a labelling 0.3 s later, off the labelling frame
+        self._thumbnail_timer = QTimer(self, singleShot=True, interval=300)
+        self._thumbnail_timer.timeout.connect(self.layers.refresh_thumbnails)
         self._init_jobs()
         self._init_files()
         self._build_ui()
@@ -419,8 +422,6 @@ class FeatureSpaceWidget(
     def _on_layer_inserted(self, event) -> None:
         self.refresh_layer_list()
         if META_SESSION in event.value.metadata:
-            from qtpy.QtCore import QTimer
-
             QTimer.singleShot(0, self._adopt_opened_sessions)
 
     def _on_layer_removed(self, event) -> None:
@@ -503,7 +504,8 @@ class FeatureSpaceWidget(
         s = self._session
         cid = self.current_class if class_id is None else int(class_id)
         changed = s.assign(segment_ids, cid)
-        self.layers.refresh_classes(changed)
+        self.layers.refresh_classes(changed, thumbnail=False)
+        self._thumbnail_timer.start()
         self._sync_scatter()
         self._touch()
         name = s.classes[cid].name if cid else "unlabelled"

@@ -101,6 +101,7 @@ class LayerSet:
         self._preview: int | None = None
         self.source_layers: dict[int, object] = {}  # image index -> the user's Image layer
         self.key_binder: Callable[[object], None] | None = None
+        self._stale_thumbnails: set[tuple[int, str]] = set()
 
     # ------------------------------------------------------------ session
     def set_session(self, session, source_layers: dict | None = None, adopt: Iterable = ()) -> None:
@@ -243,13 +244,27 @@ class LayerSet:
         if seg is not None:
             seg.visible = self.show_boundaries or self._focus is not None
 
-    def refresh_classes(self, images: Iterable[int] | None = None) -> None:
-        """Redraw the classes layers of ``images`` (default: all) that are visible."""
+    def refresh_classes(self, images: Iterable[int] | None = None, thumbnail: bool = True) -> None:
+        """Redraw the classes layers of ``images`` (default: all) that are visible.
+
+        With ``thumbnail=False`` the layer-list thumbnails wait for
+        :meth:`refresh_thumbnails` (napari repaints the layer list for them).
+        """
         keys = self._layers if images is None else [(int(i), "classes") for i in images]
         for key in keys:
             layer = self._layers.get(key)
             if layer is not None and key[1] == "classes" and layer.visible:
-                layer.refresh()
+                layer.refresh(thumbnail=thumbnail)
+                if not thumbnail:
+                    self._stale_thumbnails.add(key)
+
+    def refresh_thumbnails(self) -> None:
+        """Update the thumbnails that :meth:`refresh_classes` left stale."""
+        stale, self._stale_thumbnails = self._stale_thumbnails, set()
+        for key in stale:
+            layer = self._layers.get(key)
+            if layer is not None and layer.visible:
+                layer.refresh(data_displayed=False, highlight=False, extent=False)
 
     def update_colormaps(self) -> None:
         """Class colours changed: recolour every classes layer."""

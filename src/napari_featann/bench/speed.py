@@ -146,20 +146,31 @@ def labelling_benchmark(n_images: int = 100, per_image: int = 100,
     do(s.segments.ids[:1], c1)
     first_ms = 1000 * (time.perf_counter() - t0)
     undo()
+
+    def settle() -> None:  # untimed: let deferred work (thumbnails) finish between boxes
+        if viewer:
+            end = time.perf_counter() + 0.5
+            while time.perf_counter() < end:
+                QApplication.processEvents()
+                time.sleep(0.01)
+
     times, undo_times = [], []
     for k in range(repeats):
         ids = s.select_box((-1, -1), corner)
+        settle()
         t0 = time.perf_counter()
         do(ids, c1 if k % 2 == 0 else c2)
         if viewer:
             QApplication.processEvents()
         times.append(time.perf_counter() - t0)
+        settle()
         t0 = time.perf_counter()
         undo()
         if viewer:
             QApplication.processEvents()
         undo_times.append(time.perf_counter() - t0)
         redo()
+    parts = _dock_parts(dock, s, corner, (c1, c2), repeats, settle) if viewer else None
     if viewer:
         v.close()
     return {
@@ -173,4 +184,34 @@ def labelling_benchmark(n_images: int = 100, per_image: int = 100,
         "undo_ms_median": round(1000 * float(np.median(undo_times)), 1),
         "first_call_ms": round(first_ms, 1),
         "target_ms": 100,
+        **({"parts_ms_median": parts} if parts else {}),
     }
+
+
+def _dock_parts(dock, s, corner, classes, repeats: int, settle) -> dict:
+    """Median milliseconds of each step of ``dock.assign`` (same order), and of the repaint."""
+    from qtpy.QtWidgets import QApplication
+
+    parts: dict[str, list[float]] = {
+        k: [] for k in ("write", "layer", "scatter", "status", "repaint")
+    }
+    for k in range(repeats):
+        ids = s.select_box((-1, -1), corner)
+        settle()
+        t = [time.perf_counter()]
+        changed = s.assign(ids, classes[k % 2])
+        t.append(time.perf_counter())
+        dock.layers.refresh_classes(changed, thumbnail=False)
+        t.append(time.perf_counter())
+        dock._sync_scatter()
+        t.append(time.perf_counter())
+        dock._touch()
+        dock._status(f"{len(ids)} segments labelled")
+        t.append(time.perf_counter())
+        QApplication.processEvents()
+        t.append(time.perf_counter())
+        for name, dt in zip(parts, np.diff(t)):
+            parts[name].append(1000 * dt)
+        settle()
+        s.undo()
+    return {k: round(float(np.median(v)), 1) for k, v in parts.items()}

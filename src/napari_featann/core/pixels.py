@@ -1,15 +1,24 @@
-"""Write segment classes into a class mask in one pass, and undo it.
+"""Write segment classes into a class mask, and undo it.
 
 :func:`assign_pixels` is what makes labelling thousands of segments over
-many images by one box fast: a single compiled pass per image reads the
-label image, looks the segment up in a table of selected ids, skips pixels
-painted by hand, and writes the class, while recording what is needed to
-undo it. The record keeps the changed indices and their old values when few
-pixels change (up to about an eighth of the mask's size in bytes), or a copy
-of the old mask when more do.
+many images by one box fast. Per image, a compiled read-only survey of the
+selected pixels (looked up in a table of selected segment ids, skipping
+pixels painted by hand) counts those that will change and the classes they
+hold; then one compiled pass writes the class. The survey picks the cheapest
+record that can undo the change:
+
+- nothing but the old class, when every selected pixel changes and all held
+  the same class (the common case of labelling unlabelled segments): undo
+  writes that class back over the same selection;
+- the changed indices and their old values, when few pixels change (up to
+  about an eighth of the mask's size in bytes);
+- a copy of the old mask otherwise.
+
+When every pixel of an image belongs to a selected segment (``whole``), the
+label image is not read at all.
 
 numba (a dependency of umap-learn) is imported on the first call; the
-compiled kernel is cached on disk.
+compiled kernels are cached on disk.
 """
 
 from __future__ import annotations
@@ -19,48 +28,121 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PixelChange", "assign_pixels", "assign_pixels_many", "warm_up"]
+__all__ = [
+    "PixelChange",
+    "assign_pixels",
+    "assign_pixels_many",
+    "redo_many",
+    "undo_many",
+    "warm_up",
+]
 
 _KERNELS: dict = {}
 _POOL: list = []
 _LOCK = threading.Lock()
 
 
-def _write_py(labels, lut, manual, cm, value, boxes, width, idx, old):  # compiled by numba
-    """Write ``value`` inside ``boxes`` (r0, c0, r1, c1) of the flat image of ``width`` columns.
+def _pass_py(labels, lut, manual, cm, value, boxes, width, idx, old, use_labels, write):  # numba
+    """One pass over ``boxes`` (r0, c0, r1, c1) of the flat image of ``width`` columns.
 
-    Records the first ``idx.size`` changes; returns the change count. The whole
-    image is the single box ``(0, 0, 1, size)`` of a one-row image of width ``size``.
+    Visits the pixels of selected segments (``lut[labels[p]]``; every pixel
+    without ``use_labels``) that are not ``manual``, and writes ``value`` there
+    when ``write`` (else only reads). Returns ``(free, n, lo, hi)``: pixels
+    visited, how many differed from ``value``, and the least and greatest class
+    among those; records the first ``idx.size`` of them (flat index, old class).
+    The whole image is the single box ``(0, 0, 1, size)`` of a one-row image of
+    width ``size``. Overlapping boxes visit pixels twice (a write finds them done).
     """
-    k = 0
+    free = 0
+    n = 0
+    lo = value
+    hi = value
     m = lut.size
     cap = idx.size
     for b in range(boxes.shape[0]):
         for r in range(boxes[b, 0], boxes[b, 2]):
             base = r * width
             for p in range(base + boxes[b, 1], base + boxes[b, 3]):
-                s = labels[p]
-                if 0 <= s < m and lut[s] and not manual[p] and cm[p] != value:
-                    if k < cap:
-                        idx[k] = p
-                        old[k] = cm[p]
-                    cm[p] = value
-                    k += 1
+                if use_labels:
+                    s = labels[p]
+                    if not (0 <= s < m and lut[s]):
+                        continue
+                if manual[p]:
+                    continue
+                free += 1
+                c = cm[p]
+                if c != value:
+                    if n < cap:
+                        idx[n] = p
+                        old[n] = c
+                    if n == 0:
+                        lo = c
+                        hi = c
+                    else:
+                        lo = min(lo, c)
+                        hi = max(hi, c)
+                    n += 1
+                    if write:
+                        cm[p] = value
+    return free, n, lo, hi
+
+
+def _survey_all_py(manual, cm, value, use_manual, lo, hi):  # compiled by numba
+    """The survey of :func:`_pass_py` over every pixel, in loops the compiler can vectorise.
+
+    ``lo`` and ``hi`` start at the greatest and least values of the mask's type;
+    they are only measured when every unprotected pixel differs from ``value``
+    (the one case where they matter), else returned as given.
+    """
+    um = np.uint8(use_manual)
+    free = 0
+    n = 0
+    for p in range(cm.size):
+        mine = np.uint8(1) - (um & np.uint8(manual[p]))
+        free += mine
+        n += mine & np.uint8(cm[p] != value)
+    if n == 0 or n != free:
+        return free, n, lo, hi
+    if use_manual:
+        for p in range(cm.size):
+            if not manual[p]:
+                lo = min(lo, cm[p])
+                hi = max(hi, cm[p])
+    else:
+        for p in range(cm.size):
+            lo = min(lo, cm[p])
+            hi = max(hi, cm[p])
+    return free, n, lo, hi
+
+
+def _fill_py(manual, cm, value, use_manual):  # compiled by numba
+    """Write ``value`` to every pixel (not ``manual`` ones when ``use_manual``) of a flat mask,
+    unrecorded, in a branch-free loop the compiler can vectorise; returns the change count."""
+    k = 0
+    for p in range(cm.size):
+        keep = use_manual and manual[p]
+        k += (cm[p] != value) and not keep
+        cm[p] = cm[p] if keep else value
     return k
 
 
 def _kernels():
-    """Compile (or load from numba's disk cache) the kernel, once per process."""
+    """Compile (or load from numba's disk cache) the kernels, once per process."""
     with _LOCK:
         if not _KERNELS:
             from numba import njit
 
             lab, lut, man = np.zeros(1, np.int32), np.zeros(1, bool), np.zeros(1, bool)
             cm, idx, old = np.zeros(1, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.uint8)
-            write = njit(cache=True, nogil=True)(_write_py)
-            write(lab, lut, man, cm, np.uint8(0), np.zeros((1, 4), np.int64), 1, idx, old)
-            _KERNELS["write"] = write
-    return _KERNELS["write"]
+            box = np.zeros((1, 4), np.int64)
+            one_pass = njit(cache=True, nogil=True)(_pass_py)
+            one_pass(lab, lut, man, cm, np.uint8(0), box, 1, idx, old, True, True)
+            fill = njit(cache=True, nogil=True)(_fill_py)
+            fill(man, cm, np.uint8(0), False)
+            survey_all = njit(cache=True, nogil=True)(_survey_all_py)
+            survey_all(man, cm, np.uint8(0), False, np.uint8(255), np.uint8(0))
+            _KERNELS.update(one_pass=one_pass, fill=fill, survey_all=survey_all)
+    return _KERNELS
 
 
 def warm_up(background: bool = True) -> None:
@@ -95,6 +177,11 @@ class PixelChange:
         Flat indices of the changed pixels and their previous values (sparse record).
     before : ndarray or None
         A copy of the whole mask before the change (dense record).
+    uniform : int or None
+        The one class all the selected unprotected pixels held, when the change
+        changed every one of them: undo writes it back over the same selection
+        (the label image, selection and protection are as they were, since
+        history is undone in order), so no pixels are recorded.
     """
 
     mask: np.ndarray
@@ -103,7 +190,9 @@ class PixelChange:
     indices: np.ndarray | None = None
     old: np.ndarray | None = None
     before: np.ndarray | None = None
+    uniform: int | None = None
     _rewrite: object = None
+    _unwrite: object = None
 
     def undo(self) -> None:
         """Restore the pixels this change wrote (the mask must be as it left it)."""
@@ -112,6 +201,8 @@ class PixelChange:
             flat[:] = self.before
         elif self.indices is not None:
             flat[self.indices] = self.old
+        elif self._unwrite is not None:
+            self._unwrite()
 
     def redo(self) -> None:
         """Write the change again (the mask must be as it was before it)."""
@@ -128,6 +219,7 @@ def assign_pixels(
     class_mask: np.ndarray,
     value: int,
     boxes: np.ndarray | None = None,
+    whole: bool = False,
 ) -> PixelChange:
     """Give ``value`` to every unprotected pixel of the selected segments, in place.
 
@@ -148,6 +240,11 @@ def assign_pixels(
         Bounding boxes ``(r0, c0, r1, c1)`` (end-exclusive) that hold every
         selected pixel, e.g. those of the selected segments. When they cover
         less than half the image only their pixels are visited.
+    whole : bool
+        The caller knows that every pixel of the image belongs to a selected
+        segment (a box took all of the image's segments): the label image is
+        not read, only the class mask (and ``protected`` if it holds any
+        pixel). ``selected`` and ``boxes`` are then ignored.
 
     Returns
     -------
@@ -172,52 +269,83 @@ def assign_pixels(
         )
     if not class_mask.flags.c_contiguous:
         raise ValueError("the class mask must be C-contiguous (it is written in place)")
-    kernel = _kernels()
-    if boxes is not None:
-        boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
-        h, w = class_mask.shape
-        boxes = np.clip(boxes, 0, [h, w, h, w])
-        area = int(np.sum(np.maximum(boxes[:, 2] - boxes[:, 0], 0)
-                          * np.maximum(boxes[:, 3] - boxes[:, 1], 0)))  # fmt: skip
-        if 2 * area >= class_mask.size:
-            boxes = None  # one pass over the image is cheaper
-    if boxes is None:  # the whole image as one row
-        boxes, width = np.array([[0, 0, 1, class_mask.size]], np.int64), class_mask.size
-    else:
-        width = class_mask.shape[1]
-
-    labels = np.ascontiguousarray(label_image).reshape(-1)
+    kernels = _kernels()
+    cm = class_mask.reshape(-1)
     manual = np.ascontiguousarray(protected, dtype=bool).reshape(-1)
+    labels = np.ascontiguousarray(label_image).reshape(-1)
     lut = np.ascontiguousarray(selected, dtype=bool)
+    boxes, width = _visit(boxes, class_mask.shape) if not whole else (None, 0)
+    if boxes is None:  # the whole image as one row
+        boxes, width = np.array([[0, 0, 1, cm.size]], np.int64), cm.size
+    use_manual = bool(manual.any()) if whole else True
+    one_pass, no_i, no_o = kernels["one_pass"], np.empty(0, np.int64), np.empty(0, cm.dtype)
+
+    def survey(v):
+        if whole:  # no label lookup, vectorised
+            info = np.iinfo(cm.dtype)
+            top, bottom = cm.dtype.type(info.max), cm.dtype.type(info.min)
+            return kernels["survey_all"](manual, cm, v, use_manual, top, bottom)
+        return one_pass(labels, lut, manual, cm, v, boxes, width, no_i, no_o, True, False)
+
+    def write(v, idx, old):
+        if whole and idx.size == 0:  # nothing to record, no label lookup: vectorised
+            return kernels["fill"](manual, cm, v, use_manual)
+        return one_pass(labels, lut, manual, cm, v, boxes, width, idx, old, not whole, True)[1]
+
+    return _survey_and_write(class_mask, value, survey, write)
+
+
+def _visit(boxes, shape: tuple[int, int]):
+    """``(boxes, width)`` for the passes, or ``(None, 0)`` when one pass over all is cheaper."""
+    if boxes is None:
+        return None, 0
+    boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
+    h, w = shape
+    boxes = np.clip(boxes, 0, [h, w, h, w])
+    area = int(np.sum(np.maximum(boxes[:, 2] - boxes[:, 0], 0)
+                      * np.maximum(boxes[:, 3] - boxes[:, 1], 0)))  # fmt: skip
+    return (None, 0) if 2 * area >= h * w else (boxes, w)
+
+
+def _sparse_cap(cm: np.ndarray) -> int:
+    """Most changes kept as (index, old value) pairs: an eighth of the mask's bytes."""
+    return max(cm.size * cm.itemsize // (8 * (8 + cm.itemsize)), 64)
+
+
+def _survey_and_write(class_mask: np.ndarray, value: int, survey, write) -> PixelChange:
+    """Survey the selected pixels, write ``value`` into them, return the cheapest record.
+
+    ``survey(v)`` gives ``(free, n, lo, hi)`` (selected unprotected pixels, how
+    many differ from ``v``, the least and greatest class among those);
+    ``write(v, idx, old)`` writes ``v`` there, recording up to ``idx.size``
+    changes, and returns the number of changed pixels.
+    """
     cm = class_mask.reshape(-1)
     v = cm.dtype.type(value)
-
-    def write(idx, old):  # the pass; records up to idx.size changes, returns the count
-        return kernel(labels, lut, manual, cm, v, boxes, width, idx, old)
-
-    # One pass, recording up to ``cap`` changes (an 8-byte index and the old value
-    # each); past that, a copy of the mask taken first (a cheap memcpy) is the record.
-    # A small cap keeps the wasted recording of big changes cheap.
-    cap = max(cm.size * cm.itemsize // (8 * (8 + cm.itemsize)), 64)
-    before = cm.copy()
-    idx, old = np.empty(cap, np.int64), np.empty(cap, cm.dtype)
-    n = int(write(idx, old))
-    change = PixelChange(class_mask, n, int(value))
-    if 0 < n <= cap:
-        change.indices, change.old = idx[:n].copy(), old[:n].copy()
-    elif n > cap:
-        change.before = before
-        none_i, none_o = np.empty(0, np.int64), np.empty(0, cm.dtype)
-
-        def rewrite() -> None:  # redo: the same pass on the restored mask
-            write(none_i, none_o)
-
-        change._rewrite = rewrite
+    free, n, lo, hi = (int(x) for x in survey(v))
+    no_i, no_o = np.empty(0, np.int64), np.empty(0, cm.dtype)
+    change = PixelChange(class_mask, 0, int(value))
+    if n == 0:
+        return change
+    if n == free and lo == hi:  # every selected pixel changes, all from one class
+        old_v = cm.dtype.type(lo)
+        change.uniform = lo
+        change.count = int(write(v, no_i, no_o))
+        change._unwrite = lambda: write(old_v, no_i, no_o)
+        change._rewrite = lambda: write(v, no_i, no_o)
+    elif n <= _sparse_cap(cm):
+        idx, old = np.empty(n, np.int64), np.empty(n, cm.dtype)
+        change.count = k = int(write(v, idx, old))
+        change.indices, change.old = idx[:k], old[:k]
+    else:
+        change.before = cm.copy()
+        change.count = int(write(v, no_i, no_o))
+        change._rewrite = lambda: write(v, no_i, no_o)
     return change
 
 
 def assign_pixels_many(
-    label_images, selected: np.ndarray, protected, class_masks, value: int, boxes=None
+    label_images, selected: np.ndarray, protected, class_masks, value: int, boxes=None, whole=None
 ) -> list[PixelChange]:
     """:func:`assign_pixels` over several images, in parallel threads.
 
@@ -233,6 +361,8 @@ def assign_pixels_many(
     value : int
     boxes : sequence of ndarray or None, optional
         Per image, the ``boxes`` of :func:`assign_pixels`.
+    whole : sequence of bool or None, optional
+        Per image, the ``whole`` flag of :func:`assign_pixels`.
 
     Returns
     -------
@@ -241,13 +371,29 @@ def assign_pixels_many(
     """
     if boxes is None:
         boxes = [None] * len(class_masks)
-    jobs = list(zip(label_images, protected, class_masks, boxes, strict=True))
-    if len(jobs) < 4:
-        return [assign_pixels(lab, selected, man, cm, value, b) for lab, man, cm, b in jobs]
+    if whole is None:
+        whole = [False] * len(class_masks)
+    jobs = list(zip(label_images, protected, class_masks, boxes, whole, strict=True))
+    return _each(lambda j: assign_pixels(j[0], selected, j[1], j[2], value, *j[3:]), jobs)
+
+
+def undo_many(changes) -> None:
+    """Undo several :class:`PixelChange` records (of different masks) in parallel threads."""
+    _each(PixelChange.undo, list(changes))
+
+
+def redo_many(changes) -> None:
+    """Redo several :class:`PixelChange` records (of different masks) in parallel threads."""
+    _each(PixelChange.redo, list(changes))
+
+
+def _each(fn, items: list) -> list:
+    """``[fn(x) for x in items]``, in a thread pool for several items (kernels drop the GIL)."""
+    if len(items) < 4:
+        return [fn(x) for x in items]
     if not _POOL:
         import os
         from concurrent.futures import ThreadPoolExecutor
 
         _POOL.append(ThreadPoolExecutor(min(8, os.cpu_count() or 1), "featann-pixels"))
-    return list(_POOL[0].map(lambda j: assign_pixels(j[0], selected, j[1], j[2], value, j[3]),
-                             jobs))  # fmt: skip
+    return list(_POOL[0].map(fn, items))

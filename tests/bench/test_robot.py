@@ -118,6 +118,20 @@ def test_lasso_captures_a_curved_cluster_better_than_a_box():
     assert best_selection(xy, cls, purity=0.9, lasso=False).kind == "box"
 
 
+def test_traced_lasso_follows_a_concave_cluster_that_its_hull_cannot():
+    """An L-shaped cluster with other points in its notch: only the outline is pure."""
+    rng = np.random.default_rng(2)
+    ell = np.concatenate([rng.uniform([0, 0], [10, 2], (150, 2)),
+                          rng.uniform([0, 2], [2, 10], (120, 2))])  # fmt: skip
+    notch = rng.uniform([3, 3], [10, 10], (200, 2))
+    xy = np.concatenate([ell, notch])
+    cls = np.r_[np.ones(len(ell), int), np.zeros(len(notch), int)]
+    las = best_lasso(xy, cls, purity=0.9, grid=24, classes=[1])
+    assert las is not None and las.class_index == 1 and las.purity >= 0.9
+    assert las.n_majority >= 0.9 * len(ell)  # the hull of the L would take the notch too
+    assert sorted(points_in_polygon(xy, las.vertices).tolist()) == sorted(las.members.tolist())
+
+
 # --------------------------------------------------------------------------- scores
 def test_multiclass_iou_matches_iou_score_when_all_is_labelled():
     rng = np.random.default_rng(0)
@@ -280,3 +294,35 @@ def test_click_labelling_gives_a_wrong_segment_its_class():
     assert np.all(s.class_masks[0][:20, :20] == 2) and robot.ious[0] == 100.0
     # the half-foreground segment is no better as foreground than as background: no click
     assert robot.plan_relabel() is None
+
+
+@pytest.mark.parametrize("objective", ["segments", "iou"])
+def test_a_relabelling_selection_takes_wrong_foreground_back(objective):
+    """With an implicit background, a box over labelled points gives the background class to
+    segments wrongly shown as foreground, when that raises the score."""
+    from napari_featann.bench.robot import RobotOptions, _Robot
+    from napari_featann.bench.robot_select import GroundTruth
+    from napari_featann.bench.speed import _grid_session
+    from napari_featann.core.progress import Progress
+
+    s = _grid_session(2, 4, (40, 40))  # 2 images of 2 x 2 segments of 20 x 20 pixels
+    gts = [np.zeros((40, 40), np.uint8) for _ in range(2)]
+    gts[0][:20, :] = 1  # the top two segments of each image are foreground
+    gts[1][:20, :] = 1
+    truth = GroundTruth(gts)
+    truth.refresh(s)
+    fg = truth.major == 1
+    s.embedding = np.where(fg[:, None], [0.0, 0.0], [5.0, 5.0]) + np.arange(8)[:, None] * 0.01
+    opts = RobotOptions(foreground_only=True, purity=0.5, objective=objective)
+    robot = _Robot(s, truth, opts, Progress())
+    assert robot.plan_reselection() is None  # nothing shows foreground yet
+    s.assign(s.segments.ids, 2)  # everything labelled foreground: half of it wrongly
+    robot.ious = np.array([truth.score(s.class_masks[i], i) for i in range(2)])
+    assert robot.ious.tolist() == [50.0, 50.0]
+    sel, members, gain = robot.plan_reselection()
+    assert sorted(members.tolist()) == np.flatnonzero(~fg).tolist() and gain > 0
+    robot.reselect(sel)
+    assert np.all(s.segment_class[~fg] == 1) and np.all(s.segment_class[fg] == 2)
+    assert robot.ious.tolist() == [100.0, 100.0] and robot.counts["reselections"] == 1
+    assert robot.effort == 3.0
+    assert robot.plan_reselection() is None  # no wrong foreground left

@@ -8,7 +8,14 @@ import numpy as np
 
 from ..core.images import list_image_files, read_image
 
-__all__ = ["iou_score", "load_masks_for", "majority_labels", "neighbour_agreement", "summarise"]
+__all__ = [
+    "cached_session",
+    "iou_score",
+    "load_masks_for",
+    "majority_labels",
+    "neighbour_agreement",
+    "summarise",
+]
 
 
 def load_masks_for(image_paths, mask_dir) -> list[np.ndarray]:
@@ -126,3 +133,44 @@ def neighbour_agreement(features: np.ndarray, classes: np.ndarray, k: int = 10) 
     for c in np.unique(classes):
         out[f"class {int(c)}"] = round(100 * float(same[classes == c].mean()), 1)
     return out
+
+
+def cached_session(path, files, pparams, fparams):
+    """A partitioned session with features from ``path`` when it was made with these inputs.
+
+    Parameters
+    ----------
+    path : str or Path or None
+        A session file written by an earlier run (``--session-cache``).
+    files : list of str
+        The image files, in order.
+    pparams : PartitionParams
+    fparams : FeatureParams
+
+    Returns
+    -------
+    Session or None
+        The session, unlabelled and not projected, or None when the file is
+        missing, unreadable or made from other inputs.
+    """
+    from dataclasses import asdict
+
+    from ..io import SessionFileError, load_session
+
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        s = load_session(path)
+    except SessionFileError:
+        return None
+    same = (
+        [Path(r.path).resolve() for r in s.images] == [Path(f).resolve() for f in files]
+        and s.partition_params.to_dict() == pparams.to_dict()
+        and asdict(s.feature_params) == asdict(fparams)
+        and s.features is not None
+        and not np.any(s.segment_class)
+    )
+    if not same:
+        return None
+    s.embedding = None  # projected afresh, as in a cold run
+    return s

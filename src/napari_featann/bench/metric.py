@@ -44,11 +44,11 @@ def metric_benchmark(images, masks, params: PartitionParams, feature_params,
     if not 0 < labelled_fraction < 1:
         raise ValueError("--labelled-fraction must be in (0, 1)")
     progress = ensure_progress(progress)
-    from .robot import _cached_session
+    from .common import cached_session
 
     t0 = time.perf_counter()
     files = image_files(images)[:limit]
-    s = _cached_session(session_cache, files, params, feature_params)
+    s = cached_session(session_cache, files, params, feature_params)
     if s is None:
         s = partitioned_session(files, params, feature_params, None, progress)
         s.extract_features(progress)

@@ -36,6 +36,14 @@ Interactions and cost model (seconds of human effort)
   majority: one Alt+click in the image with that class current gives it the
   class, as the dock does. Cost: 2.4 s (a first click on a segment). Part of
   the corrections (``--no-corrections`` turns it off).
+* **Re-labelling selection** (3 s, with ``--foreground-only``): "hide
+  labelled" off, the background class current, a box or lasso over *all*
+  points that takes segments wrongly shown as foreground back to the
+  background (what a person does on seeing background thumbnails among the
+  foreground). Searched like a selection, on each point's first-order change
+  of its image's IoU; taken only when the exact change of the IoU is
+  positive. Part of the corrections; ``--no-relabel-selections`` turns it
+  off alone. Its background labels also give metric learning a second class.
 
 At each step the robot takes the interaction with the highest expected gain
 per second, the gain being the pixels that become correctly labelled
@@ -57,13 +65,14 @@ prediction, unlabelled pixels counting as wrong (but not as a class).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 
 from ..core.progress import Progress, ensure_progress
-from .common import image_files, load_masks_for, neighbour_agreement, summarise
+from .common import cached_session, image_files, load_masks_for, neighbour_agreement, summarise
 from .plot import plot_curves
+from .robot_args import RobotOptions
 from .robot_select import GroundTruth, best_selection
 
 __all__ = ["RobotOptions", "robot_benchmark"]
@@ -72,52 +81,6 @@ COST_SELECTION = 3.0
 COST_FIRST_CLICK = 2.4
 COST_CLICK = 0.9
 COST_TRIGGER = 1.0
-
-
-@dataclass
-class RobotOptions:
-    """Options of the simulated annotator (see the module docstring)."""
-
-    budget: float = 4.0
-    purity: float = 0.9
-    metric_every: int = 10
-    metric_learning: bool = True
-    corrections: bool = True
-    lasso: bool = True
-    grid: int = 48
-    max_clicks: int = 4
-    min_part: int = 16
-    foreground_only: bool = False
-    wrong_weight: float = 0.0
-    objective: str = "segments"
-    seed: int = 0
-
-    @classmethod
-    def from_args(cls, args) -> RobotOptions:
-        """Options from parsed ``featann bench robot`` arguments (missing ones: defaults)."""
-        d = cls()
-        opts = cls(
-            budget=float(getattr(args, "budget", d.budget)),
-            purity=float(getattr(args, "purity", d.purity)),
-            metric_every=int(getattr(args, "metric_every", d.metric_every)),
-            metric_learning=not getattr(args, "no_metric_learning", False),
-            corrections=not getattr(args, "no_corrections", False),
-            lasso=not getattr(args, "no_lasso", False),
-            grid=int(getattr(args, "grid", d.grid)),
-            max_clicks=int(getattr(args, "max_clicks", d.max_clicks)),
-            min_part=int(getattr(args, "min_part", d.min_part)),
-            foreground_only=bool(getattr(args, "foreground_only", False)),
-            wrong_weight=float(getattr(args, "wrong_weight", d.wrong_weight)),
-            objective=str(getattr(args, "objective", d.objective)),
-            seed=int(getattr(args, "seed", d.seed) or 0),
-        )
-        if opts.objective not in ("segments", "iou"):
-            raise ValueError("--objective must be 'segments' or 'iou'")
-        if opts.budget <= 0 or not 0 < opts.purity <= 1:
-            raise ValueError("--budget must be > 0 and --purity in (0, 1]")
-        if opts.metric_every < 1 or opts.grid < 2 or opts.max_clicks < 2:
-            raise ValueError("--metric-every must be >= 1, --grid >= 2, --max-clicks >= 2")
-        return opts
 
 
 def _largest_part(mask: np.ndarray) -> tuple[int, tuple[int, int] | None]:
@@ -156,7 +119,7 @@ class _Robot:
         self.budget = opts.budget * self.n
         self.effort = 0.0
         self.counts = dict(boxes=0, lassos=0, clicks=0, corrections=0, abandoned=0, relabels=0,
-                           metric_learning_runs=0, reprojections=0)  # fmt: skip
+                           reselections=0, metric_learning_runs=0, reprojections=0)  # fmt: skip
         self.metric_seconds = 0.0
         self.split_seconds = 0.0
         # Expected machine time of the next trigger: unknown before the first one (the
@@ -250,6 +213,64 @@ class _Robot:
             ids = self.s.select_lasso(sel.vertices, unlabelled_only=True)
             self.counts["lassos"] += 1
         changed = self.s.assign(ids, sel.class_index + 1, f"robot {sel.kind}")
+        self.since_trigger += 1
+        self._spend(COST_SELECTION, changed)
+
+    def plan_reselection(self):
+        """With an implicit class: a box or lasso over all points ("hide labelled" off) that
+        gives it to segments showing another class, as ``(sel, members, gain)``, or None.
+
+        With ``--objective iou`` the search scores each point by the first-order
+        change of its image's IoU at the current labels, and the gain returned is
+        the exact change of the summed per-image IoU; otherwise both are pixels
+        made right. The gain must be positive.
+        """
+        if self.implicit is None or not self.truth.binary:
+            return None
+        seg, h = self.s.segments, self.truth.hist.astype(float)
+        shows_fg = self.shown_labels() == 1
+        if not shows_fg.any():
+            return None
+        gains = np.zeros_like(h)
+        if self.opts.objective == "iou":
+            tp, fp, total = self._iou_terms(shows_fg)
+            den = np.maximum(total + fp, 1.0)[seg.image]
+            gains[:, 0] = np.where(shows_fg, (h[:, 0] * tp[seg.image] / den - h[:, 1]) / den, 0)
+        else:  # pixels made right
+            gains[:, 0] = np.where(shows_fg, h[:, 0] - h[:, 1], 0.0)
+        sel = best_selection(self.s.embedding, self.truth.major, self.opts.purity,
+                             self.opts.grid, 2, self.opts.lasso, [0], 0.0, gains)  # fmt: skip
+        if sel is None:
+            return None
+        if self.opts.objective == "iou":
+            after = shows_fg.copy()
+            after[sel.members] = False
+            gain = (
+                self._iou_terms(after, iou=True).sum() - self._iou_terms(shows_fg, iou=True).sum()
+            )
+        else:
+            gain = gains[sel.members, 0].sum()
+        gain = float(gain)
+        return (sel, sel.members, gain) if gain > 0 else None
+
+    def _iou_terms(self, shows_fg: np.ndarray, iou: bool = False):
+        """Per image, foreground pixels shown right and wrong and in all (or the IoU)."""
+        img, h, n = self.s.segments.image, self.truth.hist, self.n
+        tp = np.bincount(img, h[:, 1] * shows_fg, n)
+        fp = np.bincount(img, h[:, 0] * shows_fg, n)
+        total = np.bincount(img, h[:, 1], n)
+        return tp / np.maximum(total + fp, 1) if iou else (tp, fp, total)
+
+    def reselect(self, sel) -> None:
+        """Draw the selection over all points and give the implicit class to what it captures."""
+        kind = "boxes" if sel.kind == "box" else "lassos"
+        if sel.kind == "box":
+            ids = self.s.select_box(sel.vertices[0], sel.vertices[1], unlabelled_only=False)
+        else:
+            ids = self.s.select_lasso(sel.vertices, unlabelled_only=False)
+        changed = self.s.assign(ids, self.implicit + 1, f"robot: re-label by {sel.kind}")
+        self.counts[kind] += 1
+        self.counts["reselections"] += 1
         self.since_trigger += 1
         self._spend(COST_SELECTION, changed)
 
@@ -433,6 +454,10 @@ class _Robot:
             click = self.plan_relabel() if self.opts.corrections else None
             if click is not None:
                 options.append((click[2] / COST_FIRST_CLICK, COST_FIRST_CLICK, "click", click))
+            fixing = self.opts.corrections and self.opts.relabel_selections
+            undo_sel = self.plan_reselection() if fixing else None
+            if undo_sel is not None:
+                options.append((undo_sel[2] / COST_SELECTION, COST_SELECTION, "reselect", undo_sel))
             if not options:
                 return "done"
             affordable = [o for o in options if o[1] <= self.remaining]
@@ -443,49 +468,13 @@ class _Robot:
                 self.select(plan[0])
             elif what == "click":
                 self.relabel(plan[0], plan[1])
+            elif what == "reselect":
+                self.reselect(plan[0])
             else:
                 self.correct(plan[0], plan[1], plan[2])
 
 
 # --------------------------------------------------------------------------- entry point
-def _oracle_iou(session, truth: GroundTruth) -> float:
-    """Mean IoU when every segment gets its majority class (the partition's upper bound)."""
-    major = truth.major + 1
-    scores = []
-    for i in range(session.n_images):
-        rows = session.segments.in_image(i)
-        lab = session.label_images[i]
-        lut = np.zeros(int(lab.max()) + 1, np.int64)
-        lut[session.segments.ids[rows]] = major[rows]
-        scores.append(truth.score(lut[lab], i))
-    return float(np.mean(scores))
-
-
-def _cached_session(path, files, pparams, fparams):
-    """A partitioned session with features from ``path`` when it was made with these inputs."""
-    from pathlib import Path
-
-    from ..io import SessionFileError, load_session
-
-    if not path or not Path(path).is_file():
-        return None
-    try:
-        s = load_session(path)
-    except SessionFileError:
-        return None
-    same = (
-        [Path(r.path).resolve() for r in s.images] == [Path(f).resolve() for f in files]
-        and s.partition_params.to_dict() == pparams.to_dict()
-        and asdict(s.feature_params) == asdict(fparams)
-        and s.features is not None
-        and not np.any(s.segment_class)
-    )
-    if not same:
-        return None
-    s.embedding = None  # projected afresh, as in a cold run
-    return s
-
-
 def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) -> dict:
     """Run the simulated annotator on a folder of images with ground truth.
 
@@ -527,7 +516,7 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
     cache = getattr(args, "session_cache", None)
     if cache and not str(cache).endswith(".featann"):
         cache = f"{cache}.featann"
-    session = _cached_session(cache, files, pparams, fparams)
+    session = cached_session(cache, files, pparams, fparams)
     from_cache = session is not None
     t_partition = t_features = time.perf_counter()
     if not from_cache:
@@ -547,7 +536,7 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
     t_projection = time.perf_counter()
     truth = GroundTruth(gts)
     truth.refresh(session)
-    oracle = _oracle_iou(session, truth)
+    oracle = truth.oracle_iou(session)
     neighbours = neighbour_agreement(session.features, truth.major)
     n_segments = len(session.segments)
 
@@ -571,6 +560,7 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
         "clicks": c["clicks"],
         "corrections": c["corrections"],
         "click_labels": c["relabels"],
+        "relabel_selections": c["reselections"],
         "corrections_abandoned": c["abandoned"],
         "reprojections": c["reprojections"],
         "metric_machine_seconds": round(robot.metric_seconds, 2),

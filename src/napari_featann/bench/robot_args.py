@@ -1,6 +1,8 @@
-"""Command-line options of the simulated-annotator benchmark."""
+"""Command-line options of the simulated-annotator benchmark, and the options object."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 def add_robot_args(p) -> None:
@@ -21,6 +23,11 @@ def add_robot_args(p) -> None:
     g.add_argument("--no-metric-learning", action="store_true")
     g.add_argument("--no-corrections", action="store_true")
     g.add_argument("--no-lasso", action="store_true", help="boxes only (as in the paper)")
+    g.add_argument(
+        "--no-relabel-selections",
+        action="store_true",
+        help="with --foreground-only: never box labelled points back to the background",
+    )
     g.add_argument(
         "--grid", type=int, default=48, help="cells per axis of the box/lasso search grid"
     )
@@ -59,3 +66,51 @@ def add_robot_args(p) -> None:
         "absent or made from other images or parameters)",
     )
     g.add_argument("--plot", metavar="PNG", help="write IoU against effort to this PNG")
+
+
+@dataclass
+class RobotOptions:
+    """Options of the simulated annotator (see :mod:`napari_featann.bench.robot`)."""
+
+    budget: float = 4.0
+    purity: float = 0.9
+    metric_every: int = 10
+    metric_learning: bool = True
+    corrections: bool = True
+    relabel_selections: bool = True
+    lasso: bool = True
+    grid: int = 48
+    max_clicks: int = 4
+    min_part: int = 16
+    foreground_only: bool = False
+    wrong_weight: float = 0.0
+    objective: str = "segments"
+    seed: int = 0
+
+    @classmethod
+    def from_args(cls, args) -> RobotOptions:
+        """Options from parsed ``featann bench robot`` arguments (missing ones: defaults)."""
+        d = cls()
+        opts = cls(
+            budget=float(getattr(args, "budget", d.budget)),
+            purity=float(getattr(args, "purity", d.purity)),
+            metric_every=int(getattr(args, "metric_every", d.metric_every)),
+            metric_learning=not getattr(args, "no_metric_learning", False),
+            corrections=not getattr(args, "no_corrections", False),
+            relabel_selections=not getattr(args, "no_relabel_selections", False),
+            lasso=not getattr(args, "no_lasso", False),
+            grid=int(getattr(args, "grid", d.grid)),
+            max_clicks=int(getattr(args, "max_clicks", d.max_clicks)),
+            min_part=int(getattr(args, "min_part", d.min_part)),
+            foreground_only=bool(getattr(args, "foreground_only", False)),
+            wrong_weight=float(getattr(args, "wrong_weight", d.wrong_weight)),
+            objective=str(getattr(args, "objective", d.objective)),
+            seed=int(getattr(args, "seed", d.seed) or 0),
+        )
+        if opts.objective not in ("segments", "iou"):
+            raise ValueError("--objective must be 'segments' or 'iou'")
+        if opts.budget <= 0 or not 0 < opts.purity <= 1:
+            raise ValueError("--budget must be > 0 and --purity in (0, 1]")
+        if opts.metric_every < 1 or opts.grid < 2 or opts.max_clicks < 2:
+            raise ValueError("--metric-every must be >= 1, --grid >= 2, --max-clicks >= 2")
+        return opts

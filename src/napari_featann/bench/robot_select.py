@@ -20,10 +20,13 @@ feasible (every occupied cell is mixed) the box shrinks to a single point.
 
 Lasso
 -----
-Cells whose points are at least ``purity`` of one class form, per class,
-8-connected components (a grid DBSCAN). The convex hull of the points of
-each of the largest components is a lasso candidate; it is kept when the
-points inside it (outside points included) are still pure enough.
+Cells whose points are at least ``purity`` of one class (and, when gains
+are given, cells where giving that class gains) form, per class, 8-connected
+components (a grid DBSCAN). For each of the largest components two lassos
+are tried: the convex hull of its points, and its outline traced along the
+cell edges (what a person draws around an irregular cluster). A candidate
+is kept when the points inside it (outside points included) are still pure
+enough.
 """
 
 from __future__ import annotations
@@ -244,7 +247,6 @@ def best_lasso(xy, cls, purity: float, grid: int = 48, n_classes: int | None = N
         None when no candidate hull is pure enough.
     """
     from scipy import ndimage
-    from scipy.spatial import ConvexHull, QhullError
 
     xy = np.asarray(xy, np.float64).reshape(-1, 2)
     cls = np.asarray(cls, np.int64).reshape(-1)
@@ -254,37 +256,70 @@ def best_lasso(xy, cls, purity: float, grid: int = 48, n_classes: int | None = N
     rows, cols = _grid(xy, grid, 0.0)
     counts = _class_counts(rows, cols, cls, n_classes, grid)
     total = counts.sum(0)
+    gain_grid = None if gains is None else _gain_grid(rows, cols, gains, grid)
     extent = float(np.ptp(xy, axis=0).max()) or 1.0
     best = None
     for c in range(n_classes) if classes is None else classes:
-        pure = (counts[c] > 0) & (counts[c] >= purity * total - 1e-9)
-        comp, n = ndimage.label(pure, structure=np.ones((3, 3), bool))
-        if n == 0:
-            continue
-        sizes = np.bincount(comp.ravel(), weights=counts[c].ravel(), minlength=n + 1)
-        sizes[0] = 0
-        for label in np.argsort(sizes)[::-1][:components]:
-            if sizes[label] < 3:
-                break
-            inside = np.flatnonzero(comp[rows, cols] == label)
-            try:
-                hull = ConvexHull(xy[inside])
-            except (QhullError, ValueError):
+        cell_sets = [(counts[c] > 0) & (counts[c] >= purity * total - 1e-9)]
+        if gain_grid is not None:
+            cell_sets.append(gain_grid[c] > 0)
+        for cells in cell_sets:
+            comp, n = ndimage.label(cells, structure=np.ones((3, 3), bool))
+            if n == 0:
                 continue
-            v = xy[inside][hull.vertices]
-            centre = v.mean(0)
-            direction = v - centre
-            norm = np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
-            v = v + direction / norm * 1e-6 * extent  # so the hull's own vertices are inside
-            members = points_in_polygon(xy, v)
-            sel = _make("lasso", members, cls, c, v)
-            if sel.purity >= purity - 1e-9 and (
-                best is None
-                or (_value(sel, wrong_weight, gains), -len(sel.members))
-                > (_value(best, wrong_weight, gains), -len(best.members))
-            ):
-                best = sel
+            sizes = np.bincount(comp.ravel(), weights=counts[c].ravel(), minlength=n + 1)
+            sizes[0] = 0
+            for label in np.argsort(sizes)[::-1][:components]:
+                if sizes[label] < 3:
+                    break
+                inside = np.flatnonzero(comp[rows, cols] == label)
+                polygons = [_hull(xy[inside], extent), _outline(comp == label, xy)]
+                for v in polygons:
+                    if v is None:
+                        continue
+                    sel = _make("lasso", points_in_polygon(xy, v), cls, c, v)
+                    if sel.purity >= purity - 1e-9 and (
+                        best is None
+                        or (_value(sel, wrong_weight, gains), -len(sel.members))
+                        > (_value(best, wrong_weight, gains), -len(best.members))
+                    ):
+                        best = sel
     return best
+
+
+def _hull(points: np.ndarray, extent: float) -> np.ndarray | None:
+    """Convex hull of ``points``, pushed out a hair so that its own vertices are inside."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    try:
+        hull = ConvexHull(points)
+    except (QhullError, ValueError):
+        return None
+    v = points[hull.vertices]
+    direction = v - v.mean(0)
+    norm = np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+    return v + direction / norm * 1e-6 * extent
+
+
+def _outline(cells: np.ndarray, xy: np.ndarray, up: int = 4) -> np.ndarray | None:
+    """The outer outline of a set of grid cells (of :func:`_grid` over ``xy``), in data units.
+
+    The cell mask is upsampled ``up`` times and traced by marching squares, so
+    the outline runs along the cell edges (cutting a corner by a quarter cell).
+    """
+    from skimage.measure import find_contours
+
+    grid = cells.shape[0]
+    mask = np.pad(cells, 1).repeat(up, 0).repeat(up, 1).astype(np.float64)
+    contours = find_contours(mask, 0.5, fully_connected="high")
+    if not contours:
+        return None
+    rc = max(contours, key=len)  # the outer boundary is the longest
+    cell = (rc + 0.5) / up - 1.0  # (row, col) in cell units
+    lo, hi = xy.min(0), xy.max(0)
+    width = np.maximum(hi - lo, 1e-9) / grid
+    v = np.stack([lo[0] + cell[:, 1] * width[0], lo[1] + cell[:, 0] * width[1]], axis=1)
+    return v if len(v) >= 3 else None
 
 
 def best_selection(xy, cls, purity: float, grid: int = 48, n_classes: int | None = None,
@@ -347,6 +382,18 @@ class GroundTruth:
     def major(self) -> np.ndarray:
         """Majority class index of every segment row."""
         return self.hist.argmax(1)
+
+    def oracle_iou(self, session) -> float:
+        """Mean IoU when every segment gets its majority class (the partition's upper bound)."""
+        major = self.major + 1
+        scores = []
+        for i in range(session.n_images):
+            rows = session.segments.in_image(i)
+            lab = session.label_images[i]
+            lut = np.zeros(int(lab.max()) + 1, np.int64)
+            lut[session.segments.ids[rows]] = major[rows]
+            scores.append(self.score(lut[lab], i))
+        return float(np.mean(scores))
 
     def score(self, class_mask: np.ndarray, img: int) -> float:
         """IoU (percent) of a class mask (0 = unlabelled, k + 1 = class k) on image ``img``."""

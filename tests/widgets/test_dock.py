@@ -100,6 +100,27 @@ def test_box_labelling_undo_redo(dock, session_file):
     assert dock.select_box(*_left_half(s.embedding)).size == 0
 
 
+def test_a_selection_over_labelled_points_relabels_them(dock, session_file):
+    """With "hide labelled" off a box also takes labelled points: a correction by selection."""
+    s = _open(dock, session_file)
+    fg = dock.add_class("foreground")
+    bg = dock.add_class("background")
+    dock.set_current_class(fg)
+    everything = dock.select_box(s.embedding.min(0) - 1, s.embedding.max(0) + 1)
+    assert np.all(s.segment_class == fg)
+    dock.set_hide_labelled(False)
+    dock.set_current_class(bg)
+    ids = dock.select_box(*_left_half(s.embedding))
+    assert 0 < ids.size < everything.size
+    rows = s.segments.rows_of(ids)
+    assert np.all(s.segment_class[rows] == bg)
+    assert np.count_nonzero(s.segment_class == fg) == everything.size - ids.size
+    img, flat = _pixels_of(s, ids[0])
+    assert np.all(s.class_masks[img].ravel()[flat] == bg)
+    dock.undo()  # one action: everything is foreground again
+    assert np.all(s.segment_class == fg)
+
+
 def test_thumbnails_follow_a_labelling_off_its_frame(dock, qtbot, session_file):
     """The layer-list thumbnail is redrawn shortly after a box, not inside it."""
     s = _open(dock, session_file)

@@ -19,3 +19,13 @@ def test_labelling_benchmark_runs_from_the_cli(capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["segments"] == 80 and result["path"] == "Session.assign"
     assert result["assign_ms_median"] > 0 and result["undo_ms_median"] >= 0
+
+
+def test_labelling_benchmark_in_a_viewer_times_the_dock_path_and_its_parts(qtbot):
+    from napari_featann.bench.speed import labelling_benchmark
+
+    r = labelling_benchmark(n_images=4, per_image=16, shape=(40, 60), repeats=2, viewer=True)
+    assert r["path"] == "dock.assign + visible layer + scatter" and r["selected"] == 64
+    parts = r["parts_ms_median"]
+    assert set(parts) == {"write", "layer", "scatter", "status", "repaint"}
+    assert all(v >= 0 for v in parts.values()) and r["assign_ms_median"] > 0

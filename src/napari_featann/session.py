@@ -437,9 +437,10 @@ class Session:
     def assign(self, segment_ids, class_id: int, description: str | None = None) -> dict[int, int]:
         """Give ``class_id`` (0 = unlabelled) to segments, pixels included; undoable.
 
-        Pixels painted by hand (``manual_masks``) are never overwritten. One
-        compiled pass per touched image writes the pixels
-        (:func:`~napari_featann.core.pixels.assign_pixels_many`).
+        Pixels painted by hand (``manual_masks``) are never overwritten.
+        Compiled passes per touched image, on all cores, write the pixels
+        (:func:`~napari_featann.core.pixels.assign_pixels_many`); an image whose
+        segments are all taken is written without reading its label image.
 
         Returns
         -------

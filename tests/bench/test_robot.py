@@ -321,7 +321,8 @@ def test_a_relabelling_selection_takes_wrong_foreground_back(objective):
     assert robot.ious.tolist() == [50.0, 50.0]
     sel, members, gain = robot.plan_reselection()
     assert sorted(members.tolist()) == np.flatnonzero(~fg).tolist() and gain > 0
-    robot.reselect(sel)
+    assert sel.class_index == 0  # the implicit background
+    robot.select(sel, labelled_too=True)
     assert np.all(s.segment_class[~fg] == 1) and np.all(s.segment_class[fg] == 2)
     assert robot.ious.tolist() == [100.0, 100.0] and robot.counts["reselections"] == 1
     assert robot.effort == 3.0

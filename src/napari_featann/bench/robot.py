@@ -204,14 +204,20 @@ class _Robot:
         c = int(self.s.segment_class[row]) - 1
         return c if c >= 0 or self.implicit is None else self.implicit
 
-    def select(self, sel) -> None:
-        """Draw the selection in the session and give its class to what it captures."""
+    def select(self, sel, labelled_too: bool = False) -> None:
+        """Draw the selection in the session and give its class to what it captures.
+
+        ``labelled_too``: "hide labelled" is off, labelled points are taken too
+        (a re-labelling selection).
+        """
+        unlabelled_only = not labelled_too
         if sel.kind == "box":
-            ids = self.s.select_box(sel.vertices[0], sel.vertices[1], unlabelled_only=True)
+            ids = self.s.select_box(sel.vertices[0], sel.vertices[1], unlabelled_only)
             self.counts["boxes"] += 1
         else:
-            ids = self.s.select_lasso(sel.vertices, unlabelled_only=True)
+            ids = self.s.select_lasso(sel.vertices, unlabelled_only)
             self.counts["lassos"] += 1
+        self.counts["reselections"] += labelled_too
         changed = self.s.assign(ids, sel.class_index + 1, f"robot {sel.kind}")
         self.since_trigger += 1
         self._spend(COST_SELECTION, changed)
@@ -260,19 +266,6 @@ class _Robot:
         fp = np.bincount(img, h[:, 0] * shows_fg, n)
         total = np.bincount(img, h[:, 1], n)
         return tp / np.maximum(total + fp, 1) if iou else (tp, fp, total)
-
-    def reselect(self, sel) -> None:
-        """Draw the selection over all points and give the implicit class to what it captures."""
-        kind = "boxes" if sel.kind == "box" else "lassos"
-        if sel.kind == "box":
-            ids = self.s.select_box(sel.vertices[0], sel.vertices[1], unlabelled_only=False)
-        else:
-            ids = self.s.select_lasso(sel.vertices, unlabelled_only=False)
-        changed = self.s.assign(ids, self.implicit + 1, f"robot: re-label by {sel.kind}")
-        self.counts[kind] += 1
-        self.counts["reselections"] += 1
-        self.since_trigger += 1
-        self._spend(COST_SELECTION, changed)
 
     # -- corrections ---------------------------------------------------------
     def _plan_row(self, row: int):
@@ -469,7 +462,7 @@ class _Robot:
             elif what == "click":
                 self.relabel(plan[0], plan[1])
             elif what == "reselect":
-                self.reselect(plan[0])
+                self.select(plan[0], labelled_too=True)
             else:
                 self.correct(plan[0], plan[1], plan[2])
 

@@ -83,6 +83,11 @@ COST_CLICK = 0.9
 COST_TRIGGER = 1.0
 
 
+def _iou_sum(tp, fp, total) -> float:
+    """Summed per-image foreground IoU (fractions) from :meth:`_Robot._iou_terms`."""
+    return float((tp / np.maximum(total + fp, 1)).sum())
+
+
 def _largest_part(mask: np.ndarray) -> tuple[int, tuple[int, int] | None]:
     """Size of the largest 4-connected part of ``mask`` and its most interior pixel."""
     from scipy import ndimage
@@ -251,23 +256,19 @@ class _Robot:
         if self.opts.objective == "iou":
             after = shows_fg.copy()
             after[sel.members] = False
-            gain = (
-                self._iou_terms(after, iou=True).sum() - self._iou_terms(shows_fg, iou=True).sum()
-            )
+            gain = _iou_sum(*self._iou_terms(after)) - _iou_sum(tp, fp, total)
         else:
             gain = gains[sel.members, 0].sum()
         gain = float(gain)
         return (sel, sel.members, gain) if gain > 0 else None
 
-    def _iou_terms(self, shows_fg: np.ndarray, iou: bool = False):
-        """Per image, foreground pixels shown right and wrong and in all (or the IoU)."""
+    def _iou_terms(self, shows_fg: np.ndarray):
+        """Per image, foreground pixels shown right, shown wrong, and in all."""
         img, h, n = self.s.segments.image, self.truth.hist, self.n
         tp = np.bincount(img, h[:, 1] * shows_fg, n)
         fp = np.bincount(img, h[:, 0] * shows_fg, n)
-        total = np.bincount(img, h[:, 1], n)
-        return tp / np.maximum(total + fp, 1) if iou else (tp, fp, total)
+        return tp, fp, np.bincount(img, h[:, 1], n)
 
-    # -- corrections ---------------------------------------------------------
     def _plan_row(self, row: int):
         """Positive class, negative class, optimistic gain and cost of correcting a row."""
         h = self.truth.hist[row]

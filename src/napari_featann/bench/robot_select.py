@@ -70,11 +70,17 @@ class Selection:
         return self.n_majority / max(len(self.members), 1)
 
 
-def _grid(xy: np.ndarray, grid: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
-    """Cell (row, col) of every point on a ``grid x grid`` lattice over the points' extent."""
+def _lattice(xy: np.ndarray, grid: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """Origin and cell size (x, y) of a ``grid x grid`` lattice over the points' extent,
+    shifted by ``shift`` cells."""
     lo, hi = xy.min(0), xy.max(0)
     width = np.maximum(hi - lo, 1e-9) / (grid - 1 if shift else grid)
-    start = lo - shift * width
+    return lo - shift * width, width
+
+
+def _grid(xy: np.ndarray, grid: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cell (row, col) of every point on the :func:`_lattice` of the points."""
+    start, width = _lattice(xy, grid, shift)
     cell = np.floor((xy - start) / width).astype(np.int64)
     cell = np.clip(cell, 0, grid - 1)
     return cell[:, 1], cell[:, 0]  # rows follow y, columns x
@@ -309,16 +315,14 @@ def _outline(cells: np.ndarray, xy: np.ndarray, up: int = 4) -> np.ndarray | Non
     """
     from skimage.measure import find_contours
 
-    grid = cells.shape[0]
     mask = np.pad(cells, 1).repeat(up, 0).repeat(up, 1).astype(np.float64)
     contours = find_contours(mask, 0.5, fully_connected="high")
     if not contours:
         return None
     rc = max(contours, key=len)  # the outer boundary is the longest
     cell = (rc + 0.5) / up - 1.0  # (row, col) in cell units
-    lo, hi = xy.min(0), xy.max(0)
-    width = np.maximum(hi - lo, 1e-9) / grid
-    v = np.stack([lo[0] + cell[:, 1] * width[0], lo[1] + cell[:, 0] * width[1]], axis=1)
+    start, width = _lattice(xy, cells.shape[0], 0.0)
+    v = start + cell[:, ::-1] * width  # (col, row) -> (x, y)
     return v if len(v) >= 3 else None
 
 

@@ -516,7 +516,7 @@ def test_lod_with_mask_cap_off_and_few_points(qtbot, big):
     with pytest.raises(ValueError):
         view.lod_cap = -1
     # the default cap follows the renderer: 5k under software OpenGL (Xvfb), 20k on a GPU
-    assert (ScatterView.LOD_CAP, ScatterView.LOD_CAP_SOFTWARE) == (20_000, 5_000)
+    assert (ScatterView.LOD_CAP, ScatterView.LOD_CAP_SOFTWARE) == (20_000, 10_000)
     small = ScatterView()
     qtbot.addWidget(small)
     small.show()
@@ -535,3 +535,27 @@ def test_software_renderers_are_recognised():
     assert is_software_renderer("Google SwiftShader")
     assert not is_software_renderer("NVIDIA H100 80GB HBM3/PCIe/SSE2")
     assert not is_software_renderer("AMD Radeon Pro 5500M OpenGL Engine")
+
+
+# ---------------------------------------------------------------- the points visual
+
+
+def test_points_drawn_as_discs_of_their_colour(view):
+    """Each point is a filled disc of its own colour, ``point_size`` pixels across."""
+    xy = np.array([(0.0, 0.0), (10.0, 0.0)])
+    red, blue = (1.0, 0.0, 0.0, 1.0), (0.0, 0.0, 1.0, 1.0)
+    view.set_points(xy, np.float32([red, blue]))
+    view.set_camera_rect(-5.0, -5.0, 15.0, 5.0)
+    img = view.render()[..., :3].astype(int)
+    background = img[2, 2].copy()
+    for (x, y), rgb in zip(to_canvas(view, xy), ((255, 0, 0), (0, 0, 255))):
+        r, c = int(np.rint(y)), int(np.rint(x))
+        np.testing.assert_allclose(img[r, c], rgb, atol=2)  # the centre has the point's colour
+        inside = np.all(np.abs(img[r - 6 : r + 7, c - 6 : c + 7] - rgb) <= 2, axis=-1).sum()
+        # a disc of diameter point_size: about pi/4 of its bounding square (rim antialiased)
+        size = view._point_size
+        assert 0.4 * size**2 <= inside <= size**2
+        far = img[r - 10, c]  # beyond the disc: background
+        np.testing.assert_array_equal(far, background)
+    bounds = view._markers._compute_bounds(0, None)
+    assert bounds == (0.0, 10.0)

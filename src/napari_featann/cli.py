@@ -120,7 +120,7 @@ def _cmd_bench(args) -> int:
     elif args.bench == "scatter":
         from .bench.scatter_speed import scatter_benchmark
 
-        result = scatter_benchmark(args.points, args.frames)
+        result = scatter_benchmark(args.points, args.frames, lod_cap=args.lod_cap)
     elif args.bench == "extract":
         from .bench.speed import extraction_benchmark
 
@@ -213,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc = bsub.add_parser("scatter", help="scatter pan/zoom frame times (needs a display)")
     sc.add_argument("--points", type=int, default=100_000)
     sc.add_argument("--frames", type=int, default=60)
+    sc.add_argument("--lod-cap", type=int, default=None,
+                    help="points drawn while the camera moves (default: the view's, by renderer)")  # fmt: skip
     sc.set_defaults(func=_cmd_bench)
 
     gui = sub.add_parser("gui", help="open napari with the plugin docked")

@@ -29,3 +29,11 @@ def test_labelling_benchmark_in_a_viewer_times_the_dock_path_and_its_parts(qtbot
     parts = r["parts_ms_median"]
     assert set(parts) == {"write", "layer", "scatter", "status", "repaint"}
     assert all(v >= 0 for v in parts.values()) and r["assign_ms_median"] > 0
+
+
+def test_scatter_benchmark_from_the_cli_with_a_lod_cap(qtbot, capsys):
+    assert main(["bench", "scatter", "--points", "3000", "--frames", "4", "--lod-cap", "500"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n_points"] == 3000 and result["lod_cap"] == 500
+    assert result["drawn_while_moving"] == 500  # only the subsample is drawn while moving
+    assert result["mean_frame_ms"] > 0 and result["no_lod_mean_frame_ms"] > 0

@@ -106,8 +106,8 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
     lod_cap : int, "auto" or None
         Most points drawn while the camera moves; None or 0 always draws all of
         them. ``"auto"`` (default): ``LOD_CAP_SOFTWARE`` under software OpenGL
-        (Mesa llvmpipe, 100k points: 26-27 ms a frame at 5 000 or 10 000 drawn, 37 ms
-        at 20 000, 72-80 ms at all of them), ``LOD_CAP`` on a GPU. Settable later through ``lod_cap``.
+        (Mesa llvmpipe, 100k points: 21-26 ms a frame at 5 000 drawn, 25-29 ms at
+        10 000, 37-39 ms at 20 000, 68-80 ms at all of them), ``LOD_CAP`` on a GPU. Settable later through ``lod_cap``.
 
     Signals
     -------

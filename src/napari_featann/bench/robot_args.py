@@ -18,7 +18,7 @@ def add_robot_args(p) -> None:
         help="a selection is accepted when this fraction shares its class",
     )
     g.add_argument(
-        "--metric-every", type=int, default=10, help="metric learning after every k selections"
+        "--metric-every", type=int, default=5, help="metric learning after every k selections"
     )
     g.add_argument("--no-metric-learning", action="store_true")
     g.add_argument("--no-corrections", action="store_true")
@@ -74,7 +74,7 @@ class RobotOptions:
 
     budget: float = 4.0
     purity: float = 0.9
-    metric_every: int = 10
+    metric_every: int = 5
     metric_learning: bool = True
     corrections: bool = True
     relabel_selections: bool = True

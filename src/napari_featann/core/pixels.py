@@ -94,13 +94,17 @@ def _survey_all_py(manual, cm, value, use_manual, lo, hi):  # compiled by numba
     they are only measured when every unprotected pixel differs from ``value``
     (the one case where they matter), else returned as given.
     """
-    um = np.uint8(use_manual)
     free = 0
     n = 0
-    for p in range(cm.size):
-        mine = np.uint8(1) - (um & np.uint8(manual[p]))
-        free += mine
-        n += mine & np.uint8(cm[p] != value)
+    if use_manual:
+        for p in range(cm.size):
+            mine = np.uint8(1) - np.uint8(manual[p])
+            free += mine
+            n += mine & np.uint8(cm[p] != value)
+    else:  # no protected pixel: the protection mask is not read at all
+        free = cm.size
+        for p in range(cm.size):
+            n += np.uint8(cm[p] != value)
     if n == 0 or n != free:
         return free, n, lo, hi
     if use_manual:
@@ -119,10 +123,15 @@ def _fill_py(manual, cm, value, use_manual):  # compiled by numba
     """Write ``value`` to every pixel (not ``manual`` ones when ``use_manual``) of a flat mask,
     unrecorded, in a branch-free loop the compiler can vectorise; returns the change count."""
     k = 0
-    for p in range(cm.size):
-        keep = use_manual and manual[p]
-        k += (cm[p] != value) and not keep
-        cm[p] = cm[p] if keep else value
+    if use_manual:
+        for p in range(cm.size):
+            keep = manual[p]
+            k += (cm[p] != value) and not keep
+            cm[p] = cm[p] if keep else value
+    else:  # no protected pixel: the protection mask is not read at all
+        for p in range(cm.size):
+            k += cm[p] != value
+            cm[p] = value
     return k
 
 

@@ -84,6 +84,17 @@ class _Structure:
     class_masks: list = field(default_factory=list)
 
 
+def _mapped_zeros(shape: tuple[int, int]) -> np.ndarray:
+    """A zeroed uint8 class mask whose memory is mapped now.
+
+    ``np.zeros`` leaves pages unmapped until their first write, so the first box over
+    many images would pay a page fault per 4 KiB of every mask it fills.
+    """
+    mask = np.empty(shape, np.uint8)
+    mask.fill(0)
+    return mask
+
+
 class Session:
     """State of one annotation project.
 
@@ -125,7 +136,7 @@ class Session:
         self.embedding: np.ndarray | None = None
         self.classes: dict[int, ClassInfo] = {}
         self.segment_class = np.zeros(0, np.int32)
-        self.class_masks: list[np.ndarray] = [np.zeros(r.shape2d, np.uint8) for r in self.images]
+        self.class_masks: list[np.ndarray] = [_mapped_zeros(r.shape2d) for r in self.images]
         self.manual_masks: list[np.ndarray] = [np.zeros(r.shape2d, bool) for r in self.images]
         self.next_id = 1
         self.history = History()

@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--points", type=int, default=100_000)
     sc.add_argument("--frames", type=int, default=60)
     sc.add_argument("--lod-cap", type=int, default=None,
-                    help="points drawn while the camera moves (default: the view's, by renderer)")  # fmt: skip
+                    help="points drawn while the camera moves (0: level of detail off; "
+                    "default: the view's own, by renderer)")  # fmt: skip
     sc.set_defaults(func=_cmd_bench)
 
     gui = sub.add_parser("gui", help="open napari with the plugin docked")

@@ -515,7 +515,7 @@ def test_lod_with_mask_cap_off_and_few_points(qtbot, big):
     assert view.drawn_count == LOD_N and not view.lod_active
     with pytest.raises(ValueError):
         view.lod_cap = -1
-    # the default cap follows the renderer: 5k under software OpenGL (Xvfb), 20k on a GPU
+    # the default cap follows the renderer: 10k under software OpenGL (Xvfb), 20k on a GPU
     assert (ScatterView.LOD_CAP, ScatterView.LOD_CAP_SOFTWARE) == (20_000, 10_000)
     small = ScatterView()
     qtbot.addWidget(small)
@@ -559,3 +559,5 @@ def test_points_drawn_as_discs_of_their_colour(view):
         np.testing.assert_array_equal(far, background)
     bounds = view._markers._compute_bounds(0, None)
     assert bounds == (0.0, 10.0)
+    with pytest.raises(ValueError):
+        view._markers.set_data(np.zeros((3, 4)))

@@ -1,7 +1,7 @@
 """Scatter view of the 2-D embedding: pan/zoom, box and lasso selection, thumbnails.
 
-One lean vispy visual (:class:`.scatter_points.Discs`) draws every point; colour changes re-upload only the
-per-point attributes of that visual, from cached positions. Overlays (selection
+One lean vispy visual (:class:`.scatter_points.Discs`) draws every point; colour changes
+re-upload only the per-point attributes of that visual, from cached positions. Overlays (selection
 outline, highlight rings, focus ring, on-canvas thumbnails) are separate small visuals.
 Work that follows the camera (on-canvas thumbnails, hover picking) is throttled by
 single-shot timers, and Qt coalesces repaint requests. Level of detail: while the camera
@@ -107,7 +107,8 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         Most points drawn while the camera moves; None or 0 always draws all of
         them. ``"auto"`` (default): ``LOD_CAP_SOFTWARE`` under software OpenGL
         (Mesa llvmpipe, 100k points: 21-26 ms a frame at 5 000 drawn, 25-29 ms at
-        10 000, 37-39 ms at 20 000, 68-80 ms at all of them), ``LOD_CAP`` on a GPU. Settable later through ``lod_cap``.
+        10 000, 37-39 ms at 20 000, 68-80 ms at all of them), ``LOD_CAP`` on a GPU.
+        Settable later through ``lod_cap``.
 
     Signals
     -------

@@ -35,8 +35,8 @@ def gl_renderer(canvas) -> str | None:
 class LevelOfDetailMixin:
     """Draw a subsample of the points while the camera of a ``ScatterView`` moves.
 
-    ``_init_lod`` sets its state. Needs the view's ``_lod_timer`` (single shot, ``LOD_SETTLE_MS``, connected to
-    ``_end_lod``), ``LOD_SEED``, ``_markers``, ``_pos``, ``_vis_idx`` and
+    ``_init_lod`` sets its state. Needs the view's ``_lod_timer`` (single shot,
+    ``LOD_SETTLE_MS``, connected to ``_end_lod``), ``LOD_SEED``, ``_markers``, ``_pos``, ``_vis_idx`` and
     ``_upload_markers`` (which draws ``_lod_subsample()`` while ``_lod_on``).
     """
 

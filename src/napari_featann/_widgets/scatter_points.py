@@ -62,22 +62,25 @@ class DiscsVisual(Visual):
 
         Parameters
         ----------
-        pos : ndarray (N, 2)
+        pos : ndarray (N, 2) or (N, 3)
             Positions in scene coordinates.
         face_color : array-like (N, 4) or (4,), optional
             RGBA in [0, 1]; white when omitted.
         size : float, optional
             Diameter in logical pixels (kept when omitted).
         """
-        pos = np.asarray(pos, np.float32).reshape(-1, 2)
+        pos = np.asarray(pos, np.float32)
+        if pos.ndim != 2 or pos.shape[1] not in (2, 3):
+            raise ValueError(f"pos must be (N, 2) or (N, 3), got shape {pos.shape}")
         data = np.zeros(pos.shape[0], _DTYPE)
-        data["a_position"][:, :2] = pos
+        data["a_position"][:, : pos.shape[1]] = pos
         data["a_bg_color"] = 1.0 if face_color is None else face_color
         if size is not None:
             self._size = float(size)
         self._data = data if data.size else None
         self._vbo.set_data(data)
         self.shared_program.bind(self._vbo)
+        self._bounds_changed()
         self.update()
 
     def _prepare_transforms(self, view) -> None:

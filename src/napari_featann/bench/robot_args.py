@@ -6,19 +6,23 @@ from dataclasses import dataclass
 
 
 def add_robot_args(p) -> None:
-    """Add the robot benchmark's options to an argparse parser."""
+    """Add the robot benchmark's options to an argparse parser (defaults: :class:`RobotOptions`)."""
+    d = RobotOptions()
     g = p.add_argument_group("simulated annotator")
     g.add_argument(
-        "--budget", type=float, default=4.0, help="modelled effort budget, seconds per image"
+        "--budget", type=float, default=d.budget, help="modelled effort budget, seconds per image"
     )
     g.add_argument(
         "--purity",
         type=float,
-        default=0.9,
+        default=d.purity,
         help="a selection is accepted when this fraction shares its class",
     )
     g.add_argument(
-        "--metric-every", type=int, default=5, help="metric learning after every k selections"
+        "--metric-every",
+        type=int,
+        default=d.metric_every,
+        help="metric learning after every k selections",
     )
     g.add_argument("--no-metric-learning", action="store_true")
     g.add_argument("--no-corrections", action="store_true")
@@ -29,26 +33,28 @@ def add_robot_args(p) -> None:
         help="with --foreground-only: never box labelled points back to the background",
     )
     g.add_argument(
-        "--grid", type=int, default=48, help="cells per axis of the box/lasso search grid"
+        "--grid", type=int, default=d.grid, help="cells per axis of the box/lasso search grid"
     )
-    g.add_argument("--max-clicks", type=int, default=4, help="clicks at most per corrected segment")
+    g.add_argument(
+        "--max-clicks", type=int, default=d.max_clicks, help="clicks at most per corrected segment"
+    )
     g.add_argument(
         "--min-part",
         type=int,
-        default=16,
+        default=d.min_part,
         help="pixels: smaller wrong parts of a segment are not worth a click",
     )
     g.add_argument(
         "--wrong-weight",
         type=float,
-        default=0.0,
+        default=d.wrong_weight,
         help="a selection maximises (segments of its class) - W x (other segments); 0: the "
         "most segments of one class within the purity",
     )
     g.add_argument(
         "--objective",
         choices=["segments", "iou"],
-        default="segments",
+        default=d.objective,
         help="what a selection maximises within the purity: 'segments' of its class (as the "
         "issue states it), or 'iou': pixels made right minus pixels made wrong, each weighted "
         "by 1 / (scored pixels of its image), which approximates the per-image IoU gain",

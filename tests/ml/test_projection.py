@@ -137,3 +137,47 @@ def test_bad_inputs():
     proj.fit(np.eye(2, 3))
     with pytest.raises(ValueError, match="dim"):
         proj.transform(np.zeros((1, 4)))
+
+
+# -- exact neighbours above UMAP's small-data size (no NN-descent compilation) ---------
+def test_exact_knn_matches_brute_force_with_self_first():
+    from napari_featann.ml.projection import _exact_knn
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(200, 8)).astype(np.float32)
+    idx, dist = _exact_knn(x, x, 6, same=True)
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    want = np.argsort(d, axis=1)[:, :6]
+    np.testing.assert_array_equal(idx[:, 0], np.arange(200))
+    np.testing.assert_array_equal(idx, want)
+    np.testing.assert_allclose(dist, np.take_along_axis(d, want, 1), atol=1e-4)
+    q = rng.normal(size=(5, 8)).astype(np.float32)
+    qi, _ = _exact_knn(q, x, 3, same=False)
+    dq = np.sqrt(((q[:, None] - x[None]) ** 2).sum(-1))
+    np.testing.assert_array_equal(qi, np.argsort(dq, axis=1)[:, :3])
+
+
+def test_membership_is_umaps_smooth_knn_normalisation():
+    from napari_featann.ml.projection import _membership
+
+    rng = np.random.default_rng(5)
+    dist = np.sort(rng.uniform(0.5, 3.0, size=(50, 15)), axis=1)
+    w = _membership(dist)
+    np.testing.assert_allclose(w[:, 0], 1.0)  # the nearest neighbour has full membership
+    np.testing.assert_allclose(w.sum(1), np.log2(15), rtol=1e-4)
+    assert np.all(np.diff(w, axis=1) <= 1e-12)  # farther neighbours weigh less
+
+
+def test_large_fit_uses_exact_neighbours_and_places_new_points():
+    x, y, centres = _blobs(n_per=2100, dim=20, seed=6)  # 4 200 points: above small data
+    proj = Projector(pca_dim=None, seed=0)
+    xy = proj.fit(x)
+    assert proj._umap._knn_search_index is None  # our graph, no pynndescent index
+    assert _loo_1nn_accuracy(xy[::10], y[::10]) > 0.95
+    rng = np.random.default_rng(7)
+    new = np.r_[centres[0] + rng.normal(size=(4, 20)), centres[1] + rng.normal(size=(4, 20))]
+    placed = proj.transform(new.astype(np.float32))
+    assert placed.shape == (8, 2) and placed.dtype == np.float32
+    mean_a, mean_b = xy[y == 0].mean(0), xy[y == 1].mean(0)
+    to_a = np.linalg.norm(placed - mean_a, axis=1) < np.linalg.norm(placed - mean_b, axis=1)
+    np.testing.assert_array_equal(to_a, [True] * 4 + [False] * 4)

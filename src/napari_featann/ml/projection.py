@@ -9,6 +9,11 @@ Layouts are mapped into the box [0, 10] x [0, 10] by one affine map (the
 same scale on both axes, so distances keep their aspect) fitted in
 :meth:`Projector.fit` and reused in :meth:`Projector.transform`; points
 placed later may fall slightly outside the box.
+
+From 4 096 to 50 000 points (Euclidean metric) the neighbour graph is exact
+and computed here, not by UMAP's NN-descent, whose numba code would compile
+in every new process (about 50 s); new points are then placed by
+:meth:`Projector.transform` itself.
 """
 
 from __future__ import annotations
@@ -27,6 +32,51 @@ BOX = 10.0
 # Below this many points UMAP's spectral initialisation is unreliable
 # (eigsh failures, disconnected k-NN graphs); a random init is used instead.
 _SPECTRAL_MIN_N = 64
+
+# UMAP finds the neighbours of 4096 points or more with NN-descent (pynndescent), whose
+# numba functions compile in every new process: 50 s of the first projection of 6 700
+# segments here (docs/benchmarks.md, section 6). Up to this many points the exact
+# neighbours are computed instead (sklearn, brute force on the PCA-reduced features:
+# 0.3 s for 6 700 points, 10 s for 50 000 on this 2-core CPU) and handed to UMAP.
+_UMAP_EXACT_MIN_N = 4096
+_EXACT_KNN_MAX_N = 50_000
+
+
+def _exact_knn(query: np.ndarray, reference: np.ndarray, k: int, same: bool):
+    """Indices and Euclidean distances of each query row's ``k`` nearest reference rows.
+
+    With ``same`` (query is reference) every row is its own first neighbour, as
+    UMAP expects of a precomputed graph.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(reference)
+    dist, idx = nn.kneighbors(None if same else query)
+    if same:  # kneighbors(None) leaves each row out: put it back in front
+        n = len(reference)
+        idx = np.c_[np.arange(n), idx[:, : k - 1]]
+        dist = np.c_[np.zeros(n), dist[:, : k - 1]]
+    return idx.astype(np.int32), dist.astype(np.float32)
+
+
+def _membership(dist: np.ndarray, iterations: int = 64) -> np.ndarray:
+    """UMAP's fuzzy membership of each row's neighbours (``smooth_knn_dist``, in numpy).
+
+    Weights ``exp(-(d - rho) / sigma)`` with ``rho`` the nearest distance and
+    ``sigma`` found by bisection so that each row's weights sum to ``log2(k)``.
+    """
+    d = np.asarray(dist, np.float64)
+    rho = d[:, :1]
+    target = np.log2(d.shape[1])
+    lo, hi = np.zeros((len(d), 1)), np.full((len(d), 1), np.inf)
+    sigma = np.ones((len(d), 1))
+    for _ in range(iterations):
+        total = np.exp(-np.maximum(d - rho, 0.0) / sigma).sum(1, keepdims=True)
+        big = total > target
+        hi = np.where(big, sigma, hi)
+        lo = np.where(big, lo, sigma)
+        sigma = np.where(np.isinf(hi), sigma * 2, (lo + hi) / 2)
+    return np.exp(-np.maximum(d - rho, 0.0) / np.maximum(sigma, 1e-12))
 
 
 def _as_features(features, name: str = "features") -> np.ndarray:
@@ -238,8 +288,11 @@ class Projector:
             umap_init = "random"
         else:
             umap_init = "spectral"
+        k = max(2, min(self.n_neighbors, n - 1))
+        exact = self.metric == "euclidean" and _UMAP_EXACT_MIN_N <= n <= _EXACT_KNN_MAX_N
+        knn = (*_exact_knn(reduced, reduced, k, same=True), None) if exact else (None,) * 3
         model = umap.UMAP(
-            n_neighbors=max(2, min(self.n_neighbors, n - 1)),
+            n_neighbors=k,
             n_components=2,
             min_dist=self.min_dist,
             metric=self.metric,
@@ -248,10 +301,15 @@ class Projector:
             init=umap_init,
             random_state=self.seed,
             transform_seed=self.seed,
+            precomputed_knn=knn,
         )
         with warnings.catch_warnings():
             # random_state forces n_jobs=1: expected, reproducibility comes first.
             warnings.filterwarnings("ignore", message=".*n_jobs value.*", category=UserWarning)
+            # with our own neighbours UMAP has no search index; transform() places
+            # new points itself then
+            warnings.filterwarnings("ignore", message=".*precomputed_knn.*")
+            warnings.filterwarnings("ignore", message=".*knn_search_index.*")
             warnings.filterwarnings("ignore", message=".*spectral initialisation failed.*")
             raw = model.fit_transform(reduced, y=y)
         return model, np.asarray(raw, np.float64)
@@ -291,6 +349,16 @@ class Projector:
             # Tiny fit: take the position of the nearest fitted point.
             d2 = ((reduced[:, None, :] - self._train[None, :, :]) ** 2).sum(-1)
             return self.embedding_[np.argmin(d2, axis=1)].copy()
+        if getattr(self._umap, "_knn_search_index", True) is None:
+            # Fitted on our exact neighbours: place each new point where UMAP's own
+            # transform starts it, at the membership-weighted mean of the positions
+            # of its nearest fitted points (UMAP then refines that start by a few
+            # epochs of layout optimisation, which this skips).
+            k = min(self._umap.n_neighbors, len(self._train))
+            idx, dist = _exact_knn(reduced, self._train, k, same=False)
+            w = _membership(dist)
+            xy = (w[:, :, None] * self.embedding_[idx]).sum(1) / w.sum(1, keepdims=True)
+            return xy.astype(np.float32)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*n_jobs value.*", category=UserWarning)
             raw = np.asarray(self._umap.transform(reduced), np.float64)

@@ -162,10 +162,12 @@ def test_membership_is_umaps_smooth_knn_normalisation():
 
     rng = np.random.default_rng(5)
     dist = np.sort(rng.uniform(0.5, 3.0, size=(50, 15)), axis=1)
-    w = _membership(dist)
-    np.testing.assert_allclose(w[:, 0], 1.0)  # the nearest neighbour has full membership
-    np.testing.assert_allclose(w.sum(1), np.log2(15), rtol=1e-4)
-    assert np.all(np.diff(w, axis=1) <= 1e-12)  # farther neighbours weigh less
+    fit = _membership(dist, subtract_nearest=True)  # as in UMAP's fit
+    np.testing.assert_allclose(fit[:, 0], 1.0)  # the nearest neighbour has full membership
+    for w in (fit, _membership(dist)):  # and as in its transform (rho = 0)
+        np.testing.assert_allclose(w.sum(1), np.log2(15), rtol=1e-4)
+        assert np.all(np.diff(w, axis=1) <= 1e-12)  # farther neighbours weigh less
+    assert np.all(_membership(dist)[:, 0] < 1.0)
 
 
 def test_large_fit_uses_exact_neighbours_and_places_new_points():

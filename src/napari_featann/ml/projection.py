@@ -35,7 +35,7 @@ _SPECTRAL_MIN_N = 64
 
 # UMAP finds the neighbours of 4096 points or more with NN-descent (pynndescent), whose
 # numba functions compile in every new process: 50 s of the first projection of 6 700
-# segments here (docs/benchmarks.md, section 6). Up to this many points the exact
+# segments here (docs/benchmarks.md, section 7). Up to this many points the exact
 # neighbours are computed instead (sklearn, brute force on the PCA-reduced features:
 # 0.3 s for 6 700 points, 10 s for 50 000 on this 2-core CPU) and handed to UMAP.
 _UMAP_EXACT_MIN_N = 4096
@@ -59,14 +59,21 @@ def _exact_knn(query: np.ndarray, reference: np.ndarray, k: int, same: bool):
     return idx.astype(np.int32), dist.astype(np.float32)
 
 
-def _membership(dist: np.ndarray, iterations: int = 64) -> np.ndarray:
+def _uses_exact_graph(metric: str, n: int) -> bool:
+    """Whether a fit of ``n`` points builds its own exact neighbour graph."""
+    return metric == "euclidean" and _UMAP_EXACT_MIN_N <= n <= _EXACT_KNN_MAX_N
+
+
+def _membership(dist: np.ndarray, subtract_nearest: bool = False, iterations: int = 64):
     """UMAP's fuzzy membership of each row's neighbours (``smooth_knn_dist``, in numpy).
 
-    Weights ``exp(-(d - rho) / sigma)`` with ``rho`` the nearest distance and
-    ``sigma`` found by bisection so that each row's weights sum to ``log2(k)``.
+    Weights ``exp(-(d - rho) / sigma)``, ``sigma`` found by bisection so that
+    each row's weights sum to ``log2(k)``. ``rho`` is the nearest distance with
+    ``subtract_nearest`` (UMAP's fit, local connectivity 1), else 0 (UMAP's
+    transform, which lowers the local connectivity by one).
     """
     d = np.asarray(dist, np.float64)
-    rho = d[:, :1]
+    rho = d[:, :1] if subtract_nearest else np.zeros((len(d), 1))
     target = np.log2(d.shape[1])
     lo, hi = np.zeros((len(d), 1)), np.full((len(d), 1), np.inf)
     sigma = np.ones((len(d), 1))
@@ -289,7 +296,7 @@ class Projector:
         else:
             umap_init = "spectral"
         k = max(2, min(self.n_neighbors, n - 1))
-        exact = self.metric == "euclidean" and _UMAP_EXACT_MIN_N <= n <= _EXACT_KNN_MAX_N
+        exact = _uses_exact_graph(self.metric, n)
         knn = (*_exact_knn(reduced, reduced, k, same=True), None) if exact else (None,) * 3
         model = umap.UMAP(
             n_neighbors=k,
@@ -349,7 +356,7 @@ class Projector:
             # Tiny fit: take the position of the nearest fitted point.
             d2 = ((reduced[:, None, :] - self._train[None, :, :]) ** 2).sum(-1)
             return self.embedding_[np.argmin(d2, axis=1)].copy()
-        if getattr(self._umap, "_knn_search_index", True) is None:
+        if _uses_exact_graph(self.metric, len(self._train)):
             # Fitted on our exact neighbours: place each new point where UMAP's own
             # transform starts it, at the membership-weighted mean of the positions
             # of its nearest fitted points (UMAP then refines that start by a few

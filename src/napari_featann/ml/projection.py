@@ -205,11 +205,8 @@ class Projector:
         if not known.any():
             raise ValueError("init has no finite row")
         if not known.all():
-            from sklearn.neighbors import NearestNeighbors
-
             k = min(3, int(known.sum()))
-            nn = NearestNeighbors(n_neighbors=k).fit(reduced[known])
-            idx = nn.kneighbors(reduced[~known], return_distance=False)
+            idx, _ = _exact_knn(reduced[~known], reduced[known], k, same=False)
             xy[~known] = xy[known][idx].mean(axis=1)
         return xy
 

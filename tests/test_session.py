@@ -126,3 +126,38 @@ def test_select_box_and_lasso(session):
     assert session.select_box((-0.5, -1), (1.5, 1)).tolist() == session.segments.ids[:2].tolist()
     tri = [[-1, -1], [0.5, 3], [0.5, -3]]
     assert session.select_lasso(tri).tolist() == session.segments.ids[:1].tolist()
+
+
+def test_a_stack_is_saved_by_reference_and_exported_as_a_volume(squares_image, tmp_path):
+    import tifffile
+
+    grey = squares_image[..., 0].astype(np.uint16) * 10
+    vol = np.stack([grey, grey[:, ::-1], grey[::-1]])  # three planes of one 48x64 volume
+    tifffile.imwrite(tmp_path / "vol.tif", vol, photometric="minisblack", metadata={"axes": "ZYX"})
+    s = Session.from_sources(tmp_path / "vol.tif")
+    s.partition_params.regions = 3
+    s.partition()
+    red = s.add_class("red")
+    s.assign([s.segment_at(1, 16, 64 - 16), s.segment_at(2, 48 - 16, 16)], red)
+
+    path = save_session(s, tmp_path / "vol")  # the planes are not embedded: read back by index
+    back = load_session(path)
+    assert [r.name for r in back.images] == ["vol_000", "vol_001", "vol_002"]
+    assert [r.plane for r in back.images] == [0, 1, 2]
+    for k in range(3):
+        np.testing.assert_array_equal(back.images[k].data, vol[k])
+        np.testing.assert_array_equal(back.class_masks[k], s.class_masks[k])
+    assert back.images[0].meta["range"] == s.images[0].meta["range"]
+
+    files = export_masks(back, tmp_path / "out", "png")
+    assert files[-1].name == "vol-stack.tif" and len(files) == 4
+    volume = tifffile.imread(files[-1])
+    assert volume.shape == (3, 48, 64)
+    np.testing.assert_array_equal(volume, np.stack(s.class_masks))
+    assert volume[0].max() == 0 and volume[1, 16, 48] == red and volume[2, 32, 16] == red
+
+    tifffile.imwrite(
+        tmp_path / "vol.tif", vol[:2], photometric="minisblack", metadata={"axes": "ZYX"}
+    )  # a plane lost
+    with pytest.raises(SessionFileError, match="no plane 2"):
+        load_session(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.images import ImageRecord, read_image
+from .core.images import ImageRecord, read_image, read_planes
 from .core.partition import PartitionParams
 from .core.regions import SegmentTable
 
@@ -77,7 +77,7 @@ def session_snapshot(session, embed_images: bool = False, copy: bool = True) -> 
         if embed:
             arrays[f"image_{i}"] = np.asarray(rec.data)
         images_meta.append({"name": rec.name, "path": rec.path, "embedded": embed,
-                            "shape": list(rec.data.shape)})  # fmt: skip
+                            "shape": list(rec.data.shape), "meta": rec.meta})  # fmt: skip
         arrays[f"class_mask_{i}"] = own(session.class_masks[i])
         arrays[f"manual_mask_{i}"] = own(session.manual_masks[i])
         if session.gradients[i] is not None:
@@ -180,19 +180,30 @@ def load_session(path: str | os.PathLike):
 
 def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams):
     records, missing = [], {}
+    stacks: dict[str, list] = {}  # each stack file is read once, however many planes it has
     for i, im in enumerate(meta["images"]):
+        extra = im.get("meta") or {}
         if im["embedded"]:
             data = np.asarray(npz[f"image_{i}"])
         else:
             try:
-                data = read_image(im["path"])
+                plane = extra.get("plane")
+                if plane is None:
+                    data = read_image(im["path"])
+                else:
+                    if im["path"] not in stacks:
+                        stacks[im["path"]] = read_planes(im["path"])
+                    planes = stacks[im["path"]]
+                    if not 0 <= int(plane) < len(planes):
+                        raise ValueError(f"has {len(planes)} planes, no plane {plane}")
+                    data = planes[int(plane)]
             except ValueError as exc:
                 missing[im["path"]] = str(exc)
                 continue
             if list(data.shape) != list(im["shape"]):
                 missing[im["path"]] = f"changed on disk (shape {data.shape}, saved {im['shape']})"
                 continue
-        records.append(ImageRecord(im["name"], data, im["path"]))
+        records.append(ImageRecord(im["name"], data, im["path"], dict(extra)))
     if missing:
         detail = "; ".join(f"{k}: {v}" for k, v in missing.items())
         raise SessionFileError(f"{path}: cannot read the session's images: {detail}")
@@ -226,6 +237,31 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
     return s
 
 
+def _export_stacks(session, folder: Path) -> list[Path]:
+    import tifffile
+
+    groups: dict[str, list[int]] = {}
+    for i, rec in enumerate(session.images):
+        if rec.plane is not None and rec.meta.get("stack"):
+            groups.setdefault(str(rec.meta["stack"]), []).append(i)
+    out = []
+    for stack, members in groups.items():
+        shape = session.images[members[0]].shape2d
+        n = max(int(session.images[i].meta.get("planes", 0)) for i in members)
+        n = max(n, 1 + max(session.images[i].plane for i in members))
+        if any(session.images[i].shape2d != shape for i in members):
+            continue  # not one stack after all (planes of different sizes)
+        volume = np.zeros((n, *shape), np.uint8)  # planes left out of the session stay 0
+        for i in members:
+            volume[session.images[i].plane] = session.class_masks[i]
+        p = folder / f"{stack}-stack.tif"
+        tifffile.imwrite(
+            p, volume, photometric="minisblack", metadata={"axes": "ZYX"}, compression="zlib"
+        )
+        out.append(p)
+    return out
+
+
 def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[Path]:
     """Write one mask of class ids per image, plus ``legend.json`` and ``legend.csv``.
 
@@ -240,7 +276,9 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
     Returns
     -------
     list of Path
-        The mask files, in image order (named ``<image name>.png|tif``).
+        The mask files, in image order (named ``<image name>.png|tif``), then,
+        for each stack the images came from, one TIFF of all its planes' masks
+        (``<stack name>-stack.tif``, shape (planes, H, W)).
     """
     if fmt not in ("png", "tif"):
         raise ValueError(f"fmt must be 'png' or 'tif', got {fmt!r}")
@@ -258,6 +296,7 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
 
             tifffile.imwrite(p, mask.astype(np.uint8))
         out.append(p)
+    out.extend(_export_stacks(session, folder))
     legend = [{"id": 0, "name": "unlabelled", "color": "#000000"}] + [
         {"id": c.id, "name": c.name, "color": c.color} for c in session.classes.values()
     ]

@@ -19,7 +19,7 @@ import numpy as np
 
 from .core.gradient import compute_gradient
 from .core.history import Action, History
-from .core.images import ImageRecord, load_collection, to_float_rgb
+from .core.images import ImageRecord, load_collection
 from .core.partition import Hierarchy, PartitionParams, build_hierarchy, cut_hierarchy
 from .core.progress import Progress, ensure_progress
 from .core.regions import SegmentTable, offset_labels, table_from_label_images
@@ -148,12 +148,14 @@ class Session:
 
     # ------------------------------------------------------------ creation
     @classmethod
-    def from_sources(cls, sources, names=None, **params) -> Session:
+    def from_sources(cls, sources, names=None, axes=None, **params) -> Session:
         """Load images (folder, files or arrays) into a new session.
 
-        Unreadable files are skipped and listed in ``load_failures``.
+        A stack contributes each of its planes; ``names`` and ``axes`` are as in
+        :func:`napari_featann.core.images.load_collection`. Unreadable files are
+        skipped and listed in ``load_failures``.
         """
-        records, failures = load_collection(sources, names=names)
+        records, failures = load_collection(sources, names=names, axes=axes)
         session = cls(records, **params)
         session.load_failures = failures
         return session
@@ -189,7 +191,7 @@ class Session:
 
     def float_image(self, index: int) -> np.ndarray:
         """Image ``index`` as float32 RGB in [0, 1]."""
-        return to_float_rgb(self.images[index].data)
+        return self.images[index].float_rgb()
 
     # ------------------------------------------------------------ partition
     def compute_gradients(self, indices=None, progress: Progress | None = None) -> None:

@@ -1,7 +1,17 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from napari_featann.core.images import ImageLoadError, load_collection, read_image, to_float_rgb
+from napari_featann.core.images import (
+    ImageLoadError,
+    image_planes,
+    load_collection,
+    read_image,
+    to_float_rgb,
+)
+
+NUCLEI_3D = Path(__file__).parents[2] / ".." / "shared" / "data" / "nuclei-dsb2018" / "img3d.tif"
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
@@ -74,10 +84,60 @@ def test_strict_mode_raises_on_first_bad(tmp_path):
 
 def test_arrays_and_bad_shapes():
     records, failures = load_collection(
-        [np.zeros((5, 5)), np.zeros((2, 3, 4, 5)), np.zeros((0, 4))], names=["a", "stack", "empty"]
+        [np.zeros((5, 5)), np.zeros((2, 2, 3, 4, 5)), np.zeros((0, 4))],
+        names=["a", "hyper", "empty"],
     )
     assert [r.name for r in records] == ["a"]
-    assert "3-D" in failures["stack"] and "empty" in failures["empty"]
+    assert "stack" in failures["hyper"] and "empty" in failures["empty"]
+
+
+def test_a_stack_array_gives_its_planes_named_and_scaled_alike():
+    rng = np.random.default_rng(0)
+    stack = (rng.random((6, 20, 30)) * 1000).astype(np.uint16)
+    stack[0] //= 10  # a dim plane stays dim: the stack shares one intensity range
+    records, failures = load_collection([stack, np.zeros((8, 8), np.uint8)], names=["vol", "flat"])
+    assert not failures
+    assert [r.name for r in records] == [f"vol_{k:03d}" for k in range(6)] + ["flat"]
+    assert [r.plane for r in records] == [0, 1, 2, 3, 4, 5, None]
+    assert all(r.meta["stack"] == "vol" and r.meta["planes"] == 6 for r in records[:6])
+    np.testing.assert_array_equal(records[2].data, stack[2])
+    dim, bright = records[0].float_rgb(), records[1].float_rgb()
+    assert dim.max() < 0.15 < 0.9 < bright.max()
+    assert to_float_rgb(stack[0]).max() > 0.9  # alone, the dim plane would be stretched
+
+
+def test_axes_decide_between_channels_and_planes():
+    arr = np.zeros((3, 10, 12), np.uint8)
+    assert [p.shape for p in image_planes(arr)] == [(10, 12, 3)]  # channel-first RGB
+    assert [p.shape for p in image_planes(arr, "ZYX")] == [(10, 12)] * 3
+    assert [p.shape for p in image_planes(np.zeros((10, 12, 3)), "YXS")] == [(10, 12, 3)]
+    rgb_stack = np.zeros((4, 10, 12, 3), np.uint8)
+    assert [p.shape for p in image_planes(rgb_stack)] == [(10, 12, 3)] * 4
+    assert [p.shape for p in image_planes(np.moveaxis(rgb_stack, 3, 1))] == [(10, 12, 3)] * 4
+
+
+def test_a_stack_file_and_read_image_of_one_plane(tmp_path):
+    import tifffile
+
+    vol = np.arange(5 * 9 * 11, dtype=np.uint16).reshape(5, 9, 11)
+    tifffile.imwrite(tmp_path / "vol.tif", vol, photometric="minisblack", metadata={"axes": "ZYX"})
+    records, _ = load_collection(tmp_path)
+    assert [r.name for r in records] == [f"vol_{k:03d}" for k in range(5)]
+    assert all(r.path == str(tmp_path / "vol.tif") for r in records)
+    np.testing.assert_array_equal(read_image(tmp_path / "vol.tif", plane=3), vol[3])
+    with pytest.raises(ValueError, match="stack of 5 planes"):
+        read_image(tmp_path / "vol.tif")
+    with pytest.raises(ValueError, match="no plane 7"):
+        read_image(tmp_path / "vol.tif", plane=7)
+
+
+def test_the_nuclei_volume_opens_as_31_planes():
+    if not NUCLEI_3D.exists():
+        pytest.skip(f"{NUCLEI_3D} is not available")
+    records, failures = load_collection([NUCLEI_3D])
+    assert not failures and len(records) == 31
+    assert {r.data.shape for r in records} == {(61, 57)}
+    assert records[30].name == "img3d_030" and records[30].meta["range"][1] > 0
 
 
 def test_read_real_jpeg(davis_files):

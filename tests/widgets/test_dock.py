@@ -57,6 +57,38 @@ def test_start_runs_the_pipeline_in_a_worker(dock, qtbot, photos):
     np.testing.assert_allclose(dock.scatter.points, s.embedding)
 
 
+def test_a_stack_layer_is_annotated_plane_by_plane(dock, qtbot, tmp_path):
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    vol = np.full((4, 60, 70), 100, np.uint16) + rng.integers(0, 20, (4, 60, 70), np.uint16)
+    for k in range(4):  # a bright square that moves through the planes
+        vol[k, 10 + 5 * k : 30 + 5 * k, 15:40] += 900
+    vol[3] //= 2  # a dimmer last plane keeps the stack's scaling
+    user = dock.viewer.add_image(vol, name="vol")
+    items = [dock.layer_list.item(k) for k in range(dock.layer_list.count())]
+    assert [it.text() for it in items] == ["vol"] and "4 planes" in items[0].toolTip()
+    items[0].setSelected(True)
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.start()
+    assert blocker.args == ["pipeline", "done"], dock.last_error
+    s = dock.session
+    assert [r.name for r in s.images] == ["vol_000", "vol_001", "vol_002", "vol_003"]
+    image = dock.layers_for(3)[0]
+    assert image is not user and image.data.shape == (60, 70)
+    assert tuple(image.contrast_limits) == tuple(s.images[0].meta["range"])
+    # label the square of every plane (the segment under its centre)
+    square = dock.add_class("square")
+    ids = [s.segment_at(k, 20 + 5 * k, 27) for k in range(4)]
+    s.assign(ids, square)
+    files = dock.export_masks(tmp_path / "out")
+    volume = tifffile.imread(files[-1])
+    assert files[-1].name == "vol-stack.tif" and volume.shape == (4, 60, 70)
+    for k in range(4):
+        assert volume[k, 20 + 5 * k, 27] == square and volume[k, 5, 5] == 0
+        np.testing.assert_array_equal(volume[k], dock.layers_for(k)[1].data)
+
+
 def test_box_labelling_undo_redo(dock, session_file):
     s = _open(dock, session_file)
     sky = dock.add_class("sky")

@@ -37,7 +37,14 @@ from qtpy.QtWidgets import (
 from ._compat import avoid_llvm_clash
 from .correct import CorrectMixin
 from .files import SessionFilesMixin
-from .layers import META_INDEX, META_ROLE, META_SESSION, LayerSet, paint_atoms_to_flat
+from .layers import (
+    META_INDEX,
+    META_ROLE,
+    META_SESSION,
+    LayerSet,
+    layer_axes,
+    paint_atoms_to_flat,
+)
 from .learn import LearnMixin
 from .link import ScatterLinkMixin, Thumbnails, click_callback
 from .panels import ClassManager, FeaturesPanel, PartitionPanel, ProjectionPanel
@@ -361,17 +368,15 @@ class FeatureSpaceWidget(
 
         if isinstance(sources, (str, bytes)) or hasattr(sources, "__fspath__"):
             sources = str(sources)
-        source_layers = {}
+        source_layers, axes = {}, None
         if isinstance(sources, (list, tuple)) and sources and isinstance(sources[0], Image):
-            layers, arrays = list(sources), []
-            for layer in layers:
-                data = layer.data[0] if layer.multiscale else layer.data
-                arrays.append(np.asarray(data))
+            layers = list(sources)
+            sources = [np.asarray(la.data[0] if la.multiscale else la.data) for la in layers]
             names = [layer.name for layer in layers]
-            sources = arrays
+            axes = [layer_axes(layer) for layer in layers]  # a 3-D layer gives its planes
         else:
             layers = []
-        session = Session.from_sources(sources, names=names)
+        session = Session.from_sources(sources, names=names, axes=axes)
         # keep the session's image order in sync with the user's layers
         by_name = {layer.name: layer for layer in layers}
         for i, rec in enumerate(session.images):
@@ -405,17 +410,18 @@ class FeatureSpaceWidget(
         return [by_name[name] for name in items if name in by_name]
 
     def refresh_layer_list(self) -> None:
-        """List the viewer's 2-D Image layers (not the ones this widget made)."""
-        from napari.layers import Image
-
+        """List the viewer's 2-D and 3-D (stack) Image layers (not the ones this widget made)."""
         selected = {it.text() for it in self.layer_list.selectedItems()}
         self.layer_list.clear()
         for layer in self.viewer.layers:
             ours = layer.metadata.get(META_SESSION) is not None and layer.metadata.get(
                 META_INDEX) is not None and id(layer) in self.layers._owned  # fmt: skip
-            flat = layer.ndim == 2 or (layer.ndim == 3 and getattr(layer, "rgb", False))
-            if isinstance(layer, Image) and flat and not ours:
+            axes = layer_axes(layer)
+            if axes is not None and not ours:
                 item = QListWidgetItem(layer.name)
+                if axes.startswith("Z"):
+                    n = layer.level_shapes[0][0]
+                    item.setToolTip(f"a stack of {n} planes: each is one image")
                 self.layer_list.addItem(item)
                 item.setSelected(layer.name in selected)
 

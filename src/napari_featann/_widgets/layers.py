@@ -24,6 +24,17 @@ _BOUNDARY = (1.0, 1.0, 1.0, 1.0)
 _FOCUS = (1.0, 0.85, 0.0, 1.0)
 
 
+def layer_axes(layer) -> str | None:
+    """Axes of an Image layer the dock can annotate: ``"YX"``/``"YXS"`` for one image,
+    ``"ZYX"``/``"ZYXS"`` for a stack of planes (a volume or a time series); None otherwise."""
+    from napari.layers import Image
+
+    if not isinstance(layer, Image):
+        return None
+    colour = "S" if getattr(layer, "rgb", False) else ""  # napari's ndim leaves RGB out
+    return {2: "YX" + colour, 3: "ZYX" + colour}.get(layer.ndim)
+
+
 def class_colormap(classes: dict):
     """A napari DirectLabelColormap: each class's colour, 0 and unknown ids transparent."""
     from napari.utils.colormaps import DirectLabelColormap
@@ -191,7 +202,9 @@ class LayerSet:
         image = self.get(i, "image")
         if image is None:
             rgb = rec.data.ndim == 3 and rec.data.shape[-1] in (3, 4)
-            image = self.viewer.add_image(rec.data, name=rec.name, rgb=rgb, visible=False)
+            limits = None if rgb else rec.meta.get("range")  # a stack's planes look alike
+            image = self.viewer.add_image(rec.data, name=rec.name, rgb=rgb, visible=False,
+                                          contrast_limits=limits)  # fmt: skip
             self._register(i, "image", image, owned=True)
         classes = self.get(i, "classes")
         if classes is None:

@@ -16,8 +16,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..core.images import to_float_rgb
-
 __all__ = ["ScatterLinkMixin", "Thumbnails", "camera", "center_on", "click_callback"]
 
 _DRAG_PX = 4.0
@@ -51,7 +49,7 @@ class Thumbnails:
             if data.dtype == np.uint8 and data.ndim == 3 and data.shape[-1] == 3:
                 rgb = data
             else:
-                rgb = (to_float_rgb(data) * 255 + 0.5).astype(np.uint8)
+                rgb = (session.images[i].float_rgb() * 255 + 0.5).astype(np.uint8)
             self._rgb[key] = rgb
             while len(self._rgb) > 4:
                 self._rgb.popitem(last=False)

@@ -2,6 +2,11 @@
 
 Every image is kept as loaded (for display) and can be turned into a float
 RGB array in [0, 1] for the pipeline with :func:`to_float_rgb`.
+
+A stack (a 3-D volume or a time series, grey or RGB) is read as its planes:
+each plane is one 2-D image of the collection, named ``<stem>_<plane>``, and
+remembers its stack, its index and the stack's intensity range, so that all
+planes are scaled alike.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "ImageLoadError",
     "ImageRecord",
+    "image_planes",
     "list_image_files",
     "load_collection",
     "read_image",
+    "read_planes",
     "to_float_rgb",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+PLANE_AXES = "ZTQI"  # axis letters (tifffile's) of a stack's planes: depth, time, other
 
 
 class ImageLoadError(ValueError):
@@ -46,6 +54,10 @@ class ImageRecord:
         Pixels as loaded: grey, RGB or RGBA; uint8, uint16 or float.
     path : str or None
         Source file, when the image came from disk.
+    meta : dict
+        For a plane of a stack: ``stack`` (the stack's name), ``plane`` (its
+        index), ``planes`` (the stack's size) and ``range`` (the stack's
+        intensity range, see :func:`to_float_rgb`). Empty otherwise.
     """
 
     name: str
@@ -57,6 +69,16 @@ class ImageRecord:
     def shape2d(self) -> tuple[int, int]:
         """Height and width in pixels."""
         return tuple(int(s) for s in self.data.shape[:2])
+
+    @property
+    def plane(self) -> int | None:
+        """Index of this image in its stack (None for a plain 2-D image)."""
+        k = self.meta.get("plane")
+        return None if k is None else int(k)
+
+    def float_rgb(self) -> np.ndarray:
+        """The image as float32 RGB in [0, 1] (a stack's planes share one scaling)."""
+        return to_float_rgb(self.data, self.meta.get("range"))
 
 
 def _check_array(arr: np.ndarray, source: str) -> np.ndarray:
@@ -76,18 +98,109 @@ def _check_array(arr: np.ndarray, source: str) -> np.ndarray:
             raise ValueError(f"the image is too small ({arr.shape[0]}x{arr.shape[1]})")
         return arr
     raise ValueError(
-        f"expected a 2-D grey, RGB or RGBA image, got shape {arr.shape} "
-        "(3-D stacks and time series are not supported)"
+        f"expected a 2-D grey, RGB or RGBA image, or a stack of them, got shape {arr.shape}"
     )
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read one PNG, JPEG or TIFF file.
+def _is_stack(arr: np.ndarray, axes: str | None) -> bool:
+    if axes is not None and len(axes) == arr.ndim and arr.ndim in (3, 4):
+        return axes[0].upper() in PLANE_AXES
+    if arr.ndim == 4:
+        return True
+    # (n, H, W) with n = 1, 3 or 4 is read as channels, as it always was
+    return arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4) and arr.shape[0] not in (1, 3, 4)
+
+
+def image_planes(arr: np.ndarray, axes: str | None = None) -> list[np.ndarray]:
+    """The 2-D images held by ``arr``: ``[arr]`` itself, or each plane of a stack.
+
+    Parameters
+    ----------
+    arr : ndarray
+        A 2-D image (grey, RGB or RGBA, channels last or first), or a stack of
+        them along the first axis: ``(n, H, W)``, ``(n, H, W, C)`` or ``(n, C, H, W)``.
+    axes : str, optional
+        The axes' letters, as tifffile names them (``"ZYX"``, ``"TYXS"``,
+        ``"CYX"``...). Without them an ``(n, H, W)`` array is a stack unless
+        ``n`` is 1, 3 or 4 (then it is read as channels).
+
+    Returns
+    -------
+    list of ndarray
+        Each ``(H, W)`` or ``(H, W, C)`` (views of ``arr`` where possible).
+
+    Raises
+    ------
+    ValueError
+        ``arr`` is neither (for example a 5-D hyperstack), or a plane is not a
+        valid image.
+    """
+    arr = np.asarray(arr)
+    if not _is_stack(arr, axes):
+        return [_check_array(arr, "")]
+    if arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4) and arr.shape[1] in (1, 3, 4):
+        arr = np.moveaxis(arr, 1, -1)  # (n, C, H, W)
+    if arr.shape[0] < 1:
+        raise ValueError("the stack has no planes")
+    if arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            f"expected a stack of 2-D images (n, H, W) or (n, H, W, C), got shape {arr.shape} "
+            "(hyperstacks with more than one plane axis are not supported)"
+        )
+    return [_check_array(plane, "") for plane in arr]
+
+
+def read_planes(path: str | os.PathLike) -> list[np.ndarray]:
+    """Read one PNG, JPEG or TIFF file as its 2-D images.
 
     Parameters
     ----------
     path : str or path-like
         The file.
+
+    Returns
+    -------
+    list of ndarray, each (H, W) or (H, W, C)
+        One image, or the planes of a stack (a multi-page or volume TIFF),
+        dtype as stored.
+
+    Raises
+    ------
+    ValueError
+        The file is missing, empty, not an image, or of an unsupported shape.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError("no such file")
+    if p.stat().st_size == 0:
+        raise ValueError("the file is empty")
+    suffix = p.suffix.lower()
+    axes = None
+    try:
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(str(p)) as tif:
+                series = tif.series[0]
+                arr, axes = series.asarray(), series.axes
+        else:
+            import imageio.v3 as iio
+
+            arr = iio.imread(str(p))
+    except Exception as exc:  # the readers raise many types
+        raise ValueError(f"not a readable image ({type(exc).__name__}: {exc})") from None
+    return image_planes(arr, axes)
+
+
+def read_image(path: str | os.PathLike, plane: int | None = None) -> np.ndarray:
+    """Read one 2-D image from a PNG, JPEG or TIFF file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    plane : int, optional
+        For a stack, the index of the plane to return.
 
     Returns
     -------
@@ -97,26 +210,35 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     ValueError
-        The file is missing, empty, not an image, or not a 2-D image.
+        The file is missing, empty or not an image; it is a stack and no
+        ``plane`` (or one out of range) was given.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError("no such file")
-    if p.stat().st_size == 0:
-        raise ValueError("the file is empty")
-    suffix = p.suffix.lower()
-    try:
-        if suffix in (".tif", ".tiff"):
-            import tifffile
+    planes = read_planes(path)
+    if plane is None:
+        if len(planes) > 1:
+            raise ValueError(f"is a stack of {len(planes)} planes; pick one (plane=...)")
+        return planes[0]
+    if not 0 <= int(plane) < len(planes):
+        raise ValueError(f"has {len(planes)} planes, no plane {plane}")
+    return planes[int(plane)]
 
-            arr = tifffile.imread(str(p))
-        else:
-            import imageio.v3 as iio
 
-            arr = iio.imread(str(p))
-    except Exception as exc:  # the readers raise many types
-        raise ValueError(f"not a readable image ({type(exc).__name__}: {exc})") from None
-    return _check_array(arr, str(p))
+def stack_range(planes: Sequence[np.ndarray]) -> list[float] | None:
+    """The intensity range :func:`to_float_rgb` uses for all planes of a stack.
+
+    None for 8-bit data (divided by 255 as it is); otherwise the 0.5th and
+    99.5th percentiles of (a sample of) the colour channels of all planes.
+    """
+    if not planes or planes[0].dtype == np.uint8:
+        return None
+    step = max(1, sum(p.size for p in planes) // 2_000_000)
+    sample = np.concatenate(
+        [np.asarray(p[..., :3] if p.ndim == 3 else p).reshape(-1)[::step] for p in planes]
+    ).astype(np.float32)
+    lo, hi = np.percentile(sample, (0.5, 99.5))
+    if hi <= lo:
+        lo, hi = float(sample.min()), float(sample.max())
+    return [float(lo), float(hi)]
 
 
 def list_image_files(folder: str | os.PathLike) -> list[Path]:
@@ -136,22 +258,41 @@ def _unique(name: str, taken: set[str]) -> str:
     return out
 
 
+def _records(label: str, planes: list, path: str | None, taken: set[str]) -> list[ImageRecord]:
+    """One record for an image; one per plane, sharing the stack's scaling, for a stack."""
+    name = _unique(label, taken)
+    if len(planes) == 1:
+        return [ImageRecord(name, planes[0], path)]
+    width = max(3, len(str(len(planes) - 1)))
+    meta = {"stack": name, "planes": len(planes), "range": stack_range(planes)}
+    return [
+        ImageRecord(_unique(f"{name}_{k:0{width}d}", taken), plane, path, {**meta, "plane": k})
+        for k, plane in enumerate(planes)
+    ]
+
+
 def load_collection(
     sources: str | os.PathLike | Sequence[str | os.PathLike | np.ndarray] | np.ndarray,
     names: Iterable[str] | None = None,
     skip_bad: bool = True,
+    axes: Iterable[str | None] | None = None,
 ) -> tuple[list[ImageRecord], dict[str, str]]:
     """Load a collection from a folder, a list of files, or a list of arrays.
 
     Parameters
     ----------
     sources : folder, file, array, or sequence of files and arrays
-        What to load. A folder contributes its PNG, JPEG and TIFF files.
+        What to load. A folder contributes its PNG, JPEG and TIFF files. A
+        stack (file or array) contributes each of its planes, named
+        ``<name>_<plane>`` (see :func:`image_planes`).
     names : iterable of str, optional
         Names for array sources (default ``image-0``, ``image-1``, ...).
     skip_bad : bool
         If True, unreadable sources are skipped and listed in the returned
         ``failures``; if False, the first bad source raises.
+    axes : iterable of str or None, optional
+        For array sources, their axes' letters (``"ZYX"`` for a stack, ``"YX"``
+        or ``"YXS"`` for one image); see :func:`image_planes`.
 
     Returns
     -------
@@ -172,39 +313,40 @@ def load_collection(
     elif isinstance(sources, np.ndarray):
         sources = [sources]
     names = list(names) if names is not None else None
+    axes = list(axes) if axes is not None else None
     records: list[ImageRecord] = []
     failures: dict[str, str] = {}
     taken: set[str] = set()
     for i, src in enumerate(sources):
+        path = None
         if isinstance(src, np.ndarray):
             label = names[i] if names is not None and i < len(names) else f"image-{i}"
             try:
-                arr = _check_array(src, label)
+                planes = image_planes(src, axes[i] if axes is not None and i < len(axes) else None)
             except ValueError as exc:
                 failures[label] = str(exc)
                 continue
-            records.append(ImageRecord(_unique(label, taken), arr, None))
-            continue
-        path = Path(src)
-        if path.is_dir():
-            failures[str(path)] = "is a folder; pass it alone to load its images"
-            continue
-        try:
-            arr = read_image(path)
-        except ValueError as exc:
-            failures[str(path)] = str(exc)
-            if not skip_bad:
-                raise ImageLoadError(f"cannot read {path}: {exc}", failures) from None
-            continue
-        label = names[i] if names is not None and i < len(names) else path.stem
-        records.append(ImageRecord(_unique(label, taken), arr, str(path)))
+        else:
+            path = Path(src)
+            if path.is_dir():
+                failures[str(path)] = "is a folder; pass it alone to load its images"
+                continue
+            try:
+                planes = read_planes(path)
+            except ValueError as exc:
+                failures[str(path)] = str(exc)
+                if not skip_bad:
+                    raise ImageLoadError(f"cannot read {path}: {exc}", failures) from None
+                continue
+            label = names[i] if names is not None and i < len(names) else path.stem
+        records.extend(_records(label, planes, None if path is None else str(path), taken))
     if not records:
         detail = "; ".join(f"{k}: {v}" for k, v in failures.items()) or "no image files given"
         raise ImageLoadError(f"no readable image: {detail}", failures)
     return records, failures
 
 
-def to_float_rgb(data: np.ndarray) -> np.ndarray:
+def to_float_rgb(data: np.ndarray, value_range: Sequence[float] | None = None) -> np.ndarray:
     """Convert any supported image to float32 RGB in [0, 1].
 
     8-bit images are divided by 255. Other integer and float images are
@@ -215,6 +357,9 @@ def to_float_rgb(data: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     data : ndarray, shape (H, W) or (H, W, C)
+    value_range : (low, high), optional
+        Rescale between these values instead (the planes of a stack share
+        the stack's range, :func:`stack_range`). Ignored for 8-bit images.
 
     Returns
     -------
@@ -227,7 +372,7 @@ def to_float_rgb(data: np.ndarray) -> np.ndarray:
         out = arr.astype(np.float32) / 255.0
     else:
         f = arr.astype(np.float32)
-        lo, hi = np.percentile(f, (0.5, 99.5))
+        lo, hi = value_range if value_range is not None else np.percentile(f, (0.5, 99.5))
         if hi <= lo:
             lo, hi = float(f.min()), float(f.max())
         out = np.clip((f - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(f)

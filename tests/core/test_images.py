@@ -106,6 +106,13 @@ def test_a_stack_array_gives_its_planes_named_and_scaled_alike():
     assert to_float_rgb(stack[0]).max() > 0.9  # alone, the dim plane would be stretched
 
 
+def test_a_multi_band_image_is_not_taken_for_a_stack():
+    with pytest.raises(ImageLoadError) as err:
+        load_collection([np.zeros((50, 60, 8), np.uint16)], names=["bands"])
+    assert "8 channels" in err.value.failures["bands"]
+    assert len(image_planes(np.zeros((8, 50, 60), np.uint16))) == 8  # bands first: planes
+
+
 def test_axes_decide_between_channels_and_planes():
     arr = np.zeros((3, 10, 12), np.uint8)
     assert [p.shape for p in image_planes(arr)] == [(10, 12, 3)]  # channel-first RGB

@@ -32,6 +32,7 @@ __all__ = [
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 PLANE_AXES = "ZTQI"  # axis letters (tifffile's) of a stack's planes: depth, time, other
+MAX_BANDS = 16  # an (H, W, C) array with C up to this (and below H) has C channels
 
 
 class ImageLoadError(ValueError):
@@ -97,6 +98,11 @@ def _check_array(arr: np.ndarray, source: str) -> np.ndarray:
         if min(arr.shape[:2]) < 2:
             raise ValueError(f"the image is too small ({arr.shape[0]}x{arr.shape[1]})")
         return arr
+    if arr.ndim == 3 and arr.shape[-1] <= MAX_BANDS:
+        raise ValueError(
+            f"the image has {arr.shape[-1]} channels (shape {arr.shape}); keep 1, 3 or 4 of "
+            "them, for example the red, green and blue bands: arr[..., [r, g, b]]"
+        )
     raise ValueError(
         f"expected a 2-D grey, RGB or RGBA image, or a stack of them, got shape {arr.shape}"
     )
@@ -107,8 +113,10 @@ def _is_stack(arr: np.ndarray, axes: str | None) -> bool:
         return axes[0].upper() in PLANE_AXES
     if arr.ndim == 4:
         return True
-    # (n, H, W) with n = 1, 3 or 4 is read as channels, as it always was
-    return arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4) and arr.shape[0] not in (1, 3, 4)
+    if arr.ndim != 3 or arr.shape[-1] in (1, 3, 4) or arr.shape[0] in (1, 3, 4):
+        return False  # one image: (n, H, W) with n = 1, 3 or 4 is read as channels
+    # (H, W, C) with a short last axis is a multi-band image, not a stack of H planes
+    return not (arr.shape[-1] <= MAX_BANDS and arr.shape[-1] < arr.shape[0])
 
 
 def image_planes(arr: np.ndarray, axes: str | None = None) -> list[np.ndarray]:

@@ -77,6 +77,11 @@ def test_a_stack_layer_is_annotated_plane_by_plane(dock, qtbot, tmp_path):
     image = dock.layers_for(3)[0]
     assert image is not user and image.data.shape == (60, 70)
     assert tuple(image.contrast_limits) == tuple(s.images[0].meta["range"])
+    # the viewer's plane slider and the dock's image follow each other
+    dock.viewer.dims.set_current_step(0, 2)
+    assert dock.current_image == 2 and dock.layers_for(2)[0].visible
+    dock.current_image = 1
+    assert dock.viewer.dims.current_step[0] == 1
     # label the square of every plane (the segment under its centre)
     square = dock.add_class("square")
     ids = [s.segment_at(k, 20 + 5 * k, 27) for k in range(4)]

@@ -23,7 +23,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
-    QListWidgetItem,
     QMessageBox,
     QPushButton,
     QScrollArea,
@@ -37,14 +36,8 @@ from qtpy.QtWidgets import (
 from ._compat import avoid_llvm_clash
 from .correct import CorrectMixin
 from .files import SessionFilesMixin
-from .layers import (
-    META_INDEX,
-    META_ROLE,
-    META_SESSION,
-    LayerSet,
-    layer_axes,
-    paint_atoms_to_flat,
-)
+from .inputs import InputsMixin
+from .layers import META_ROLE, META_SESSION, LayerSet, layer_axes, paint_atoms_to_flat
 from .learn import LearnMixin
 from .link import ScatterLinkMixin, Thumbnails, click_callback
 from .panels import ClassManager, FeaturesPanel, PartitionPanel, ProjectionPanel
@@ -54,7 +47,7 @@ __all__ = ["FeatureSpaceWidget"]
 
 
 class FeatureSpaceWidget(
-    LearnMixin, CorrectMixin, ScatterLinkMixin, JobsMixin, SessionFilesMixin, QWidget
+    LearnMixin, CorrectMixin, ScatterLinkMixin, JobsMixin, SessionFilesMixin, InputsMixin, QWidget
 ):
     """Dock widget: images -> segments -> features -> scatter -> labels.
 
@@ -99,6 +92,7 @@ class FeatureSpaceWidget(
         napari_viewer.mouse_drag_callbacks.append(self._click_cb)
         napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
         napari_viewer.layers.events.removed.connect(self._on_layer_removed)
+        self._init_inputs()
         self._closed = False
         self.refresh_layer_list()
         self._adopt_opened_sessions()
@@ -397,34 +391,6 @@ class FeatureSpaceWidget(
         if folder:
             self.load_images(folder)
 
-    def picked_layers(self) -> list:
-        """The Image layers selected in the input list."""
-        by_name = {layer.name: layer for layer in self.viewer.layers}
-        return [by_name[it.text()] for it in self.layer_list.selectedItems()
-                if it.text() in by_name]  # fmt: skip
-
-    def listed_layers(self) -> list:
-        """All the Image layers offered in the input list."""
-        by_name = {layer.name: layer for layer in self.viewer.layers}
-        items = (self.layer_list.item(k).text() for k in range(self.layer_list.count()))
-        return [by_name[name] for name in items if name in by_name]
-
-    def refresh_layer_list(self) -> None:
-        """List the viewer's 2-D and 3-D (stack) Image layers (not the ones this widget made)."""
-        selected = {it.text() for it in self.layer_list.selectedItems()}
-        self.layer_list.clear()
-        for layer in self.viewer.layers:
-            ours = layer.metadata.get(META_SESSION) is not None and layer.metadata.get(
-                META_INDEX) is not None and id(layer) in self.layers._owned  # fmt: skip
-            axes = layer_axes(layer)
-            if axes is not None and not ours:
-                item = QListWidgetItem(layer.name)
-                if axes.startswith("Z"):
-                    n = layer.level_shapes[0][0]
-                    item.setToolTip(f"a stack of {n} planes: each is one image")
-                self.layer_list.addItem(item)
-                item.setSelected(layer.name in selected)
-
     def _on_layer_inserted(self, event) -> None:
         self.refresh_layer_list()
         if META_SESSION in event.value.metadata:
@@ -472,6 +438,7 @@ class FeatureSpaceWidget(
         rec = s.images[index]
         self.image_name.setText(f"of {s.n_images}: {rec.name}")
         self.image_name.setToolTip(f"{rec.name}: {rec.shape2d[1]} x {rec.shape2d[0]} pixels")
+        self._sync_plane_slider()
 
     def layers_for(self, index: int) -> tuple:
         """The (image, classes, segments) layers of image ``index`` (created if needed)."""
@@ -589,6 +556,7 @@ class FeatureSpaceWidget(
         self._bound_keys.clear()
         if self._click_cb in self.viewer.mouse_drag_callbacks:
             self.viewer.mouse_drag_callbacks.remove(self._click_cb)
+        self._teardown_inputs()
         self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
         self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
         self.layers.clear(remove=False)

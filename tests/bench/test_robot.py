@@ -327,3 +327,40 @@ def test_a_relabelling_selection_takes_wrong_foreground_back(objective):
     assert robot.ious.tolist() == [100.0, 100.0] and robot.counts["reselections"] == 1
     assert robot.effort == 3.0
     assert robot.plan_reselection() is None  # no wrong foreground left
+
+
+@pytest.mark.slow
+def test_a_stack_and_its_mask_stack_are_scored_plane_by_plane(tmp_path):
+    """The benchmarks read a TIFF stack and a mask stack of as many planes."""
+    import imageio.v3 as iio
+    import tifffile
+
+    from napari_featann.bench.oracle import oracle_benchmark
+    from napari_featann.core.partition import PartitionParams
+
+    if not BACKBONE_WEIGHTS.exists():
+        pytest.skip(f"{BACKBONE_WEIGHTS} is not available")
+    flat = _write_problem(tmp_path / "flat", n=3)
+    stack = tmp_path / "stack"
+    (stack / "images").mkdir(parents=True)
+    (stack / "masks").mkdir()
+    ims = np.stack([iio.imread(flat / "images" / f"im{k}.png") for k in range(3)])
+    masks = np.stack([iio.imread(flat / "masks" / f"im{k}.png") for k in range(3)])
+    tifffile.imwrite(
+        stack / "images" / "vol.tif", ims, photometric="rgb", metadata={"axes": "ZYXS"}
+    )
+    tifffile.imwrite(stack / "masks" / "vol.tif", masks, photometric="minisblack",
+                     metadata={"axes": "ZYX"})  # fmt: skip
+    params = PartitionParams(regions=3)
+    as_files = oracle_benchmark(flat / "images", flat / "masks", params)
+    as_stack = oracle_benchmark(stack / "images", stack / "masks", params)
+    assert as_stack["n_images"] == 3 and as_stack["mean_iou"] == as_files["mean_iou"] > 50
+    cache = str(tmp_path / "setup.featann")
+    first = _run(stack, "--budget", "6", "--no-metric-learning", "--session-cache", cache)
+    again = _run(stack, "--budget", "6", "--no-metric-learning", "--session-cache", cache)
+    assert first["n_images"] == 3 and first["mean_iou"] > 50
+    assert again["setup_from_cache"] and not first["setup_from_cache"]
+    tifffile.imwrite(stack / "masks" / "vol.tif", masks[:2], photometric="minisblack",
+                     metadata={"axes": "ZYX"})  # fmt: skip
+    with pytest.raises(ValueError, match="3 images or planes but 2 masks"):
+        oracle_benchmark(stack / "images", stack / "masks", params)

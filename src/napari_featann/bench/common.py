@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.images import list_image_files, read_image
+from ..core.images import list_image_files, read_planes
 
 __all__ = [
     "cached_session",
+    "check_masks",
     "iou_score",
     "load_masks_for",
     "majority_labels",
@@ -19,12 +20,15 @@ __all__ = [
 
 
 def load_masks_for(image_paths, mask_dir) -> list[np.ndarray]:
-    """Ground-truth masks matched to images by file stem.
+    """Ground-truth masks matched to images by file stem, one per image or stack plane.
+
+    A stack's mask is a stack of as many planes (its planes follow each other
+    in the list, as the image's planes do in a session).
 
     Raises
     ------
     ValueError
-        Naming every image that has no mask, or a mask whose shape differs.
+        Naming every image that has no mask.
     """
     masks = {p.stem: p for p in list_image_files(mask_dir)}
     out, problems = [], []
@@ -33,13 +37,20 @@ def load_masks_for(image_paths, mask_dir) -> list[np.ndarray]:
         if p.stem not in masks:
             problems.append(f"{p.name}: no mask named {p.stem}.* in {mask_dir}")
             continue
-        m = read_image(masks[p.stem])
-        if m.ndim == 3:
-            m = m[..., 0]
-        out.append(np.asarray(m))
+        for m in read_planes(masks[p.stem]):
+            out.append(np.asarray(m[..., 0] if m.ndim == 3 else m))
     if problems:
         raise ValueError("missing ground truth: " + "; ".join(problems))
     return out
+
+
+def check_masks(records, gts) -> None:
+    """Raise ValueError unless every image (or plane) has a mask of its shape."""
+    if len(records) != len(gts):
+        raise ValueError(f"{len(records)} images or planes but {len(gts)} masks or mask planes")
+    for rec, gt in zip(records, gts):
+        if rec.shape2d != gt.shape:
+            raise ValueError(f"{rec.name}: mask shape {gt.shape} differs from image {rec.shape2d}")
 
 
 def is_binary(mask: np.ndarray) -> bool:
@@ -164,7 +175,9 @@ def cached_session(path, files, pparams, fparams):
     except SessionFileError:
         return None
     same = (
-        [Path(r.path).resolve() for r in s.images] == [Path(f).resolve() for f in files]
+        # a stack's planes share their file: compare each file once
+        [Path(p).resolve() for p in dict.fromkeys(r.path for r in s.images)]
+        == [Path(f).resolve() for f in files]
         and s.partition_params.to_dict() == pparams.to_dict()
         and asdict(s.feature_params) == asdict(fparams)
         and s.features is not None

@@ -11,10 +11,11 @@ import time
 import numpy as np
 
 from ..core.gradient import compute_gradient
-from ..core.images import read_image, to_float_rgb
+from ..core.images import load_collection
 from ..core.partition import PartitionParams, build_hierarchy, cut_hierarchy
 from ..core.progress import Progress, ensure_progress
 from .common import (
+    check_masks,
     gt_classes,
     image_files,
     iou_score,
@@ -58,16 +59,14 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
     values = list(sweep) if sweep else [params.threshold if by_threshold else params.regions]
     files = image_files(images)[:limit]
     gts = load_masks_for(files, masks)
+    records, _ = load_collection(files, skip_bad=False)  # a stack gives its planes
+    check_masks(records, gts)
     ious = [[] for _ in values]
     nseg = [[] for _ in values]
     t_grad, t_hier, t_cut = 0.0, 0.0, [0.0] * len(values)
-    progress.init(len(files), "oracle")
-    for path, gt in zip(files, gts):
-        img = to_float_rgb(read_image(path))
-        if img.shape[:2] != gt.shape:
-            raise ValueError(
-                f"{path.name}: mask shape {gt.shape} differs from image {img.shape[:2]}"
-            )
+    progress.init(len(records), "oracle")
+    for rec, gt in zip(records, gts):
+        img = rec.float_rgb()
         t0 = time.perf_counter()
         grad = compute_gradient(img, params.gradient, params.edge_weights, params.scales)
         t1 = time.perf_counter()
@@ -87,7 +86,7 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
             ious[j].append(iou_score(lut[labels], cls, is_binary(gt)))
             nseg[j].append(ids.size)
         progress.update(1)
-    n = max(len(files), 1)
+    n = max(len(records), 1)
     results = []
     for j, v in enumerate(values):
         p = params.to_dict()

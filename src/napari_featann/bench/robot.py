@@ -70,7 +70,14 @@ from dataclasses import asdict
 import numpy as np
 
 from ..core.progress import Progress, ensure_progress
-from .common import cached_session, image_files, load_masks_for, neighbour_agreement, summarise
+from .common import (
+    cached_session,
+    check_masks,
+    image_files,
+    load_masks_for,
+    neighbour_agreement,
+    summarise,
+)
 from .plot import plot_curves
 from .robot_args import RobotOptions
 from .robot_select import GroundTruth, best_selection
@@ -522,9 +529,7 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
             from ..io import save_session
 
             save_session(session, cache)
-    for rec, gt in zip(session.images, gts):
-        if rec.shape2d != gt.shape:
-            raise ValueError(f"{rec.name}: mask shape {gt.shape} differs from image {rec.shape2d}")
+    check_masks(session.images, gts)
     session.projection_params.seed = opts.seed  # --seed varies the layout too
     session.project(progress)
     t_projection = time.perf_counter()

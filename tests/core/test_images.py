@@ -110,6 +110,10 @@ def test_a_multi_band_image_is_not_taken_for_a_stack():
     with pytest.raises(ImageLoadError) as err:
         load_collection([np.zeros((50, 60, 8), np.uint16)], names=["bands"])
     assert "8 channels" in err.value.failures["bands"]
+    with pytest.raises(ValueError, match="8 channels"):  # napari shows it as a 3-D layer
+        image_planes(np.zeros((50, 60, 8), np.uint16), "ZYX")
+    with pytest.raises(ValueError, match="2 channels"):
+        image_planes(np.zeros((50, 60, 2), np.uint16))
     assert len(image_planes(np.zeros((8, 50, 60), np.uint16))) == 8  # bands first: planes
 
 

@@ -109,14 +109,18 @@ def _check_array(arr: np.ndarray, source: str) -> np.ndarray:
 
 
 def _is_stack(arr: np.ndarray, axes: str | None) -> bool:
+    if (
+        arr.ndim == 3
+        and arr.shape[-1] not in (1, 3, 4)
+        and arr.shape[-1] <= MAX_BANDS < arr.shape[0]
+    ):
+        return False  # (H, W, C): a multi-band image, not H planes a few pixels wide
     if axes is not None and len(axes) == arr.ndim and arr.ndim in (3, 4):
         return axes[0].upper() in PLANE_AXES
     if arr.ndim == 4:
         return True
-    if arr.ndim != 3 or arr.shape[-1] in (1, 3, 4) or arr.shape[0] in (1, 3, 4):
-        return False  # one image: (n, H, W) with n = 1, 3 or 4 is read as channels
-    # (H, W, C) with a short last axis is a multi-band image, not a stack of H planes
-    return not (arr.shape[-1] <= MAX_BANDS and arr.shape[-1] < arr.shape[0])
+    # (n, H, W) with n = 1, 3 or 4 is read as channels, as it always was
+    return arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4) and arr.shape[0] not in (1, 3, 4)
 
 
 def image_planes(arr: np.ndarray, axes: str | None = None) -> list[np.ndarray]:

@@ -161,3 +161,17 @@ def test_a_stack_is_saved_by_reference_and_exported_as_a_volume(squares_image, t
     )  # a plane lost
     with pytest.raises(SessionFileError, match="no plane 2"):
         load_session(path)
+
+
+def test_the_bands_of_a_multi_band_file_are_kept_in_the_session_file(tmp_path):
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    ms = (rng.random((40, 50, 6)) * 4000).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "ms.tif", ms, photometric="minisblack", planarconfig="contig")
+    s = Session.from_sources(tmp_path / "ms.tif", bands=[3, 2, 1])
+    s.partition_params.regions = 4
+    s.partition()
+    back = load_session(save_session(s, tmp_path / "ms"))  # by reference: bands re-applied
+    np.testing.assert_array_equal(back.images[0].data, ms[..., [3, 2, 1]])
+    np.testing.assert_array_equal(back.label_images[0], s.label_images[0])

@@ -145,10 +145,23 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _bands(text: str) -> list[int]:
+    try:
+        bands = [int(b) for b in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected channel indices like 4,2,1, got {text!r}"
+        ) from None
+    if len(bands) not in (1, 3) or min(bands) < 0:
+        raise argparse.ArgumentTypeError("give one channel index (grey) or three (R,G,B), from 0")
+    return bands
+
+
 def _cmd_gui(args) -> int:
     from ._widgets.launch import launch
 
-    launch(args.images, edge_weights=args.edge_weights, weights=args.weights, block=True)
+    launch(args.images, edge_weights=args.edge_weights, weights=args.weights, block=True,
+           bands=args.bands)  # fmt: skip
     return 0
 
 
@@ -222,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("images", nargs="*", help="images or a folder (default: sample data)")
     gui.add_argument("--edge-weights", metavar="PATH", help="HED weights for the gradient")
     gui.add_argument("--weights", metavar="PATH", help="local backbone weights")
+    gui.add_argument("--bands", type=_bands, metavar="R,G,B",
+                     help="channels of multi-band images to use as red, green, blue (or one, grey)")  # fmt: skip
     gui.set_defaults(func=_cmd_gui)
     return parser
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.images import ImageRecord, read_image, read_planes
+from .core.images import ImageRecord, read_planes
 from .core.partition import PartitionParams
 from .core.regions import SegmentTable
 
@@ -187,16 +187,15 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
             data = np.asarray(npz[f"image_{i}"])
         else:
             try:
-                plane = extra.get("plane")
-                if plane is None:
-                    data = read_image(im["path"])
-                else:
-                    if im["path"] not in stacks:
-                        stacks[im["path"]] = read_planes(im["path"])
-                    planes = stacks[im["path"]]
-                    if not 0 <= int(plane) < len(planes):
-                        raise ValueError(f"has {len(planes)} planes, no plane {plane}")
-                    data = planes[int(plane)]
+                if im["path"] not in stacks:
+                    stacks[im["path"]] = read_planes(im["path"], extra.get("bands"))
+                planes = stacks[im["path"]]
+                plane = int(extra.get("plane", 0))
+                if extra.get("plane") is None and len(planes) > 1:
+                    raise ValueError(f"is a stack of {len(planes)} planes now")
+                if not 0 <= plane < len(planes):
+                    raise ValueError(f"has {len(planes)} planes, no plane {plane}")
+                data = planes[plane]
             except ValueError as exc:
                 missing[im["path"]] = str(exc)
                 continue

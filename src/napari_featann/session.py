@@ -148,14 +148,15 @@ class Session:
 
     # ------------------------------------------------------------ creation
     @classmethod
-    def from_sources(cls, sources, names=None, axes=None, **params) -> Session:
+    def from_sources(cls, sources, names=None, axes=None, bands=None, **params) -> Session:
         """Load images (folder, files or arrays) into a new session.
 
-        A stack contributes each of its planes; ``names`` and ``axes`` are as in
+        A stack contributes each of its planes; ``names``, ``axes`` and ``bands``
+        (the channels to keep of multi-band images) are as in
         :func:`napari_featann.core.images.load_collection`. Unreadable files are
         skipped and listed in ``load_failures``.
         """
-        records, failures = load_collection(sources, names=names, axes=axes)
+        records, failures = load_collection(sources, names=names, axes=axes, bands=bands)
         session = cls(records, **params)
         session.load_failures = failures
         return session

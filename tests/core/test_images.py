@@ -8,6 +8,7 @@ from napari_featann.core.images import (
     image_planes,
     load_collection,
     read_image,
+    select_bands,
     to_float_rgb,
 )
 
@@ -154,3 +155,32 @@ def test_the_nuclei_volume_opens_as_31_planes():
 def test_read_real_jpeg(davis_files):
     arr = read_image(davis_files[0])
     assert arr.shape == (480, 854, 3) and arr.dtype == np.uint8
+
+
+def test_bands_pick_channels_of_multi_band_images(tmp_path):
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    ms = (rng.random((30, 40, 8)) * 4000).astype(np.uint16)
+    rgb, axes = select_bands(ms, [4, 2, 1])
+    np.testing.assert_array_equal(rgb, ms[..., [4, 2, 1]])
+    assert axes is None
+    grey, axes = select_bands(np.moveaxis(ms, -1, 0), [5], "CYX")  # channels first
+    np.testing.assert_array_equal(grey, ms[..., 5])
+    assert axes == "YX"
+    stack = np.stack([ms, ms // 2])
+    assert [p.shape for p in image_planes(stack, None, [0, 1, 2])] == [(30, 40, 3)] * 2
+    with pytest.raises(ValueError, match="8 channels, 0 to 7"):
+        select_bands(ms, [8, 1, 0])
+    with pytest.raises(ValueError, match="one channel"):
+        select_bands(ms, [1, 2])
+    # files, planar or interleaved: the same image; the choice is kept in the record
+    tifffile.imwrite(tmp_path / "a.tif", ms, photometric="minisblack", planarconfig="contig")
+    tifffile.imwrite(tmp_path / "b.tif", np.moveaxis(ms, -1, 0), photometric="minisblack",
+                     planarconfig="separate")  # fmt: skip
+    with pytest.raises(ImageLoadError, match="8 channels"):
+        load_collection(tmp_path)
+    records, _ = load_collection(tmp_path, bands=[4, 2, 1])
+    for r in records:
+        np.testing.assert_array_equal(r.data, ms[..., [4, 2, 1]])
+        assert r.meta == {"bands": [4, 2, 1]}

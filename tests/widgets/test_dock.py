@@ -375,6 +375,29 @@ def test_launch_opens_images(make_napari_viewer, photos, tmp_path):
         widget.teardown()
 
 
+def test_launch_with_bands_opens_a_multi_band_file(make_napari_viewer, tmp_path):
+    import tifffile
+
+    from napari_featann._widgets.launch import launch
+    from napari_featann.cli import build_parser
+
+    ms = (np.random.default_rng(0).random((40, 50, 8)) * 4000).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "ms.tif", ms, photometric="minisblack", planarconfig="contig")
+    args = build_parser().parse_args(["gui", str(tmp_path / "ms.tif"), "--bands", "4,2,1"])
+    assert args.bands == [4, 2, 1]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["gui", "--bands", "4,2"])
+    _viewer, widget = launch(
+        args.images, block=False, viewer=make_napari_viewer(), bands=args.bands
+    )
+    try:
+        image = widget.layers_for(0)[0]
+        assert image.rgb and image.data.shape == (40, 50, 3)
+        np.testing.assert_array_equal(image.data, ms[..., [4, 2, 1]])
+    finally:
+        widget.teardown()
+
+
 def test_partition_panel_and_reprojection(dock, qtbot, session_file):
     s = _open(dock, session_file)
     cid = dock.add_class("x")

@@ -343,7 +343,7 @@ class FeatureSpaceWidget(
             self._warn("skipped: " + "; ".join(f"{k}: {v}" for k, v in
                                                session.load_failures.items()))  # fmt: skip
 
-    def load_images(self, sources, names=None):
+    def load_images(self, sources, names=None, bands=None):
         """Load images into a new session (not yet partitioned) and show them.
 
         Parameters
@@ -351,6 +351,8 @@ class FeatureSpaceWidget(
         sources : folder, file list, array list, or list of napari Image layers
         names : list of str, optional
             Names for array sources.
+        bands : sequence of int, optional
+            Channels of multi-band images to use (one, or red, green, blue).
 
         Returns
         -------
@@ -370,7 +372,7 @@ class FeatureSpaceWidget(
             axes = [layer_axes(layer) for layer in layers]  # a 3-D layer gives its planes
         else:
             layers = []
-        session = Session.from_sources(sources, names=names, axes=axes)
+        session = Session.from_sources(sources, names=names, axes=axes, bands=bands)
         # keep the session's image order in sync with the user's layers
         by_name = {layer.name: layer for layer in layers}
         for i, rec in enumerate(session.images):

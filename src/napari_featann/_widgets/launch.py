@@ -5,7 +5,9 @@ from __future__ import annotations
 __all__ = ["launch"]
 
 
-def launch(images=None, edge_weights=None, weights=None, block: bool = True, viewer=None):
+def launch(
+    images=None, edge_weights=None, weights=None, block: bool = True, viewer=None, bands=None
+):
     """Open napari with the dock docked and the images loaded (sample photos by default).
 
     Parameters
@@ -21,6 +23,8 @@ def launch(images=None, edge_weights=None, weights=None, block: bool = True, vie
         Run the Qt event loop (``napari.run()``) until the window closes.
     viewer : napari.Viewer, optional
         Use this viewer instead of opening one (tests).
+    bands : sequence of int, optional
+        Channels of multi-band images to use (one, or red, green, blue).
 
     Returns
     -------
@@ -40,7 +44,7 @@ def launch(images=None, edge_weights=None, weights=None, block: bool = True, vie
         widget.features_panel.weights.value = str(weights)
     if images:
         sources = images[0] if len(images) == 1 else list(images)
-        widget.load_images(sources)
+        widget.load_images(sources, bands=bands)
     else:
         from ..sample_data import everyday_photos
 

@@ -27,6 +27,7 @@ __all__ = [
     "load_collection",
     "read_image",
     "read_planes",
+    "select_bands",
     "to_float_rgb",
 ]
 
@@ -58,7 +59,8 @@ class ImageRecord:
     meta : dict
         For a plane of a stack: ``stack`` (the stack's name), ``plane`` (its
         index), ``planes`` (the stack's size) and ``range`` (the stack's
-        intensity range, see :func:`to_float_rgb`). Empty otherwise.
+        intensity range, see :func:`to_float_rgb`); ``bands``: the channels
+        kept of a multi-band file. Empty otherwise.
     """
 
     name: str
@@ -98,10 +100,10 @@ def _check_array(arr: np.ndarray, source: str) -> np.ndarray:
         if min(arr.shape[:2]) < 2:
             raise ValueError(f"the image is too small ({arr.shape[0]}x{arr.shape[1]})")
         return arr
-    if arr.ndim == 3 and arr.shape[-1] <= MAX_BANDS:
+    if arr.ndim == 3 and min(arr.shape[0], arr.shape[-1]) <= MAX_BANDS:
         raise ValueError(
-            f"the image has {arr.shape[-1]} channels (shape {arr.shape}); keep 1, 3 or 4 of "
-            "them, for example the red, green and blue bands: arr[..., [r, g, b]]"
+            f"the image has {min(arr.shape[0], arr.shape[-1])} channels (shape {arr.shape}); choose the red, "
+            "green and blue bands (or one): bands=(r, g, b) in Python, --bands R,G,B in featann"
         )
     raise ValueError(
         f"expected a 2-D grey, RGB or RGBA image, or a stack of them, got shape {arr.shape}"
@@ -123,7 +125,58 @@ def _is_stack(arr: np.ndarray, axes: str | None) -> bool:
     return arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4) and arr.shape[0] not in (1, 3, 4)
 
 
-def image_planes(arr: np.ndarray, axes: str | None = None) -> list[np.ndarray]:
+def select_bands(arr: np.ndarray, bands, axes: str | None = None) -> tuple[np.ndarray, str | None]:
+    """Keep the channels ``bands`` of a multi-band image (or stack), channels last.
+
+    Parameters
+    ----------
+    arr : ndarray
+        An image or a stack with a channel axis of at most ``MAX_BANDS``
+        channels: last (``(H, W, C)``, ``(n, H, W, C)``), or first
+        (``(C, H, W)``) or second (``(n, C, H, W)``) when the last is not short.
+    bands : sequence of int
+        One channel index (grey) or three (shown and described as red, green, blue).
+    axes : str, optional
+        tifffile's axes letters; an ``S`` or ``C`` axis is the channel axis.
+
+    Returns
+    -------
+    (ndarray, str or None)
+        The image with the chosen channels (the channel axis dropped for one
+        band), and its axes without the channel letter (plus ``S`` for three).
+
+    Raises
+    ------
+    ValueError
+        Not 1 or 3 bands, no channel axis, or a band out of range.
+    """
+    arr = np.asarray(arr)
+    bands = [int(b) for b in bands]
+    if len(bands) not in (1, 3):
+        raise ValueError(f"bands {bands}: give one channel (grey) or three (red, green, blue)")
+    up = axes.upper() if axes is not None and len(axes) == arr.ndim else None
+    letters = [k for k, a in enumerate(up or "") if a in "SC"]
+    if letters:
+        ch = letters[0]
+    elif arr.ndim in (3, 4) and arr.shape[-1] <= MAX_BANDS:
+        ch = arr.ndim - 1
+    elif arr.ndim in (3, 4) and arr.shape[arr.ndim - 3] <= MAX_BANDS:
+        ch = arr.ndim - 3
+    else:
+        raise ValueError(
+            f"bands {bands}: no channel axis (at most {MAX_BANDS}) in shape {arr.shape}"
+        )
+    n = arr.shape[ch]
+    if not all(0 <= b < n for b in bands):
+        raise ValueError(f"bands {bands}: the image has {n} channels, 0 to {n - 1}")
+    out = np.take(np.moveaxis(arr, ch, -1), bands, axis=-1)
+    if len(bands) == 1:
+        out = out[..., 0]
+    rest = None if up is None else up[:ch] + up[ch + 1 :] + ("S" if len(bands) == 3 else "")
+    return out, rest
+
+
+def image_planes(arr: np.ndarray, axes: str | None = None, bands=None) -> list[np.ndarray]:
     """The 2-D images held by ``arr``: ``[arr]`` itself, or each plane of a stack.
 
     Parameters
@@ -135,6 +188,9 @@ def image_planes(arr: np.ndarray, axes: str | None = None) -> list[np.ndarray]:
         The axes' letters, as tifffile names them (``"ZYX"``, ``"TYXS"``,
         ``"CYX"``...). Without them an ``(n, H, W)`` array is a stack unless
         ``n`` is 1, 3 or 4 (then it is read as channels).
+    bands : sequence of int, optional
+        For multi-band images: the channel (grey) or three channels (RGB) to
+        keep, see :func:`select_bands`.
 
     Returns
     -------
@@ -148,6 +204,8 @@ def image_planes(arr: np.ndarray, axes: str | None = None) -> list[np.ndarray]:
         valid image.
     """
     arr = np.asarray(arr)
+    if bands is not None:
+        arr, axes = select_bands(arr, bands, axes)
     if not _is_stack(arr, axes):
         return [_check_array(arr, "")]
     if arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4) and arr.shape[1] in (1, 3, 4):
@@ -162,13 +220,15 @@ def image_planes(arr: np.ndarray, axes: str | None = None) -> list[np.ndarray]:
     return [_check_array(plane, "") for plane in arr]
 
 
-def read_planes(path: str | os.PathLike) -> list[np.ndarray]:
+def read_planes(path: str | os.PathLike, bands=None) -> list[np.ndarray]:
     """Read one PNG, JPEG or TIFF file as its 2-D images.
 
     Parameters
     ----------
     path : str or path-like
         The file.
+    bands : sequence of int, optional
+        The channels to keep from a multi-band image (:func:`select_bands`).
 
     Returns
     -------
@@ -201,7 +261,7 @@ def read_planes(path: str | os.PathLike) -> list[np.ndarray]:
             arr = iio.imread(str(p))
     except Exception as exc:  # the readers raise many types
         raise ValueError(f"not a readable image ({type(exc).__name__}: {exc})") from None
-    return image_planes(arr, axes)
+    return image_planes(arr, axes, bands)
 
 
 def read_image(path: str | os.PathLike, plane: int | None = None) -> np.ndarray:
@@ -270,13 +330,14 @@ def _unique(name: str, taken: set[str]) -> str:
     return out
 
 
-def _records(label: str, planes: list, path: str | None, taken: set[str]) -> list[ImageRecord]:
+def _records(label: str, planes: list, path: str | None, taken: set[str], bands=None):
     """One record for an image; one per plane, sharing the stack's scaling, for a stack."""
     name = _unique(label, taken)
+    chosen = {} if bands is None else {"bands": [int(b) for b in bands]}
     if len(planes) == 1:
-        return [ImageRecord(name, planes[0], path)]
+        return [ImageRecord(name, planes[0], path, dict(chosen))]
     width = max(3, len(str(len(planes) - 1)))
-    meta = {"stack": name, "planes": len(planes), "range": stack_range(planes)}
+    meta = {"stack": name, "planes": len(planes), "range": stack_range(planes), **chosen}
     return [
         ImageRecord(_unique(f"{name}_{k:0{width}d}", taken), plane, path, {**meta, "plane": k})
         for k, plane in enumerate(planes)
@@ -288,6 +349,7 @@ def load_collection(
     names: Iterable[str] | None = None,
     skip_bad: bool = True,
     axes: Iterable[str | None] | None = None,
+    bands: Sequence[int] | None = None,
 ) -> tuple[list[ImageRecord], dict[str, str]]:
     """Load a collection from a folder, a list of files, or a list of arrays.
 
@@ -305,6 +367,10 @@ def load_collection(
     axes : iterable of str or None, optional
         For array sources, their axes' letters (``"ZYX"`` for a stack, ``"YX"``
         or ``"YXS"`` for one image); see :func:`image_planes`.
+    bands : sequence of int, optional
+        Keep these channels of every image: one (grey) or three (red, green,
+        blue), for multi-band data such as multispectral satellite images
+        (:func:`select_bands`). Images without a channel axis then fail.
 
     Returns
     -------
@@ -334,7 +400,8 @@ def load_collection(
         if isinstance(src, np.ndarray):
             label = names[i] if names is not None and i < len(names) else f"image-{i}"
             try:
-                planes = image_planes(src, axes[i] if axes is not None and i < len(axes) else None)
+                ax = axes[i] if axes is not None and i < len(axes) else None
+                planes = image_planes(src, ax, bands)
             except ValueError as exc:
                 failures[label] = str(exc)
                 continue
@@ -344,14 +411,14 @@ def load_collection(
                 failures[str(path)] = "is a folder; pass it alone to load its images"
                 continue
             try:
-                planes = read_planes(path)
+                planes = read_planes(path, bands)
             except ValueError as exc:
                 failures[str(path)] = str(exc)
                 if not skip_bad:
                     raise ImageLoadError(f"cannot read {path}: {exc}", failures) from None
                 continue
             label = names[i] if names is not None and i < len(names) else path.stem
-        records.extend(_records(label, planes, None if path is None else str(path), taken))
+        records.extend(_records(label, planes, None if path is None else str(path), taken, bands))
     if not records:
         detail = "; ".join(f"{k}: {v}" for k, v in failures.items()) or "no image files given"
         raise ImageLoadError(f"no readable image: {detail}", failures)

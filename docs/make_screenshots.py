@@ -2,13 +2,14 @@
 
 Run from the repository root (needs the backbone weights in ../shared/weights)::
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
+    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [stack]
 
 It opens napari with the dock, loads the sample photos (half size), runs the
 pipeline with the local weights, labels two classes with one box each,
 splits the largest segment of the shown image with a positive and a negative
 click (Correct tab) and writes ``docs/images/*.png`` (palette PNGs, each well
-under 300 KB).
+under 300 KB). With ``stack`` it only writes ``stack.png``: the synthetic 3-D
+nuclei stack of ``../shared/data`` as a 3-D layer, annotated plane by plane.
 """
 
 from __future__ import annotations
@@ -229,6 +230,53 @@ def _split_screenshots(dock, viewer, app, class_id: int) -> int:
     return 0
 
 
+def stack_screenshot() -> int:
+    """``stack.png``: a 3-D layer's planes in the dock, one box over all of them."""
+    import napari
+    import tifffile
+    from qtpy.QtWidgets import QApplication
+
+    from napari_featann._widgets.dock import FeatureSpaceWidget
+
+    vol = tifffile.imread(ROOT.parent / "shared" / "data" / "nuclei-dsb2018" / "img3d.tif")
+    viewer = napari.Viewer(title="napari-featann", show=True)
+    viewer.window._qt_window.resize(1560, 960)
+    dock = FeatureSpaceWidget(viewer)
+    viewer.window.add_dock_widget(dock, name="Feature Space Annotation", area="right")
+    dock.features_panel.weights.value = str(WEIGHTS)
+    dock.features_panel.device.value = "cpu"
+    dock.partition_panel.regions.value = 40
+    layer = viewer.add_image(vol, name="nuclei")
+    dock.load_images([layer])
+    job = dock.start(sync=False)
+    app = QApplication.instance()
+    while job.running:
+        app.processEvents()
+    if job.status != "done":
+        print(f"pipeline {job.status}: {dock.last_error}", file=sys.stderr)
+        return 1
+    s = dock.session
+    nucleus = dock.add_class("nucleus", "#f58231")
+    dock.set_current_class(nucleus)
+    bright = np.array([s.images[i].float_rgb()[..., 0][s.label_images[i] == sid].mean()
+                       for i, sid in zip(s.segments.image, s.segments.ids)])  # fmt: skip
+    c0, c1 = box_around(s.embedding[bright > np.percentile(bright, 60)], 20, 80)
+    ids = dock.select_box(c0, c1)
+    print(f"one box: {ids.size} segments of {len(set(s.segments.image[s.segments.rows_of(ids)]))} "
+          f"planes labelled")  # fmt: skip
+    dock.scatter._draw_box(c0, c1)
+    dock.scatter._outline_timer.stop()
+    viewer.dims.set_current_step(0, 15)  # the slider picks the plane the dock shows
+    app.processEvents()
+    viewer.reset_view()
+    _close_notifications(viewer)
+    app.processEvents()
+    save_png(np.asarray(viewer.screenshot(canvas_only=False, flash=False)), "stack.png",
+             width=1200, colors=128)  # fmt: skip
+    viewer.close()
+    return 0
+
+
 def _close_notifications(viewer) -> None:
     """Close napari's toasts (e.g. the PyQt5 deprecation notice) before a screenshot."""
     from qtpy.QtWidgets import QWidget
@@ -250,4 +298,4 @@ def _grab(widget) -> np.ndarray:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(stack_screenshot() if sys.argv[1:] == ["stack"] else main())

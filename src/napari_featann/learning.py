@@ -27,7 +27,31 @@ __all__ = [
     "suggest_proposals",
     "suggest_uncertain",
     "train_metric",
+    "warm_up",
 ]
+
+
+def warm_up(background: bool = True) -> None:
+    """Import metric learning's libraries now, so that the first training is quick.
+
+    Parameters
+    ----------
+    background : bool
+        Do it in a daemon thread and return at once (torch included, when it
+        is not imported yet).
+    """
+
+    def work() -> None:
+        from .ml.metric import warm_up as warm_metric
+
+        warm_metric()
+
+    if background:
+        import threading
+
+        threading.Thread(target=work, name="featann-warm-learning", daemon=True).start()
+    else:
+        work()
 
 
 def crops_of_rows(session: Session, rows: np.ndarray, label_images=None):

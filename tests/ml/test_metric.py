@@ -267,3 +267,20 @@ def test_finetune_needs_two_classes(crops):
     labels = np.where(y == 0, 0, -1)
     with pytest.raises(ValueError, match="at least 2 classes"):
         finetune_backbone(tiny_backbone(), lambda i: x[i], labels)
+
+
+def test_warm_up_imports_what_the_first_training_needs():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from napari_featann.learning import warm_up\n"
+        "assert 'pytorch_metric_learning' not in sys.modules\n"
+        "warm_up(background=False)\n"
+        "assert 'pytorch_metric_learning.losses' in sys.modules\n"
+        "from napari_featann.ml import metric\n"
+        "assert metric._warmed\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

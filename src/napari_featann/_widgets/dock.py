@@ -319,9 +319,11 @@ class FeatureSpaceWidget(
         """
         if self.busy:
             raise RuntimeError("wait for the running job to finish (or cancel it)")
+        from .. import learning
         from ..core.pixels import warm_up
 
         warm_up()  # compile the pixel writer in the background: the first box is quick
+        learning.warm_up()  # and import metric learning's libraries: the first Learn too
         self._session = session
         self._selected_ids = np.zeros(0, np.int64)
         self.layers.set_session(session, source_layers, adopt)

@@ -539,6 +539,10 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
     neighbours = neighbour_agreement(session.features, truth.major)
     n_segments = len(session.segments)
 
+    if opts.metric_learning:  # as the dock does when it shows a session: not effort
+        from ..learning import warm_up
+
+        warm_up(background=False)
     robot = _Robot(session, truth, opts, progress)
     stopped = robot.run()
     n = session.n_images

@@ -21,6 +21,7 @@ unlabelled, any non-negative int is a class id.
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -37,6 +38,27 @@ _MAX_INIT_ROWS = 20000  # rows used for the mean and principal directions at ini
 
 
 # -- shared pieces -------------------------------------------------------------------
+_WARM = threading.Lock()
+_warmed = False
+
+
+def warm_up() -> None:
+    """Import pytorch-metric-learning and set up torch's optimisers now.
+
+    The first training in a process otherwise pays about 3 s for them (scipy.stats
+    through pytorch-metric-learning, torch's compiler hooks through AdamW); the
+    dock calls this in a background thread when a session is shown.
+    """
+    global _warmed
+    with _WARM:
+        if _warmed:
+            return
+        from pytorch_metric_learning import losses, miners  # noqa: F401
+
+        torch.optim.AdamW([nn.Parameter(torch.zeros(1))], lr=1e-3)
+        _warmed = True
+
+
 def _check_labels(labels: np.ndarray, n: int | None = None) -> np.ndarray:
     """Validate labels and return them as int64; need >= 2 classes with >= 2 samples."""
     labels = np.asarray(labels)

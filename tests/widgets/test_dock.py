@@ -65,7 +65,7 @@ def test_a_stack_layer_is_annotated_plane_by_plane(dock, qtbot, tmp_path):
     for k in range(4):  # a bright square that moves through the planes
         vol[k, 10 + 5 * k : 30 + 5 * k, 15:40] += 900
     vol[3] //= 2  # a dimmer last plane keeps the stack's scaling
-    user = dock.viewer.add_image(vol, name="vol")
+    user = dock.viewer.add_image(vol, name="vol", scale=(0.4, 1, 1))  # planes 0.4 apart
     items = [dock.layer_list.item(k) for k in range(dock.layer_list.count())]
     assert [it.text() for it in items] == ["vol"] and "4 planes" in items[0].toolTip()
     items[0].setSelected(True)
@@ -80,8 +80,8 @@ def test_a_stack_layer_is_annotated_plane_by_plane(dock, qtbot, tmp_path):
     # the viewer's plane slider and the dock's image follow each other
     dock.viewer.dims.set_current_step(0, 2)
     assert dock.current_image == 2 and dock.layers_for(2)[0].visible
-    dock.current_image = 1
-    assert dock.viewer.dims.current_step[0] == 1
+    dock.current_image = 3
+    assert dock.viewer.dims.current_step[0] == 3
     # label the square of every plane (the segment under its centre)
     square = dock.add_class("square")
     ids = [s.segment_at(k, 20 + 5 * k, 27) for k in range(4)]

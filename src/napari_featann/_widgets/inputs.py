@@ -81,6 +81,6 @@ class InputsMixin:
         here = self._plane_axis()
         if here is None:
             return
-        lo, hi, _ = self.viewer.dims.range[0]
-        if int(self.viewer.dims.current_step[0]) != here[1] and lo <= here[1] <= hi:
-            self.viewer.dims.set_current_step(0, here[1])
+        dims = self.viewer.dims
+        if int(dims.current_step[0]) != here[1] and here[1] < int(dims.nsteps[0]):
+            dims.set_current_step(0, here[1])  # steps, not world units: any z spacing

@@ -163,6 +163,23 @@ def test_a_stack_is_saved_by_reference_and_exported_as_a_volume(squares_image, t
         load_session(path)
 
 
+def test_the_stack_volume_never_overwrites_an_image_mask(squares_image, tmp_path):
+    import tifffile
+
+    grey = squares_image[..., 0]
+    vol = np.stack([grey] * 5)
+    s = Session.from_sources([vol, grey], names=["cells", "cells-stack"])
+    s.partition_params.regions = 3
+    s.partition()
+    cid = s.add_class("x")
+    s.assign([s.segment_at(5, 16, 16)], cid)  # only the 2-D image gets a label
+    files = export_masks(s, tmp_path / "out", "tif")
+    names = [f.name for f in files]
+    assert len(set(names)) == len(names) and names[-1] == "cells-stack-2.tif"
+    assert tifffile.imread(tmp_path / "out" / "cells-stack.tif").max() == cid
+    assert tifffile.imread(files[-1]).shape == (5, 48, 64)
+
+
 def test_the_bands_of_a_multi_band_file_are_kept_in_the_session_file(tmp_path):
     import tifffile
 

@@ -243,7 +243,7 @@ def _export_stacks(session, folder: Path) -> list[Path]:
     for i, rec in enumerate(session.images):
         if rec.plane is not None and rec.meta.get("stack"):
             groups.setdefault(str(rec.meta["stack"]), []).append(i)
-    out = []
+    out, taken = [], {rec.name for rec in session.images}  # never a per-image mask's name
     for stack, members in groups.items():
         shape = session.images[members[0]].shape2d
         n = max(int(session.images[i].meta.get("planes", 0)) for i in members)
@@ -253,7 +253,12 @@ def _export_stacks(session, folder: Path) -> list[Path]:
         volume = np.zeros((n, *shape), np.uint8)  # planes left out of the session stay 0
         for i in members:
             volume[session.images[i].plane] = session.class_masks[i]
-        p = folder / f"{stack}-stack.tif"
+        name, k = f"{stack}-stack", 1
+        while name in taken:
+            k += 1
+            name = f"{stack}-stack-{k}"
+        taken.add(name)
+        p = folder / f"{name}.tif"
         tifffile.imwrite(
             p, volume, photometric="minisblack", metadata={"axes": "ZYX"}, compression="zlib"
         )
@@ -277,7 +282,8 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
     list of Path
         The mask files, in image order (named ``<image name>.png|tif``), then,
         for each stack the images came from, one TIFF of all its planes' masks
-        (``<stack name>-stack.tif``, shape (planes, H, W)).
+        (``<stack name>-stack.tif``, shape (planes, H, W); ``-stack-2`` and so on
+        when an image has that name).
     """
     if fmt not in ("png", "tif"):
         raise ValueError(f"fmt must be 'png' or 'tif', got {fmt!r}")

@@ -184,3 +184,31 @@ def test_bands_pick_channels_of_multi_band_images(tmp_path):
     for r in records:
         np.testing.assert_array_equal(r.data, ms[..., [4, 2, 1]])
         assert r.meta == {"bands": [4, 2, 1]}
+
+
+def test_review_cases_of_pages_hyperstacks_and_constant_stacks(tmp_path):
+    import tifffile
+
+    from napari_featann.core.images import stack_range
+
+    # three unnamed grey pages (axes QYX) stay one channel-first image, as before stacks
+    tifffile.imwrite(tmp_path / "pages.tif", np.zeros((3, 20, 30), np.uint8),
+                     photometric="minisblack")  # fmt: skip
+    records, _ = load_collection([tmp_path / "pages.tif"])
+    assert len(records) == 1 and records[0].data.shape == (20, 30, 3)
+    # a time series of 3-plane volumes is not read as RGB images
+    with pytest.raises(ValueError, match="hyperstacks"):
+        image_planes(np.zeros((5, 3, 40, 50), np.uint16), "TZYX")
+    # bands never pick planes of depth or time
+    with pytest.raises(ValueError, match="no channel axis"):
+        image_planes(np.zeros((10, 40, 50), np.uint16), "ZYX", bands=[0])
+    # a tiny two-channel image is one image, not 10 planes 12 pixels wide
+    with pytest.raises(ValueError, match="2 channels"):
+        image_planes(np.zeros((10, 12, 2), np.uint16))
+    with pytest.raises(ValueError, match="2 channels"):
+        image_planes(np.zeros((5, 40, 50, 2), np.uint16))
+    # a blank stack has no range and converts to black
+    blank = [np.full((8, 9), 7, np.uint16)] * 5
+    assert stack_range(blank) is None
+    records, _ = load_collection([np.stack(blank)], names=["blank"])
+    assert len(records) == 5 and records[1].float_rgb().max() == 0

@@ -82,6 +82,12 @@ def test_a_stack_layer_is_annotated_plane_by_plane(dock, qtbot, tmp_path):
     assert dock.current_image == 2 and dock.layers_for(2)[0].visible
     dock.current_image = 3
     assert dock.viewer.dims.current_step[0] == 3
+    # without the stack's layer, another volume's slider does not switch the dock's image
+    dock.viewer.layers.remove(user)
+    other = dock.viewer.add_image(np.zeros((8, 60, 70), np.uint16), name="other")
+    dock.viewer.dims.set_current_step(0, 2)
+    assert dock.current_image == 3
+    dock.viewer.layers.remove(other)
     # label the square of every plane (the segment under its centre)
     square = dock.add_class("square")
     ids = [s.segment_at(k, 20 + 5 * k, 27) for k in range(4)]
@@ -92,6 +98,24 @@ def test_a_stack_layer_is_annotated_plane_by_plane(dock, qtbot, tmp_path):
     for k in range(4):
         assert volume[k, 20 + 5 * k, 27] == square and volume[k, 5, 5] == 0
         np.testing.assert_array_equal(volume[k], dock.layers_for(k)[1].data)
+
+
+def test_only_2d_layers_are_reused_each_for_its_own_image():
+    from napari.layers import Image
+
+    from napari_featann._widgets.inputs import reused_layers
+    from napari_featann.session import Session
+
+    cells = Image(np.zeros((3, 20, 30), np.uint16), name="cells")  # a stack
+    clash = Image(np.zeros((20, 30), np.uint8), name="cells_000")  # a plane's name
+    single = Image(np.zeros((1, 20, 30), np.uint16), name="single")  # a 1-plane stack
+    layers = [cells, clash, single]
+    arrays = [np.asarray(la.data) for la in layers]
+    s = Session.from_sources(arrays, names=[la.name for la in layers],
+                             axes=["ZYX", "YX", "ZYX"])  # fmt: skip
+    assert [r.name for r in s.images] == ["cells_000", "cells_001", "cells_002", "cells_000-2",
+                                          "single"]  # fmt: skip
+    assert reused_layers(s, layers) == {3: clash}  # not plane 0, and not the 3-D layer
 
 
 def test_box_labelling_undo_redo(dock, session_file):

@@ -36,7 +36,7 @@ from qtpy.QtWidgets import (
 from ._compat import avoid_llvm_clash
 from .correct import CorrectMixin
 from .files import SessionFilesMixin
-from .inputs import InputsMixin
+from .inputs import InputsMixin, reused_layers
 from .layers import META_ROLE, META_SESSION, LayerSet, layer_axes, paint_atoms_to_flat
 from .learn import LearnMixin
 from .link import ScatterLinkMixin, Thumbnails, click_callback
@@ -366,7 +366,7 @@ class FeatureSpaceWidget(
 
         if isinstance(sources, (str, bytes)) or hasattr(sources, "__fspath__"):
             sources = str(sources)
-        source_layers, axes = {}, None
+        axes = None
         if isinstance(sources, (list, tuple)) and sources and isinstance(sources[0], Image):
             layers = list(sources)
             sources = [np.asarray(la.data[0] if la.multiscale else la.data) for la in layers]
@@ -375,11 +375,7 @@ class FeatureSpaceWidget(
         else:
             layers = []
         session = Session.from_sources(sources, names=names, axes=axes, bands=bands)
-        # keep the session's image order in sync with the user's layers
-        by_name = {layer.name: layer for layer in layers}
-        for i, rec in enumerate(session.images):
-            if rec.name in by_name:
-                source_layers[i] = by_name[rec.name]
+        source_layers = reused_layers(session, layers)  # the user's 2-D layers, shown as they are
         session.partition_params = self.partition_panel.params()
         session.feature_params = self.features_panel.params(session.feature_params)
         session.projection_params = self.projection_panel.params(session.projection_params)

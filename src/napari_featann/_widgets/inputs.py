@@ -2,8 +2,8 @@
 
 A 3-D Image layer (a z-stack or a time series) is offered beside the 2-D ones;
 when it is picked each of its planes becomes one image of the session. While
-the viewer has a slider for the stack's first axis, moving it shows the same
-plane in the dock, and switching images in the dock moves it.
+that layer is in the viewer, moving its plane slider shows the same plane in
+the dock, and switching images in the dock moves the slider.
 """
 
 from __future__ import annotations
@@ -12,7 +12,32 @@ from qtpy.QtWidgets import QListWidgetItem
 
 from .layers import META_INDEX, META_SESSION, layer_axes
 
-__all__ = ["InputsMixin"]
+__all__ = ["InputsMixin", "reused_layers"]
+
+
+def reused_layers(session, layers) -> dict:
+    """Image index -> the user's layer that shows it, for the 2-D layers among ``layers``.
+
+    The records of ``session`` follow ``layers`` in order (a stack layer gave
+    one record per plane, a layer that could not be read none), so each
+    record is matched to the layer it came from, not to a layer of the same
+    name. A stack's planes get layers of their own.
+    """
+    out, k = {}, 0
+    for layer in layers:
+        if layer.name in session.load_failures:
+            continue
+        axes = layer_axes(layer)
+        n = int(layer.level_shapes[0][0]) if axes and axes.startswith("Z") else 1
+        if n == 1 and axes in ("YX", "YXS") and k < session.n_images:
+            out[k] = layer
+        k += n
+    return out
+
+
+def _shown_plane(layer, dims) -> int:
+    """Index of the plane of a 3-D ``layer`` that the viewer's sliders show."""
+    return round(float(layer.world_to_data(dims.point)[0]))
 
 
 class InputsMixin:
@@ -48,39 +73,49 @@ class InputsMixin:
                 item = QListWidgetItem(layer.name)
                 if axes.startswith("Z"):
                     n = layer.level_shapes[0][0]
-                    item.setToolTip(f"a stack of {n} planes: each is one image")
+                    item.setToolTip(f"a stack of {n} plane{'s' * (n != 1)}: each is one image")
                 self.layer_list.addItem(item)
                 item.setSelected(layer.name in selected)
 
     # ------------------------------------------------------------ plane slider
-    def _plane_axis(self):
-        """(stack name, plane) of the current image when the viewer has a plane slider."""
+    def _stack_layer(self):
+        """(record, 3-D layer) of the current image when its stack's layer is in the viewer."""
         s = self.session
-        if s is None or not s.n_images or self.viewer.dims.ndim < 3:
+        if s is None or not s.n_images:
             return None
         rec = s.images[self.current_image]
         if rec.plane is None:
             return None
-        return rec.meta.get("stack"), rec.plane
+        layer = next((la for la in self.viewer.layers if la.name == rec.meta.get("stack")), None)
+        if layer is None or layer_axes(layer) not in ("ZYX", "ZYXS"):
+            return None
+        if int(layer.level_shapes[0][0]) != int(rec.meta.get("planes", -1)):
+            return None
+        return rec, layer
 
     def _on_dims_step(self, event=None) -> None:
         """The viewer's slider moved: show the same plane of the current stack."""
-        here = self._plane_axis()
+        here = self._stack_layer()
         if here is None:
             return
-        step = int(self.viewer.dims.current_step[0])
-        if step == here[1]:
+        rec, layer = here
+        plane = _shown_plane(layer, self.viewer.dims)
+        if plane == rec.plane:
             return
-        for i, rec in enumerate(self.session.images):
-            if rec.plane == step and rec.meta.get("stack") == here[0]:
+        for i, other in enumerate(self.session.images):
+            if other.plane == plane and other.meta.get("stack") == rec.meta.get("stack"):
                 self.current_image = i
                 return
 
     def _sync_plane_slider(self) -> None:
         """The dock shows another image: move the viewer's slider to its plane."""
-        here = self._plane_axis()
+        here = self._stack_layer()
         if here is None:
             return
+        rec, layer = here
         dims = self.viewer.dims
-        if int(dims.current_step[0]) != here[1] and here[1] < int(dims.nsteps[0]):
-            dims.set_current_step(0, here[1])  # steps, not world units: any z spacing
+        if _shown_plane(layer, dims) == rec.plane:
+            return
+        world = layer.data_to_world([rec.plane, 0, 0])
+        axis = dims.ndim - 3  # the stack's first axis among the viewer's (world) axes
+        dims.set_point(axis, float(world[0]))

@@ -28,6 +28,22 @@ from .common import (
 __all__ = ["oracle_benchmark"]
 
 
+def _images_with_masks(files, gts):
+    """(record, mask) pairs, one file read at a time (a stack gives its planes)."""
+    k = 0
+    for path in files:
+        records, _ = load_collection([path], skip_bad=False)
+        masks = gts[k : k + len(records)]
+        if len(masks) != len(records):
+            raise ValueError(f"{path.name}: {len(records)} images or planes but "
+                             f"{len(masks)} masks or mask planes")  # fmt: skip
+        check_masks(records, masks)
+        k += len(records)
+        yield from zip(records, masks)
+    if k != len(gts):
+        raise ValueError(f"{k} images or planes but {len(gts)} masks or mask planes")
+
+
 def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress | None = None,
                      limit: int | None = None, sweep=None) -> dict:  # fmt: skip
     """Oracle IoU of a partition on images with ground truth.
@@ -59,13 +75,11 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
     values = list(sweep) if sweep else [params.threshold if by_threshold else params.regions]
     files = image_files(images)[:limit]
     gts = load_masks_for(files, masks)
-    records, _ = load_collection(files, skip_bad=False)  # a stack gives its planes
-    check_masks(records, gts)
     ious = [[] for _ in values]
     nseg = [[] for _ in values]
     t_grad, t_hier, t_cut = 0.0, 0.0, [0.0] * len(values)
-    progress.init(len(records), "oracle")
-    for rec, gt in zip(records, gts):
+    progress.init(len(gts), "oracle")
+    for rec, gt in _images_with_masks(files, gts):
         img = rec.float_rgb()
         t0 = time.perf_counter()
         grad = compute_gradient(img, params.gradient, params.edge_weights, params.scales)
@@ -86,7 +100,7 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
             ious[j].append(iou_score(lut[labels], cls, is_binary(gt)))
             nseg[j].append(ids.size)
         progress.update(1)
-    n = max(len(records), 1)
+    n = max(len(gts), 1)
     results = []
     for j, v in enumerate(values):
         p = params.to_dict()

@@ -110,19 +110,23 @@ def _check_array(arr: np.ndarray, source: str) -> np.ndarray:
     )
 
 
+def _channels_last(arr: np.ndarray) -> bool:
+    """(H, W, C) with a short last axis: one image with channels, not H narrow planes."""
+    return arr.ndim == 3 and arr.shape[-1] <= MAX_BANDS and arr.shape[-1] < min(arr.shape[:2])
+
+
 def _is_stack(arr: np.ndarray, axes: str | None) -> bool:
-    if (
-        arr.ndim == 3
-        and arr.shape[-1] not in (1, 3, 4)
-        and arr.shape[-1] <= MAX_BANDS < arr.shape[0]
-    ):
-        return False  # (H, W, C): a multi-band image, not H planes a few pixels wide
+    if _channels_last(arr):
+        return False
     if axes is not None and len(axes) == arr.ndim and arr.ndim in (3, 4):
-        return axes[0].upper() in PLANE_AXES
+        first = axes[0].upper()
+        if first in "QI" and arr.ndim == 3 and arr.shape[0] in (1, 3, 4):
+            return False  # 3 or 4 unnamed pages: channels, as before stacks were read
+        return first in PLANE_AXES
     if arr.ndim == 4:
         return True
     # (n, H, W) with n = 1, 3 or 4 is read as channels, as it always was
-    return arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4) and arr.shape[0] not in (1, 3, 4)
+    return arr.ndim == 3 and arr.shape[0] not in (1, 3, 4)
 
 
 def select_bands(arr: np.ndarray, bands, axes: str | None = None) -> tuple[np.ndarray, str | None]:
@@ -156,12 +160,14 @@ def select_bands(arr: np.ndarray, bands, axes: str | None = None) -> tuple[np.nd
         raise ValueError(f"bands {bands}: give one channel (grey) or three (red, green, blue)")
     up = axes.upper() if axes is not None and len(axes) == arr.ndim else None
     letters = [k for k, a in enumerate(up or "") if a in "SC"]
+    guess = [k for k in (arr.ndim - 1, arr.ndim - 3) if arr.ndim in (3, 4)]
+    if up is not None:  # unnamed page axes (Q, I) may hold bands; depth and time never do
+        guess = [k for k in guess if up[k] in "QI"]
+    guess = [k for k in guess if arr.shape[k] <= MAX_BANDS]
     if letters:
         ch = letters[0]
-    elif arr.ndim in (3, 4) and arr.shape[-1] <= MAX_BANDS:
-        ch = arr.ndim - 1
-    elif arr.ndim in (3, 4) and arr.shape[arr.ndim - 3] <= MAX_BANDS:
-        ch = arr.ndim - 3
+    elif guess:
+        ch = guess[0]
     else:
         raise ValueError(
             f"bands {bands}: no channel axis (at most {MAX_BANDS}) in shape {arr.shape}"
@@ -186,8 +192,11 @@ def image_planes(arr: np.ndarray, axes: str | None = None, bands=None) -> list[n
         them along the first axis: ``(n, H, W)``, ``(n, H, W, C)`` or ``(n, C, H, W)``.
     axes : str, optional
         The axes' letters, as tifffile names them (``"ZYX"``, ``"TYXS"``,
-        ``"CYX"``...). Without them an ``(n, H, W)`` array is a stack unless
-        ``n`` is 1, 3 or 4 (then it is read as channels).
+        ``"CYX"``...): a first axis ``Z`` or ``T`` holds planes, and so does an
+        unnamed one (``Q``, ``I``: pages) unless it has 1, 3 or 4 entries (then
+        they are channels). Without axes an ``(n, H, W)`` array is a stack
+        unless ``n`` is 1, 3 or 4. An ``(H, W, C)`` array whose last axis is
+        short (at most 16, and shorter than H and W) is always one image.
     bands : sequence of int, optional
         For multi-band images: the channel (grey) or three channels (RGB) to
         keep, see :func:`select_bands`.
@@ -208,10 +217,21 @@ def image_planes(arr: np.ndarray, axes: str | None = None, bands=None) -> list[n
         arr, axes = select_bands(arr, bands, axes)
     if not _is_stack(arr, axes):
         return [_check_array(arr, "")]
-    if arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4) and arr.shape[1] in (1, 3, 4):
+    second = "C" if axes is None or len(axes) != arr.ndim else axes[1].upper()
+    if (
+        arr.ndim == 4
+        and arr.shape[-1] not in (1, 3, 4)
+        and arr.shape[1] in (1, 3, 4)
+        and (second in "CS")
+    ):
         arr = np.moveaxis(arr, 1, -1)  # (n, C, H, W)
     if arr.shape[0] < 1:
         raise ValueError("the stack has no planes")
+    if arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4) and arr.shape[-1] <= MAX_BANDS:
+        raise ValueError(
+            f"the stack's images have {arr.shape[-1]} channels (shape {arr.shape}); choose the "
+            "red, green and blue bands (or one): bands=(r, g, b) in Python, --bands R,G,B"
+        )
     if arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4):
         raise ValueError(
             f"expected a stack of 2-D images (n, H, W) or (n, H, W, C), got shape {arr.shape} "
@@ -298,8 +318,9 @@ def read_image(path: str | os.PathLike, plane: int | None = None) -> np.ndarray:
 def stack_range(planes: Sequence[np.ndarray]) -> list[float] | None:
     """The intensity range :func:`to_float_rgb` uses for all planes of a stack.
 
-    None for 8-bit data (divided by 255 as it is); otherwise the 0.5th and
-    99.5th percentiles of (a sample of) the colour channels of all planes.
+    None for 8-bit data (divided by 255 as it is) and for a constant stack;
+    otherwise the 0.5th and 99.5th percentiles of (a sample of) the colour
+    channels of all planes.
     """
     if not planes or planes[0].dtype == np.uint8:
         return None
@@ -310,7 +331,7 @@ def stack_range(planes: Sequence[np.ndarray]) -> list[float] | None:
     lo, hi = np.percentile(sample, (0.5, 99.5))
     if hi <= lo:
         lo, hi = float(sample.min()), float(sample.max())
-    return [float(lo), float(hi)]
+    return [float(lo), float(hi)] if hi > lo else None  # a constant stack: no range
 
 
 def list_image_files(folder: str | os.PathLike) -> list[Path]:

@@ -212,3 +212,15 @@ def test_review_cases_of_pages_hyperstacks_and_constant_stacks(tmp_path):
     assert stack_range(blank) is None
     records, _ = load_collection([np.stack(blank)], names=["blank"])
     assert len(records) == 5 and records[1].float_rgb().max() == 0
+
+
+def test_small_colour_images_are_never_split(tmp_path):
+    import imageio.v3 as iio
+
+    iio.imwrite(tmp_path / "tiny.png", np.zeros((2, 2, 3), np.uint8))
+    iio.imwrite(tmp_path / "strip.png", np.zeros((100, 3, 4), np.uint8))
+    records, _ = load_collection(tmp_path)
+    assert sorted(r.data.shape for r in records) == [(2, 2, 3), (100, 3, 4)]
+    assert [p.shape for p in image_planes(np.zeros((50, 3, 3)))] == [(50, 3, 3)]
+    # with bands and no axes, a short first axis is the channels
+    assert [p.shape for p in image_planes(np.zeros((8, 64, 80)), None, [3, 2, 1])] == [(64, 80, 3)]

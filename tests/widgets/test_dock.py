@@ -82,6 +82,14 @@ def test_a_stack_layer_is_annotated_plane_by_plane(dock, qtbot, tmp_path):
     assert dock.current_image == 2 and dock.layers_for(2)[0].visible
     dock.current_image = 3
     assert dock.viewer.dims.current_step[0] == 3
+    # another volume on a coarser grid, half a plane off: the slider still lands on the plane
+    from napari_featann._widgets.inputs import _shown_plane
+
+    grid = dock.viewer.add_image(np.zeros((3, 6, 7)), name="grid", translate=(0.2, 0, 0))
+    for k in (2, 1, 3):
+        dock.current_image = k
+        assert _shown_plane(user, dock.viewer.dims) == k and dock.current_image == k
+    dock.viewer.layers.remove(grid)
     # without the stack's layer, another volume's slider does not switch the dock's image
     dock.viewer.layers.remove(user)
     other = dock.viewer.add_image(np.zeros((8, 60, 70), np.uint16), name="other")
@@ -109,13 +117,17 @@ def test_only_2d_layers_are_reused_each_for_its_own_image():
     cells = Image(np.zeros((3, 20, 30), np.uint16), name="cells")  # a stack
     clash = Image(np.zeros((20, 30), np.uint8), name="cells_000")  # a plane's name
     single = Image(np.zeros((1, 20, 30), np.uint16), name="single")  # a 1-plane stack
-    layers = [cells, clash, single]
+    t4 = Image(np.zeros((5, 3, 20, 30), np.uint16), name="t4")  # 4-D: 5 RGB planes
+    flat = Image(np.zeros((20, 30), np.uint8), name="flat")
+    layers = [cells, clash, single, t4, flat]
     arrays = [np.asarray(la.data) for la in layers]
     s = Session.from_sources(arrays, names=[la.name for la in layers],
-                             axes=["ZYX", "YX", "ZYX"])  # fmt: skip
-    assert [r.name for r in s.images] == ["cells_000", "cells_001", "cells_002", "cells_000-2",
-                                          "single"]  # fmt: skip
-    assert reused_layers(s, layers) == {3: clash}  # not plane 0, and not the 3-D layer
+                             axes=["ZYX", "YX", "ZYX", None, "YX"])  # fmt: skip
+    assert [r.name for r in s.images][:5] == ["cells_000", "cells_001", "cells_002",
+                                              "cells_000-2", "single"]  # fmt: skip
+    assert s.n_images == 11 and s.images[10].name == "flat"
+    # not plane 0, not the 3-D layers, and flat after the 4-D layer's 5 planes
+    assert reused_layers(s, layers) == {3: clash, 10: flat}
 
 
 def test_box_labelling_undo_redo(dock, session_file):

@@ -371,7 +371,8 @@ class FeatureSpaceWidget(
             layers = list(sources)
             sources = [np.asarray(la.data[0] if la.multiscale else la.data) for la in layers]
             names = [layer.name for layer in layers]
-            axes = [layer_axes(layer) for layer in layers]  # a 3-D layer gives its planes
+            if bands is None:  # a 3-D layer gives its planes (with bands: its channels)
+                axes = [layer_axes(layer) for layer in layers]
         else:
             layers = []
         session = Session.from_sources(sources, names=names, axes=axes, bands=bands)

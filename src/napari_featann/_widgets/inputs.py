@@ -25,11 +25,11 @@ def reused_layers(session, layers) -> dict:
     """
     out, k = {}, 0
     for layer in layers:
-        if layer.name in session.load_failures:
+        if layer.name in session.load_failures or k >= session.n_images:
             continue
-        axes = layer_axes(layer)
-        n = int(layer.level_shapes[0][0]) if axes and axes.startswith("Z") else 1
-        if n == 1 and axes in ("YX", "YXS") and k < session.n_images:
+        rec = session.images[k]
+        n = 1 if rec.plane is None else int(rec.meta.get("planes", 1))
+        if n == 1 and rec.plane is None and layer_axes(layer) in ("YX", "YXS"):
             out[k] = layer
         k += n
     return out
@@ -72,8 +72,9 @@ class InputsMixin:
             if axes is not None and not ours:
                 item = QListWidgetItem(layer.name)
                 if axes.startswith("Z"):
-                    n = layer.level_shapes[0][0]
-                    item.setToolTip(f"a stack of {n} plane{'s' * (n != 1)}: each is one image")
+                    n = int(layer.level_shapes[0][0])
+                    planes = "1 plane" if n == 1 else f"{n} planes"
+                    item.setToolTip(f"a stack of {planes}: each is one image")
                 self.layer_list.addItem(item)
                 item.setSelected(layer.name in selected)
 
@@ -95,6 +96,8 @@ class InputsMixin:
 
     def _on_dims_step(self, event=None) -> None:
         """The viewer's slider moved: show the same plane of the current stack."""
+        if getattr(self, "_moving_slider", False):
+            return
         here = self._stack_layer()
         if here is None:
             return
@@ -118,4 +121,21 @@ class InputsMixin:
             return
         world = layer.data_to_world([rec.plane, 0, 0])
         axis = dims.ndim - 3  # the stack's first axis among the viewer's (world) axes
-        dims.set_point(axis, float(world[0]))
+        self._moving_slider = True
+        try:
+            dims.set_point(axis, float(world[0]))
+            # napari snaps the point to the grid of all layers, which may miss the plane:
+            # take the step, or a neighbour, that shows it (else the nearest plane)
+            step = int(dims.current_step[axis])
+            best = None
+            for other in (step, step - 1, step + 1):
+                if 0 <= other < int(dims.nsteps[axis]):
+                    dims.set_current_step(axis, other)
+                    miss = abs(_shown_plane(layer, dims) - rec.plane)
+                    best = min(best or (miss, other), (miss, other))
+                    if miss == 0:
+                        break
+            if best is not None and best[0] > 0:
+                dims.set_current_step(axis, best[1])
+        finally:
+            self._moving_slider = False

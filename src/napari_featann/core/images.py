@@ -126,7 +126,7 @@ def _is_stack(arr: np.ndarray, axes: str | None) -> bool:
     if arr.ndim == 4:
         return True
     # (n, H, W) with n = 1, 3 or 4 is read as channels, as it always was
-    return arr.ndim == 3 and arr.shape[0] not in (1, 3, 4)
+    return arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4) and arr.shape[0] not in (1, 3, 4)
 
 
 def select_bands(arr: np.ndarray, bands, axes: str | None = None) -> tuple[np.ndarray, str | None]:

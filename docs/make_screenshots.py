@@ -45,6 +45,34 @@ def box_around(points: np.ndarray, lo_q: float = 15, hi_q: float = 85):
     return tuple(lo), tuple(hi)
 
 
+def viewer_with_dock():
+    """A shown napari window with the dock docked, set up for the local weights on the CPU."""
+    import napari
+
+    from napari_featann._widgets.dock import FeatureSpaceWidget
+
+    viewer = napari.Viewer(title="napari-featann", show=True)
+    viewer.window._qt_window.resize(1560, 960)
+    dock = FeatureSpaceWidget(viewer)
+    viewer.window.add_dock_widget(dock, name="Feature Space Annotation", area="right")
+    dock.features_panel.weights.value = str(WEIGHTS)
+    dock.features_panel.device.value = "cpu"
+    return viewer, dock
+
+
+def run_pipeline(dock) -> bool:
+    """Press Start and wait for the job, the event loop running; False (and why) on failure."""
+    from qtpy.QtWidgets import QApplication
+
+    job = dock.start(sync=False)
+    app = QApplication.instance()
+    while job.running:
+        app.processEvents()
+    if job.status != "done":
+        print(f"pipeline {job.status}: {dock.last_error}", file=sys.stderr)
+    return job.status == "done"
+
+
 def main() -> int:
     if not WEIGHTS.is_file():
         print(f"missing {WEIGHTS}", file=sys.stderr)
@@ -52,19 +80,13 @@ def main() -> int:
     import warnings
 
     warnings.filterwarnings("ignore", message=".*PyQt5 backend is deprecated.*")
-    import napari
     from qtpy.QtWidgets import QApplication
     from skimage.transform import rescale
 
-    from napari_featann._widgets.dock import FeatureSpaceWidget
     from napari_featann.sample_data import everyday_photos
 
     OUT.mkdir(parents=True, exist_ok=True)
-    viewer = napari.Viewer(title="napari-featann", show=True)
-    viewer.window._qt_window.resize(1560, 960)
-    dock = FeatureSpaceWidget(viewer)
-    viewer.window.add_dock_widget(dock, name="Feature Space Annotation", area="right")
-    dock.features_panel.weights.value = str(WEIGHTS)
+    viewer, dock = viewer_with_dock()
 
     # the sample photos at half size keep the run short on a CPU
     photos = [(d, m["name"]) for d, m, _ in everyday_photos()]
@@ -74,14 +96,9 @@ def main() -> int:
         small.append((img * 255 + 0.5).astype(np.uint8))
     dock.load_images(small, names=[n for _, n in photos])
     dock.partition_panel.regions.value = 60
-    dock.features_panel.device.value = "cpu"
-    job = dock.start(sync=False)
-    app = QApplication.instance()
-    while job.running:
-        app.processEvents()
-    if job.status != "done":
-        print(f"pipeline {job.status}: {dock.last_error}", file=sys.stderr)
+    if not run_pipeline(dock):
         return 1
+    app = QApplication.instance()
     s = dock.session
     print(dock.status_label.text())
 
@@ -232,29 +249,17 @@ def _split_screenshots(dock, viewer, app, class_id: int) -> int:
 
 def stack_screenshot() -> int:
     """``stack.png``: a 3-D layer's planes in the dock, one box over all of them."""
-    import napari
     import tifffile
     from qtpy.QtWidgets import QApplication
 
-    from napari_featann._widgets.dock import FeatureSpaceWidget
-
     vol = tifffile.imread(ROOT.parent / "shared" / "data" / "nuclei-dsb2018" / "img3d.tif")
-    viewer = napari.Viewer(title="napari-featann", show=True)
-    viewer.window._qt_window.resize(1560, 960)
-    dock = FeatureSpaceWidget(viewer)
-    viewer.window.add_dock_widget(dock, name="Feature Space Annotation", area="right")
-    dock.features_panel.weights.value = str(WEIGHTS)
-    dock.features_panel.device.value = "cpu"
+    viewer, dock = viewer_with_dock()
     dock.partition_panel.regions.value = 40
     layer = viewer.add_image(vol, name="nuclei")
     dock.load_images([layer])
-    job = dock.start(sync=False)
-    app = QApplication.instance()
-    while job.running:
-        app.processEvents()
-    if job.status != "done":
-        print(f"pipeline {job.status}: {dock.last_error}", file=sys.stderr)
+    if not run_pipeline(dock):
         return 1
+    app = QApplication.instance()
     s = dock.session
     nucleus = dock.add_class("nucleus", "#f58231")
     dock.set_current_class(nucleus)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.images import ImageRecord, read_planes
+from .core.images import ImageRecord, _unique, pick_plane, read_planes
 from .core.partition import PartitionParams
 from .core.regions import SegmentTable
 
@@ -189,13 +189,7 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
             try:
                 if im["path"] not in stacks:
                     stacks[im["path"]] = read_planes(im["path"], extra.get("bands"))
-                planes = stacks[im["path"]]
-                plane = int(extra.get("plane", 0))
-                if extra.get("plane") is None and len(planes) > 1:
-                    raise ValueError(f"is a stack of {len(planes)} planes now")
-                if not 0 <= plane < len(planes):
-                    raise ValueError(f"has {len(planes)} planes, no plane {plane}")
-                data = planes[plane]
+                data = pick_plane(stacks[im["path"]], extra.get("plane"))
             except ValueError as exc:
                 missing[im["path"]] = str(exc)
                 continue
@@ -253,12 +247,7 @@ def _export_stacks(session, folder: Path) -> list[Path]:
         volume = np.zeros((n, *shape), np.uint8)  # planes left out of the session stay 0
         for i in members:
             volume[session.images[i].plane] = session.class_masks[i]
-        name, k = f"{stack}-stack", 1
-        while name in taken:
-            k += 1
-            name = f"{stack}-stack-{k}"
-        taken.add(name)
-        p = folder / f"{name}.tif"
+        p = folder / f"{_unique(f'{stack}-stack', taken)}.tif"
         tifffile.imwrite(
             p, volume, photometric="minisblack", metadata={"axes": "ZYX"}, compression="zlib"
         )

@@ -25,6 +25,7 @@ __all__ = [
     "image_planes",
     "list_image_files",
     "load_collection",
+    "pick_plane",
     "read_image",
     "read_planes",
     "select_bands",
@@ -84,6 +85,11 @@ class ImageRecord:
         return to_float_rgb(self.data, self.meta.get("range"))
 
 
+def _bands_hint(what: str, n: int, shape) -> str:
+    return (f"{what} {n} channels (shape {shape}); choose the red, green and blue bands "
+            "(or one): bands=(r, g, b) in Python, --bands R,G,B in featann")  # fmt: skip
+
+
 def _check_array(arr: np.ndarray, source: str) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.dtype == bool:
@@ -101,10 +107,7 @@ def _check_array(arr: np.ndarray, source: str) -> np.ndarray:
             raise ValueError(f"the image is too small ({arr.shape[0]}x{arr.shape[1]})")
         return arr
     if arr.ndim == 3 and min(arr.shape[0], arr.shape[-1]) <= MAX_BANDS:
-        raise ValueError(
-            f"the image has {min(arr.shape[0], arr.shape[-1])} channels (shape {arr.shape}); choose the red, "
-            "green and blue bands (or one): bands=(r, g, b) in Python, --bands R,G,B in featann"
-        )
+        raise ValueError(_bands_hint("the image has", min(arr.shape[0], arr.shape[-1]), arr.shape))
     raise ValueError(
         f"expected a 2-D grey, RGB or RGBA image, or a stack of them, got shape {arr.shape}"
     )
@@ -228,10 +231,7 @@ def image_planes(arr: np.ndarray, axes: str | None = None, bands=None) -> list[n
     if arr.shape[0] < 1:
         raise ValueError("the stack has no planes")
     if arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4) and arr.shape[-1] <= MAX_BANDS:
-        raise ValueError(
-            f"the stack's images have {arr.shape[-1]} channels (shape {arr.shape}); choose the "
-            "red, green and blue bands (or one): bands=(r, g, b) in Python, --bands R,G,B"
-        )
+        raise ValueError(_bands_hint("the stack's images have", arr.shape[-1], arr.shape))
     if arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4):
         raise ValueError(
             f"expected a stack of 2-D images (n, H, W) or (n, H, W, C), got shape {arr.shape} "
@@ -305,10 +305,20 @@ def read_image(path: str | os.PathLike, plane: int | None = None) -> np.ndarray:
         The file is missing, empty or not an image; it is a stack and no
         ``plane`` (or one out of range) was given.
     """
-    planes = read_planes(path)
+    return pick_plane(read_planes(path), plane)
+
+
+def pick_plane(planes: Sequence[np.ndarray], plane: int | None) -> np.ndarray:
+    """Plane ``plane`` of what :func:`read_planes` returned (None: the one image).
+
+    Raises
+    ------
+    ValueError
+        ``plane`` is None but there are several planes, or it is out of range.
+    """
     if plane is None:
         if len(planes) > 1:
-            raise ValueError(f"is a stack of {len(planes)} planes; pick one (plane=...)")
+            raise ValueError(f"is a stack of {len(planes)} planes; give a plane index")
         return planes[0]
     if not 0 <= int(plane) < len(planes):
         raise ValueError(f"has {len(planes)} planes, no plane {plane}")

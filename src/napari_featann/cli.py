@@ -146,13 +146,13 @@ def _cmd_bench(args) -> int:
 
 
 def _bands(text: str) -> list[int]:
+    from .core.images import parse_bands
+
     try:
-        bands = [int(b) for b in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected channel indices like 4,2,1, got {text!r}"
-        ) from None
-    if len(bands) not in (1, 3) or min(bands) < 0:
+        bands = parse_bands(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if bands is None:
         raise argparse.ArgumentTypeError("give one channel index (grey) or three (R,G,B), from 0")
     return bands
 

@@ -7,6 +7,7 @@ from napari_featann.core.images import (
     ImageLoadError,
     image_planes,
     load_collection,
+    parse_bands,
     read_image,
     select_bands,
     to_float_rgb,
@@ -224,3 +225,18 @@ def test_small_colour_images_are_never_split(tmp_path):
     assert [p.shape for p in image_planes(np.zeros((50, 3, 3)))] == [(50, 3, 3)]
     # with bands and no axes, a short first axis is the channels
     assert [p.shape for p in image_planes(np.zeros((8, 64, 80)), None, [3, 2, 1])] == [(64, 80, 3)]
+
+
+@pytest.mark.parametrize(
+    ("text", "bands"),
+    [("4,2,1", [4, 2, 1]), (" 3 ", [3]), ("0 1 2", [0, 1, 2]), ("7, 0,0", [7, 0, 0]), ("", None)],
+)
+def test_parse_bands_reads_one_or_three_indices(text, bands):
+    assert parse_bands(text) == bands
+
+
+@pytest.mark.parametrize(("text", "match"), [("r,g,b", "like 4,2,1"), ("4,2", "one channel"),
+                                             ("1,-2,0", "from 0"), ("1.5", "like 4,2,1")])  # fmt: skip
+def test_parse_bands_refuses_other_text(text, match):
+    with pytest.raises(ValueError, match=match):
+        parse_bands(text)

@@ -434,6 +434,39 @@ def test_launch_with_bands_opens_a_multi_band_file(make_napari_viewer, tmp_path)
         widget.teardown()
 
 
+def test_bands_field_picks_channels_of_a_multi_band_folder(make_napari_viewer, tmp_path):
+    import tifffile
+
+    from napari_featann._widgets.dock import FeatureSpaceWidget
+    from napari_featann.io import load_session, save_session
+
+    ms = (np.random.default_rng(1).random((40, 50, 6)) * 4000).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "ms.tif", ms, photometric="minisblack", planarconfig="contig")
+    widget = FeatureSpaceWidget(make_napari_viewer())
+    try:
+        # no bands: a clear message that names the field, and no session
+        widget._guard(lambda: widget.load_images(tmp_path))
+        assert widget.session is None and "Bands field" in widget.last_error
+        assert "6 channels" in widget.last_error
+        widget.bands_edit.setText("a,b,c")  # bad text: a message, still nothing lost
+        widget._guard(lambda: widget.load_images(tmp_path))
+        assert widget.session is None and "like 4,2,1" in widget.last_error
+        widget.bands_edit.setText("5, 3, 0")
+        widget._guard(lambda: widget.load_images(tmp_path))
+        image = widget.layers_for(0)[0]
+        assert image.rgb
+        np.testing.assert_array_equal(image.data, ms[..., [5, 3, 0]])
+        # one band: a grey image; a reopened session shows its choice in the field
+        saved = save_session(widget.session, tmp_path / "s")
+        widget.bands_edit.setText("2")
+        widget.load_images(tmp_path / "ms.tif")
+        np.testing.assert_array_equal(widget.layers_for(0)[0].data, ms[..., 2])
+        widget.set_session(load_session(saved))
+        assert widget.bands_edit.text() == "5,3,0"
+    finally:
+        widget.teardown()
+
+
 def test_partition_panel_and_reprojection(dock, qtbot, session_file):
     s = _open(dock, session_file)
     cid = dock.add_class("x")

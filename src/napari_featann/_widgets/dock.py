@@ -120,6 +120,7 @@ class FeatureSpaceWidget(
             row.addWidget(b)
         lay = QVBoxLayout(box)
         lay.addWidget(self.layer_list)
+        lay.addLayout(self._bands_row())
         lay.addLayout(row)
 
         # -- navigation and history
@@ -239,7 +240,8 @@ class FeatureSpaceWidget(
         busy = self.busy
         has = self._session is not None
         projected = has and self._session.embedding is not None
-        for w in (self.open_button, self.start_button, self.load_button, self.layer_list):
+        for w in (self.open_button, self.start_button, self.load_button, self.layer_list,
+                  self.bands_edit):  # fmt: skip
             w.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
         for w in (self.partition_panel.preview_button, self.partition_panel.apply_button):
@@ -327,6 +329,7 @@ class FeatureSpaceWidget(
         self._session = session
         self._selected_ids = np.zeros(0, np.int64)
         self.layers.set_session(session, source_layers, adopt)
+        self._show_bands(session)
         self.class_manager.set_session(session)
         self.partition_panel.set_params(session.partition_params)
         self.features_panel.set_params(session.feature_params)
@@ -354,7 +357,8 @@ class FeatureSpaceWidget(
         names : list of str, optional
             Names for array sources.
         bands : sequence of int, optional
-            Channels of multi-band images to use (one, or red, green, blue).
+            Channels of multi-band images to use (one, or red, green, blue); by
+            default those typed in the *Bands* field, else all (RGB or grey).
 
         Returns
         -------
@@ -367,6 +371,8 @@ class FeatureSpaceWidget(
         if isinstance(sources, (str, bytes)) or hasattr(sources, "__fspath__"):
             sources = str(sources)
         axes = None
+        if bands is None:
+            bands = self.chosen_bands()
         if isinstance(sources, (list, tuple)) and sources and isinstance(sources[0], Image):
             layers = list(sources)
             sources = [np.asarray(la.data[0] if la.multiscale else la.data) for la in layers]

@@ -8,7 +8,7 @@ the dock, and switching images in the dock moves the slider.
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QListWidgetItem
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QListWidgetItem
 
 from .layers import META_INDEX, META_SESSION, layer_axes
 
@@ -48,6 +48,36 @@ class InputsMixin:
 
     def _teardown_inputs(self) -> None:
         self.viewer.dims.events.current_step.disconnect(self._on_dims_step)
+
+    def _bands_row(self) -> QHBoxLayout:
+        """The *Bands* field: which channels of multi-band images to annotate."""
+        self.bands_edit = QLineEdit()
+        self.bands_edit.setPlaceholderText("all (RGB or grey); e.g. 4,2,1 or 3")
+        self.bands_edit.setToolTip(
+            "For multi-band images (satellite, multichannel TIFF): the channel shown as red, "
+            "green and blue, or one channel as grey, counted from 0. Used by the next "
+            "Open folder or Start.")  # fmt: skip
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Bands"))
+        row.addWidget(self.bands_edit, 1)
+        return row
+
+    def chosen_bands(self) -> list[int] | None:
+        """The channels typed in the *Bands* field (None when empty).
+
+        Raises
+        ------
+        ValueError
+            The text is not one or three channel indices.
+        """
+        from ..core.images import parse_bands
+
+        return parse_bands(self.bands_edit.text())
+
+    def _show_bands(self, session) -> None:
+        """Put the session's band choice in the *Bands* field."""
+        bands = next((r.meta["bands"] for r in session.images if "bands" in r.meta), None)
+        self.bands_edit.setText("" if bands is None else ",".join(map(str, bands)))
 
     def picked_layers(self) -> list:
         """The Image layers selected in the input list."""

@@ -12,6 +12,7 @@ planes are scaled alike.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = [
     "image_planes",
     "list_image_files",
     "load_collection",
+    "parse_bands",
     "pick_plane",
     "read_image",
     "read_planes",
@@ -87,7 +89,45 @@ class ImageRecord:
 
 def _bands_hint(what: str, n: int, shape) -> str:
     return (f"{what} {n} channels (shape {shape}); choose the red, green and blue bands "
-            "(or one): bands=(r, g, b) in Python, --bands R,G,B in featann")  # fmt: skip
+            "(or one): the dock's Bands field, bands=(r, g, b) in Python, --bands R,G,B "
+            "in featann")  # fmt: skip
+
+
+def parse_bands(text: str) -> list[int] | None:
+    """Channel indices from text such as ``"4,2,1"`` or ``"0"``; None for empty text.
+
+    Parameters
+    ----------
+    text : str
+        One channel index (grey) or three (red, green, blue), from 0, separated by
+        commas or spaces.
+
+    Returns
+    -------
+    list of int or None
+
+    Raises
+    ------
+    ValueError
+        Not integers, a negative index, or not one or three of them.
+
+    Examples
+    --------
+    >>> parse_bands("4, 2, 1")
+    [4, 2, 1]
+    >>> parse_bands("  ") is None
+    True
+    """
+    parts = [t for t in re.split(r"[,\s]+", text.strip()) if t]
+    if not parts:
+        return None
+    try:
+        bands = [int(t) for t in parts]
+    except ValueError:
+        raise ValueError(f"bands: expected channel indices like 4,2,1, got {text!r}") from None
+    if len(bands) not in (1, 3) or min(bands) < 0:
+        raise ValueError(f"bands {text!r}: give one channel index (grey) or three (R,G,B), from 0")
+    return bands
 
 
 def _check_array(arr: np.ndarray, source: str) -> np.ndarray:

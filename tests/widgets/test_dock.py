@@ -106,6 +106,18 @@ def test_a_stack_layer_is_annotated_plane_by_plane(dock, qtbot, tmp_path):
     for k in range(4):
         assert volume[k, 20 + 5 * k, 27] == square and volume[k, 5, 5] == 0
         np.testing.assert_array_equal(volume[k], dock.layers_for(k)[1].data)
+    # the classes as one 3-D layer that follows the labelling and undo
+    shown = dock.show_stack_volume()
+    assert shown.name == "vol classes (3-D)" and not shown.editable
+    np.testing.assert_array_equal(shown.data, volume)
+    dock.assign([ids[1]], 0)  # plane 1's square unlabelled through the dock
+    qtbot.waitUntil(lambda: shown.data[1, 25, 27] == 0, timeout=5000)
+    assert shown.data[2, 30, 27] == square
+    dock.undo()
+    qtbot.waitUntil(lambda: shown.data[1, 25, 27] == square, timeout=5000)
+    # without the stack's image layer the 3-D classes layer drives the dock's image
+    dock.viewer.dims.set_current_step(0, 2)
+    assert dock.current_image == 2
 
 
 def test_only_2d_layers_are_reused_each_for_its_own_image():

@@ -42,6 +42,7 @@ from .learn import LearnMixin
 from .link import ScatterLinkMixin, Thumbnails, click_callback
 from .panels import ClassManager, FeaturesPanel, PartitionPanel, ProjectionPanel
 from .pipeline import JobsMixin
+from .volume import StackVolumes, stack_names
 
 __all__ = ["FeatureSpaceWidget"]
 
@@ -83,6 +84,9 @@ class FeatureSpaceWidget(
         # layer-list thumbnails follow a labelling 0.3 s later, off the labelling frame
         self._thumbnail_timer = QTimer(self, singleShot=True, interval=300)
         self._thumbnail_timer.timeout.connect(self.layers.refresh_thumbnails)
+        self.volumes = StackVolumes(napari_viewer)  # stacks' classes as 3-D layers, on request
+        self._volume_timer = QTimer(self, singleShot=True, interval=300)
+        self._volume_timer.timeout.connect(self._update_volumes)
         self._init_jobs()
         self._init_files()
         self._build_ui()
@@ -169,6 +173,10 @@ class FeatureSpaceWidget(
         self.save_button = QPushButton("Save session…")
         self.load_button = QPushButton("Open session…")
         self.export_button = QPushButton("Export masks…")
+        self.volume_button = QPushButton("Show stack in 3-D")
+        self.volume_button.setToolTip("The current stack's classes as one 3-D Labels layer "
+                                      "(read-only; it follows the labelling)")  # fmt: skip
+        self.volume_button.clicked.connect(lambda: self._guard(self.show_stack_volume))
         self.save_button.clicked.connect(lambda: self.save_session(wait=False))
         self.load_button.clicked.connect(lambda: self.load_session(wait=False))
         self.export_button.clicked.connect(lambda: self.export_masks())
@@ -179,7 +187,8 @@ class FeatureSpaceWidget(
         self.autosave_spin.setSuffix(" min")
         self.autosave_spin.setSpecialValueText("Autosave off")
         self.autosave_spin.valueChanged.connect(self.set_autosave_minutes)
-        for w in (self.save_button, self.load_button, self.export_button, self.autosave_spin):
+        for w in (self.save_button, self.load_button, self.export_button, self.volume_button,
+                  self.autosave_spin):  # fmt: skip
             fl.addWidget(w)
         fl.addStretch(1)
         self.tabs = QTabWidget()
@@ -256,6 +265,7 @@ class FeatureSpaceWidget(
             has and not busy and bool(self._session.classes))  # fmt: skip
         for w in (self.save_button, self.export_button):
             w.setEnabled(has and not busy)
+        self.volume_button.setEnabled(has and not busy and bool(stack_names(self._session)))
         self._update_learn_enabled()  # no-op until the Learn tab is built
 
     # ================================================================ messages
@@ -329,6 +339,7 @@ class FeatureSpaceWidget(
         self._session = session
         self._selected_ids = np.zeros(0, np.int64)
         self.layers.set_session(session, source_layers, adopt)
+        self.volumes.clear()
         self._show_bands(session)
         self.class_manager.set_session(session)
         self.partition_panel.set_params(session.partition_params)
@@ -531,6 +542,8 @@ class FeatureSpaceWidget(
         return desc
 
     def _touch(self) -> None:
+        if self.volumes._layers:
+            self._volume_timer.start()  # the 3-D view follows, off the labelling frame
         self.dirty = True
         self._autosave_pending = True
         self._update_enabled()
@@ -558,6 +571,7 @@ class FeatureSpaceWidget(
             self._writer.thread.join(60)  # let a background save finish its file
         self.set_split_mode(False)
         self._autosave_timer.stop()
+        self._volume_timer.stop()
         for key, previous in self._bound_keys.items():
             self.viewer.bind_key(key, previous if previous is not None else None, overwrite=True)
         self._bound_keys.clear()

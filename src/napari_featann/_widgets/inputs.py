@@ -108,6 +108,42 @@ class InputsMixin:
                 self.layer_list.addItem(item)
                 item.setSelected(layer.name in selected)
 
+    # ------------------------------------------------------------ 3-D view
+    def show_stack_volume(self, stack: str | None = None):
+        """Show a stack's classes as one 3-D Labels layer that follows the labelling.
+
+        Parameters
+        ----------
+        stack : str, optional
+            The stack's name; default: the current image's stack, else the first.
+
+        Returns
+        -------
+        napari.layers.Labels
+
+        Raises
+        ------
+        ValueError
+            No session, or it holds no stack (or not ``stack``).
+        """
+        from .volume import stack_names
+
+        s = self.session
+        names = stack_names(s) if s is not None else []
+        if not names:
+            raise ValueError("no stack to show: the session's images are single planes")
+        if stack is None:
+            here = s.images[self.current_image].meta.get("stack")
+            stack = here if here in names else names[0]
+        layer = self.volumes.show(s, stack)
+        self._status(f"{layer.name}: {layer.data.shape[0]} planes, read-only; label in the "
+                     "planes or the scatter")  # fmt: skip
+        return layer
+
+    def _update_volumes(self) -> None:
+        if self.session is not None:
+            self.volumes.update(self.session)
+
     # ------------------------------------------------------------ plane slider
     def _stack_layer(self):
         """(record, 3-D layer) of the current image when its stack's layer is in the viewer."""
@@ -117,8 +153,11 @@ class InputsMixin:
         rec = s.images[self.current_image]
         if rec.plane is None:
             return None
-        layer = next((la for la in self.viewer.layers if la.name == rec.meta.get("stack")), None)
+        stack = rec.meta.get("stack")
+        layer = next((la for la in self.viewer.layers if la.name == stack), None)
         if layer is None or layer_axes(layer) not in ("ZYX", "ZYXS"):
+            layer = self.volumes.layer(stack)  # else the stack's 3-D classes layer
+        if layer is None:
             return None
         if int(layer.level_shapes[0][0]) != int(rec.meta.get("planes", -1)):
             return None

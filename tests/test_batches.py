@@ -35,3 +35,28 @@ def test_add_images_rejects_unreadable_without_change(tmp_path, squares_image):
     with pytest.raises(ImageLoadError):
         add_images(s, [tmp_path / "bad.png"])
     assert s.n_images == 1
+
+
+def test_added_images_keep_the_sessions_bands_and_stacks_get_names_of_their_own(tmp_path):
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    ms = (rng.random((40, 50, 6)) * 4000).astype(np.uint16)
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        tifffile.imwrite(tmp_path / d / "ms.tif", ms, photometric="minisblack",
+                         planarconfig="contig")  # fmt: skip
+        tifffile.imwrite(tmp_path / d / "cells.tif", ms[..., :5].transpose(2, 0, 1) + 0,
+                         photometric="minisblack", metadata={"axes": "ZYX"})  # fmt: skip
+    s = Session.from_sources(tmp_path / "a" / "ms.tif", bands=[5, 3, 0])
+    s.partition_params.regions = 10
+    s.partition()
+    add_images(s, tmp_path / "b" / "ms.tif")
+    assert s.n_images == 2 and s.images[1].meta["bands"] == [5, 3, 0]
+    np.testing.assert_array_equal(s.images[1].data, ms[..., [5, 3, 0]])
+    z = Session.from_sources(tmp_path / "a" / "cells.tif")
+    z.partition_params.regions = 10
+    z.partition()
+    add_images(z, tmp_path / "b" / "cells.tif")
+    assert [r.meta["stack"] for r in z.images] == ["cells"] * 5 + ["cells-2"] * 5
+    assert [r.name for r in z.images][5:7] == ["cells-2_000", "cells-2_001"]

@@ -18,7 +18,9 @@ from .session import Session
 __all__ = ["add_images", "local_view"]
 
 
-def add_images(session: Session, sources, names=None, progress: Progress | None = None) -> int:
+def add_images(
+    session: Session, sources, names=None, progress: Progress | None = None, bands=None
+) -> int:
     """Add images to a session: partition, features and placement of their segments.
 
     Parameters
@@ -27,6 +29,12 @@ def add_images(session: Session, sources, names=None, progress: Progress | None 
         Already partitioned (and projected, for placement in the scatter).
     sources : folder, files or arrays
         As for :func:`napari_featann.core.images.load_collection`.
+    names : list of str, optional
+        Names for array sources.
+    progress : Progress, optional
+    bands : sequence of int, optional
+        Channels of multi-band images (one, or red, green, blue); by default
+        the session's own choice, if it made one.
 
     Returns
     -------
@@ -40,14 +48,12 @@ def add_images(session: Session, sources, names=None, progress: Progress | None 
     edits referred to the smaller collection.
     """
     progress = ensure_progress(progress)
-    records, failures = load_collection(sources, names=names)
-    taken = {r.name for r in session.images}
-    for r in records:
-        k, base = 1, r.name
-        while r.name in taken:
-            k += 1
-            r.name = f"{base}-{k}"
-        taken.add(r.name)
+    if bands is None:
+        bands = next((r.meta["bands"] for r in session.images if "bands" in r.meta), None)
+    taken = {r.name for r in session.images} | {r.meta.get("stack") for r in session.images}
+    # new images and stacks get names of their own (a stack's planes are found by its name)
+    records, failures = load_collection(sources, names=names, bands=bands,
+                                        taken=taken - {None})  # fmt: skip
     # a scratch session over the new images, with the same parameters and extractor
     scratch = Session(records, session.partition_params, session.feature_params,
                       session.projection_params)  # fmt: skip

@@ -74,6 +74,16 @@ def test_a_stack_layer_is_annotated_plane_by_plane(dock, qtbot, tmp_path):
     assert blocker.args == ["pipeline", "done"], dock.last_error
     s = dock.session
     assert [r.name for r in s.images] == ["vol_000", "vol_001", "vol_002", "vol_003"]
+    # Start again with the stack still picked: the same session, its labels carried over
+    mark = dock.add_class("mark")
+    dock.assign([s.segment_at(1, 5, 5)], mark)
+    assert dock.layer_list.item(0).isSelected()
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.start()
+    assert blocker.args == ["pipeline", "done"], dock.last_error
+    assert dock.session.class_masks[1][5, 5] == mark
+    s = dock.session
+    s.assign([s.segment_at(1, 5, 5)], 0)
     image = dock.layers_for(3)[0]
     assert image is not user and image.data.shape == (60, 70)
     assert tuple(image.contrast_limits) == tuple(s.images[0].meta["range"])
@@ -107,13 +117,21 @@ def test_a_stack_layer_is_annotated_plane_by_plane(dock, qtbot, tmp_path):
         assert volume[k, 20 + 5 * k, 27] == square and volume[k, 5, 5] == 0
         np.testing.assert_array_equal(volume[k], dock.layers_for(k)[1].data)
     # the classes as one 3-D layer that follows the labelling and undo
+    active = dock.layers_for(dock.current_image)[1]
+    dock.viewer.layers.selection.active = active
     shown = dock.show_stack_volume()
     assert shown.name == "vol classes (3-D)" and not shown.editable
+    assert dock.viewer.layers.selection.active is active  # painting goes on where it was
+    assert dock.show_stack_volume() is shown and not shown.editable  # shown again: read-only
     np.testing.assert_array_equal(shown.data, volume)
     dock.assign([ids[1]], 0)  # plane 1's square unlabelled through the dock
     qtbot.waitUntil(lambda: shown.data[1, 25, 27] == 0, timeout=5000)
     assert shown.data[2, 30, 27] == square
-    dock.undo()
+    dock.viewer.layers.selection.active = shown  # Ctrl+Z there undoes in the session too
+    qt_viewer = dock.viewer.window._qt_viewer
+    keys = getattr(qt_viewer.canvas, "_key_map_handler", None) or qt_viewer._key_map_handler
+    keys.press_key("Control-Z")
+    keys.release_key("Control-Z")
     qtbot.waitUntil(lambda: shown.data[1, 25, 27] == square, timeout=5000)
     # without the stack's image layer the 3-D classes layer drives the dock's image
     dock.viewer.dims.set_current_step(0, 2)
@@ -468,13 +486,37 @@ def test_bands_field_picks_channels_of_a_multi_band_folder(make_napari_viewer, t
         image = widget.layers_for(0)[0]
         assert image.rgb
         np.testing.assert_array_equal(image.data, ms[..., [5, 3, 0]])
-        # one band: a grey image; a reopened session shows its choice in the field
+        # the choice is used once: the field empties and shows the session's choice in grey
+        assert widget.bands_edit.text() == ""
+        assert widget.bands_edit.placeholderText() == "this session: 5,3,0"
         saved = save_session(widget.session, tmp_path / "s")
-        widget.bands_edit.setText("2")
+        widget.bands_edit.setText("2")  # one band: a grey image
         widget.load_images(tmp_path / "ms.tif")
         np.testing.assert_array_equal(widget.layers_for(0)[0].data, ms[..., 2])
         widget.set_session(load_session(saved))
-        assert widget.bands_edit.text() == "5,3,0"
+        assert widget.bands_edit.placeholderText() == "this session: 5,3,0"
+        # a later load of other images is not changed by an earlier choice
+        viewer = widget.viewer
+        photo = viewer.add_image(np.zeros((30, 40, 3), np.uint8), name="photo", rgb=True)
+        zstack = viewer.add_image(np.zeros((10, 64, 64), np.uint16), name="zstack")
+        layer = viewer.add_image(ms, name="bands")  # napari shows an (H, W, 6) array as planes
+        items = {widget.layer_list.item(k).text(): widget.layer_list.item(k)
+                 for k in range(widget.layer_list.count())}  # fmt: skip
+        assert "6 channels" in items["bands"].toolTip()
+        assert "10 planes" in items["zstack"].toolTip()
+        widget.load_images([photo, zstack])
+        assert widget.session.n_images == 11 and widget.layers_for(0)[0].data.shape == (30, 40, 3)
+        widget.bands_edit.setText("2")  # bands for a z-stack: a message, the session kept
+        before = widget.session
+        widget._guard(lambda: widget.load_images([zstack]))
+        assert widget.session is before and "no channel axis" in widget.last_error
+        widget.bands_edit.setText("5,3,0")  # a multi-band napari layer: its channels
+        widget.load_images([layer])
+        np.testing.assert_array_equal(widget.layers_for(0)[0].data, ms[..., [5, 3, 0]])
+        widget.bands_edit.setText("1")  # typed bands and Start with nothing picked: a message
+        widget.layer_list.clearSelection()
+        widget._guard(widget.start)
+        assert "Bands apply when images are loaded" in widget.last_error and not widget.busy
     finally:
         widget.teardown()
 

@@ -57,3 +57,19 @@ def test_the_dock_offers_the_3d_view_only_for_stacks(dock, session_file):
     dock._guard(dock.show_stack_volume)
     assert "no stack" in dock.last_error
     assert not any(layer.name.endswith("(3-D)") for layer in dock.viewer.layers)
+
+
+def test_a_volume_is_rebuilt_when_its_stack_grows_and_ignores_a_misfit_layer(make_napari_viewer):
+    s, vol = _session()
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((5, 8, 9)), name="vol", scale=(3, 2, 2))  # not this stack
+    volumes = StackVolumes(viewer)
+    layer = volumes.show(s, "vol")
+    assert tuple(layer.scale) == (1, 1, 1)  # not aligned with a layer of another size
+    more = Session.from_sources([vol[:1]], names=["x"], axes=["ZYX"])
+    rec = more.images[0]
+    rec.meta.update(stack="vol", plane=3, planes=4)  # a fourth plane of the same stack
+    s.images.append(rec)
+    s.class_masks.append(np.ones((8, 9), np.uint8))
+    volumes.update(s)
+    assert layer.data.shape == (4, 8, 9) and layer.data[3].all() and not layer.editable

@@ -84,7 +84,8 @@ class FeatureSpaceWidget(
         # layer-list thumbnails follow a labelling 0.3 s later, off the labelling frame
         self._thumbnail_timer = QTimer(self, singleShot=True, interval=300)
         self._thumbnail_timer.timeout.connect(self.layers.refresh_thumbnails)
-        self.volumes = StackVolumes(napari_viewer)  # stacks' classes as 3-D layers, on request
+        # stacks' classes as 3-D layers, on request (Ctrl+Z there undoes in the session)
+        self.volumes = StackVolumes(napari_viewer, key_binder=self._bind_layer_keys)
         self._volume_timer = QTimer(self, singleShot=True, interval=300)
         self._volume_timer.timeout.connect(self._update_volumes)
         self._init_jobs()
@@ -337,6 +338,7 @@ class FeatureSpaceWidget(
         warm_up()  # compile the pixel writer in the background: the first box is quick
         learning.warm_up()  # and import metric learning's libraries: the first Learn too
         self._session = session
+        self._loaded_from = []
         self._selected_ids = np.zeros(0, np.int64)
         self.layers.set_session(session, source_layers, adopt)
         self.volumes.clear()
@@ -388,8 +390,7 @@ class FeatureSpaceWidget(
             layers = list(sources)
             sources = [np.asarray(la.data[0] if la.multiscale else la.data) for la in layers]
             names = [layer.name for layer in layers]
-            if bands is None:  # a 3-D layer gives its planes (with bands: its channels)
-                axes = [layer_axes(layer) for layer in layers]
+            axes = [layer_axes(layer) for layer in layers]  # a 3-D layer gives its planes
         else:
             layers = []
         session = Session.from_sources(sources, names=names, axes=axes, bands=bands)
@@ -399,6 +400,7 @@ class FeatureSpaceWidget(
         session.projection_params = self.projection_panel.params(session.projection_params)
         self._keep_unsaved()
         self.set_session(session, source_layers)
+        self._loaded_from = layers  # Start again with these layers picked: the same session
         self.session_path = None
         self.dirty = False
         self._status(f"loaded {session.n_images} images: press Start")
@@ -542,7 +544,7 @@ class FeatureSpaceWidget(
         return desc
 
     def _touch(self) -> None:
-        if self.volumes._layers:
+        if self.volumes.shown:
             self._volume_timer.start()  # the 3-D view follows, off the labelling frame
         self.dirty = True
         self._autosave_pending = True

@@ -14,6 +14,8 @@ from .layers import META_INDEX, META_SESSION, layer_axes
 
 __all__ = ["InputsMixin", "reused_layers"]
 
+_ALL_BANDS = "all (RGB or grey); e.g. 4,2,1 or 3"
+
 
 def reused_layers(session, layers) -> dict:
     """Image index -> the user's layer that shows it, for the 2-D layers among ``layers``.
@@ -52,11 +54,12 @@ class InputsMixin:
     def _bands_row(self) -> QHBoxLayout:
         """The *Bands* field: which channels of multi-band images to annotate."""
         self.bands_edit = QLineEdit()
-        self.bands_edit.setPlaceholderText("all (RGB or grey); e.g. 4,2,1 or 3")
+        self.bands_edit.setPlaceholderText(_ALL_BANDS)
         self.bands_edit.setToolTip(
             "For multi-band images (satellite, multichannel TIFF): the channel shown as red, "
-            "green and blue, or one channel as grey, counted from 0. Used by the next "
-            "Open folder or Start.")  # fmt: skip
+            "green and blue, or one channel as grey, counted from 0. Used once, by the next "
+            "Open folder, Start or Add images; then the field shows the session's choice "
+            "in grey.")  # fmt: skip
         row = QHBoxLayout()
         row.addWidget(QLabel("Bands"))
         row.addWidget(self.bands_edit, 1)
@@ -75,9 +78,12 @@ class InputsMixin:
         return parse_bands(self.bands_edit.text())
 
     def _show_bands(self, session) -> None:
-        """Put the session's band choice in the *Bands* field."""
+        """Empty the *Bands* field (a choice is used once); show the session's in grey."""
         bands = next((r.meta["bands"] for r in session.images if "bands" in r.meta), None)
-        self.bands_edit.setText("" if bands is None else ",".join(map(str, bands)))
+        self.bands_edit.clear()
+        self.bands_edit.setPlaceholderText(
+            _ALL_BANDS if bands is None else f"this session: {','.join(map(str, bands))}"
+        )
 
     def picked_layers(self) -> list:
         """The Image layers selected in the input list."""
@@ -105,6 +111,9 @@ class InputsMixin:
                     n = int(layer.level_shapes[0][0])
                     planes = "1 plane" if n == 1 else f"{n} planes"
                     item.setToolTip(f"a stack of {planes}: each is one image")
+                elif axes == "YXC":
+                    n = int(layer.level_shapes[0][-1])
+                    item.setToolTip(f"a multi-band image ({n} channels): choose them in Bands")
                 self.layer_list.addItem(item)
                 item.setSelected(layer.name in selected)
 
@@ -153,15 +162,13 @@ class InputsMixin:
         rec = s.images[self.current_image]
         if rec.plane is None:
             return None
-        stack = rec.meta.get("stack")
-        layer = next((la for la in self.viewer.layers if la.name == stack), None)
-        if layer is None or layer_axes(layer) not in ("ZYX", "ZYXS"):
-            layer = self.volumes.layer(stack)  # else the stack's 3-D classes layer
-        if layer is None:
-            return None
-        if int(layer.level_shapes[0][0]) != int(rec.meta.get("planes", -1)):
-            return None
-        return rec, layer
+        stack, n = rec.meta.get("stack"), int(rec.meta.get("planes", -1))
+        own = [la for la in self.viewer.layers if la.name == stack
+               and layer_axes(la) in ("ZYX", "ZYXS")] + [self.volumes.layer(stack)]  # fmt: skip
+        # the stack's own layer, else its 3-D classes layer
+        layer = next((la for la in own if la is not None and int(la.level_shapes[0][0]) == n),
+                     None)  # fmt: skip
+        return None if layer is None else (rec, layer)
 
     def _on_dims_step(self, event=None) -> None:
         """The viewer's slider moved: show the same plane of the current stack."""

@@ -26,12 +26,19 @@ _FOCUS = (1.0, 0.85, 0.0, 1.0)
 
 def layer_axes(layer) -> str | None:
     """Axes of an Image layer the dock can annotate: ``"YX"``/``"YXS"`` for one image,
-    ``"ZYX"``/``"ZYXS"`` for a stack of planes (a volume or a time series); None otherwise."""
+    ``"YXC"`` for one multi-band image (a short last axis, which napari shows as
+    planes), ``"ZYX"``/``"ZYXS"`` for a stack of planes (a volume or a time
+    series); None otherwise."""
     from napari.layers import Image
+
+    from ..core.images import MAX_BANDS
 
     if not isinstance(layer, Image):
         return None
     colour = "S" if getattr(layer, "rgb", False) else ""  # napari's ndim leaves RGB out
+    shape = tuple(layer.level_shapes[0])
+    if not colour and len(shape) == 3 and shape[-1] <= MAX_BANDS and shape[-1] < min(shape[:2]):
+        return "YXC"  # as core.images reads such an array: channels, not narrow planes
     return {2: "YX" + colour, 3: "ZYX" + colour}.get(layer.ndim)
 
 

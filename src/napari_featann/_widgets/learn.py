@@ -312,13 +312,14 @@ class LearnMixin:
         live = self._need_session()
         if not live.label_images:
             raise RuntimeError("run the pipeline (Start) first")
+        bands = self.chosen_bands()  # else the session's own choice
         fork = live.fork()
         for name in ("images", "class_masks", "manual_masks"):
             setattr(fork, name, list(getattr(live, name)))
         fork.load_failures = dict(live.load_failures)
 
         def job(progress):
-            n = add_images(fork, sources, progress=progress)
+            n = add_images(fork, sources, progress=progress, bands=bands)
             return fork, n
 
         def done(result) -> None:
@@ -326,6 +327,7 @@ class LearnMixin:
             if self._session is not live:
                 return
             self._adopt_pipeline(f)
+            self._show_bands(f)
             self.image_spin.setMaximum(max(f.n_images, 1))
             self._status(f"added {f.n_images - live.n_images} images, {n} segments; "
                          f"{self._summary()}")  # fmt: skip

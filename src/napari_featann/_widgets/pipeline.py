@@ -111,16 +111,28 @@ class JobsMixin:
         """Partition, extract features and project every image, as one cancellable job.
 
         Uses the Image layers picked in the list when they differ from the
-        session's (a new session); otherwise re-runs on the current session
-        with the panels' parameters.
+        session's, or when channels were typed in *Bands* (a new session);
+        otherwise re-runs on the current session with the panels' parameters.
         """
         picked = self.picked_layers()
         if not picked and self._session is None:
             picked = self.listed_layers()  # nothing picked: all the listed images
-        if picked and (self._session is None
-                       or picked != [self.layers.source_layers.get(i)
-                                     for i in range(self._session.n_images)]):  # fmt: skip
-            self.load_images(picked)
+        bands = self.chosen_bands()  # typed since the last load: load again with them
+        if picked and (
+            self._session is None
+            or bands is not None
+            or (
+                picked != self._loaded_from
+                and picked
+                != [self.layers.source_layers.get(i) for i in range(self._session.n_images)]
+            )
+        ):
+            self.load_images(picked, bands=bands)  # fmt: skip
+        elif self._session is not None and bands is not None:
+            raise ValueError(
+                "Bands apply when images are loaded: pick the image layers or use "
+                "Open folder… (or clear the Bands field to run on these images)"
+            )
         live = self._need_session()
         fork = live.fork()
         fork.partition_params = self.partition_panel.params()

@@ -32,17 +32,30 @@ def stack_planes(session, stack: str) -> list[int]:
     return [i for _plane, i in sorted(found)]
 
 
+def _colours(session) -> dict[int, str]:
+    return {int(cid): info.color for cid, info in session.classes.items()}
+
+
 class StackVolumes:
     """The 3-D class layers of a session's stacks.
 
     Parameters
     ----------
     viewer : napari.Viewer
+    key_binder : callable, optional
+        Called with each new layer (the dock binds Ctrl+Z to its undo there).
     """
 
-    def __init__(self, viewer) -> None:
+    def __init__(self, viewer, key_binder=None) -> None:
         self.viewer = viewer
+        self.key_binder = key_binder
         self._layers: dict[str, object] = {}  # stack name -> 3-D Labels layer
+        self._colours: dict[int, str] = {}  # the class colours last drawn
+
+    @property
+    def shown(self) -> bool:
+        """Whether a volume was shown (and may need updates)."""
+        return bool(self._layers)
 
     def layer(self, stack: str | None):
         """The 3-D classes layer of ``stack`` while it is in the viewer, else None."""
@@ -77,32 +90,49 @@ class StackVolumes:
         volume = self._volume(session, stack)
         layer = self.layer(stack)
         if layer is None:
+            selection = self.viewer.layers.selection
+            active = selection.active
             layer = self.viewer.add_labels(volume, name=stack + VOLUME_SUFFIX, opacity=0.5)
-            layer.editable = False  # labels change through the planes' layers and the scatter
-            source = next((la for la in self.viewer.layers if la.name == stack), None)
-            if source is not None and source.ndim == 3:  # the user's stack: same place
+            source = next((la for la in self.viewer.layers if la.name == stack and la.ndim == 3
+                           and la.level_shapes[0][0] == len(volume)), None)  # fmt: skip
+            if source is not None:  # the user's stack: the same place
                 layer.scale, layer.translate = source.scale, source.translate
+            if self.key_binder is not None:
+                self.key_binder(layer)
+            if active is not None and active in self.viewer.layers:
+                selection.active = active  # keep painting where the user was
             self._layers[stack] = layer
         else:
             layer.data = volume
             layer.visible = True
+        layer.editable = False  # labels change through the planes' layers and the scatter
         layer.colormap = class_colormap(session.classes)
+        self._colours = _colours(session)
         return layer
 
     def update(self, session) -> None:
-        """Copy the planes' class masks (and class colours) into the shown volumes."""
+        """Copy the planes' class masks (and class colours) that changed into the volumes."""
+        recolour = _colours(session) != self._colours
+        self._colours = _colours(session)
         for stack in list(self._layers):
             layer = self.layer(stack)
-            if layer is None:
+            planes = stack_planes(session, stack)
+            if layer is None or not planes:
                 self._layers.pop(stack)
                 continue
-            planes = stack_planes(session, stack)
-            if len(planes) != layer.data.shape[0]:
-                continue  # not this session's stack any more
+            data = layer.data
+            if data.shape != (len(planes), *session.class_masks[planes[0]].shape):
+                self.show(session, stack)  # the stack changed shape: a new volume
+                continue
+            changed = False
             for k, i in enumerate(planes):
-                np.copyto(layer.data[k], session.class_masks[i], casting="unsafe")
-            layer.colormap = class_colormap(session.classes)
-            layer.refresh()
+                if not np.array_equal(data[k], session.class_masks[i]):
+                    data[k] = session.class_masks[i]
+                    changed = True
+            if recolour:
+                layer.colormap = class_colormap(session.classes)
+            elif changed:
+                layer.refresh()
 
     def clear(self) -> None:
         """Remove the volumes (another session is shown)."""

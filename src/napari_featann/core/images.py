@@ -421,6 +421,7 @@ def load_collection(
     skip_bad: bool = True,
     axes: Iterable[str | None] | None = None,
     bands: Sequence[int] | None = None,
+    taken: Iterable[str] = (),
 ) -> tuple[list[ImageRecord], dict[str, str]]:
     """Load a collection from a folder, a list of files, or a list of arrays.
 
@@ -442,6 +443,9 @@ def load_collection(
         Keep these channels of every image: one (grey) or three (red, green,
         blue), for multi-band data such as multispectral satellite images
         (:func:`select_bands`). Images without a channel axis then fail.
+    taken : iterable of str
+        Names already in use (by the images and stacks of a session that grows):
+        new images and stacks get other names (``name-2``...).
 
     Returns
     -------
@@ -465,7 +469,7 @@ def load_collection(
     axes = list(axes) if axes is not None else None
     records: list[ImageRecord] = []
     failures: dict[str, str] = {}
-    taken: set[str] = set()
+    taken = set(taken)
     for i, src in enumerate(sources):
         path = None
         if isinstance(src, np.ndarray):

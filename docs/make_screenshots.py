@@ -8,8 +8,9 @@ It opens napari with the dock, loads the sample photos (half size), runs the
 pipeline with the local weights, labels two classes with one box each,
 splits the largest segment of the shown image with a positive and a negative
 click (Correct tab) and writes ``docs/images/*.png`` (palette PNGs, each well
-under 300 KB). With ``stack`` it only writes ``stack.png``: the synthetic 3-D
-nuclei stack of ``../shared/data`` as a 3-D layer, annotated plane by plane.
+under 300 KB). With ``stack`` it only writes ``stack.png`` and ``stack-3d.png``: the
+synthetic 3-D nuclei stack of ``../shared/data`` as a 3-D layer, annotated plane by
+plane, then its classes as one 3-D layer in napari's 3-D view.
 """
 
 from __future__ import annotations
@@ -252,6 +253,8 @@ def stack_screenshot() -> int:
     import tifffile
     from qtpy.QtWidgets import QApplication
 
+    from napari_featann._widgets.link import camera
+
     vol = tifffile.imread(ROOT.parent / "shared" / "data" / "nuclei-dsb2018" / "img3d.tif")
     viewer, dock = viewer_with_dock()
     dock.partition_panel.regions.value = 40
@@ -277,6 +280,19 @@ def stack_screenshot() -> int:
     _close_notifications(viewer)
     app.processEvents()
     save_png(np.asarray(viewer.screenshot(canvas_only=False, flash=False)), "stack.png",
+             width=1200, colors=128)  # fmt: skip
+    # the Session tab's "Show stack in 3-D": the classes of all planes as one volume
+    volume = dock.show_stack_volume()
+    for other in viewer.layers:
+        other.visible = other in (layer, volume)
+    layer.rendering = "mip"
+    layer.visible = False
+    viewer.dims.ndisplay = 3
+    viewer.reset_view()
+    camera(viewer).angles = (-25, 35, 125)
+    camera(viewer).zoom *= 0.8
+    app.processEvents()
+    save_png(np.asarray(viewer.screenshot(canvas_only=False, flash=False)), "stack-3d.png",
              width=1200, colors=128)  # fmt: skip
     viewer.close()
     return 0

@@ -202,6 +202,7 @@ def runs(tmp_path_factory):
     full = _run(root, "--budget", "20", "--metric-every", "1", *plotting,
                 "--session-cache", str(root / "setup.featann"))  # fmt: skip
     tight = _run(root, "--budget", "1", "--no-corrections", "--no-metric-learning",
+                 "--n-neighbors", "3", "--min-dist", "0.2",
                  "--session-cache", str(root / "setup.featann"))  # fmt: skip
     return {"full": full, "tight": tight, "plot": plot}
 
@@ -226,6 +227,19 @@ def test_report_fields_and_json(runs):
         assert json.loads(json.dumps(r)) == r
         assert r["n_images"] == 4
     assert runs["tight"]["setup_from_cache"] is True
+    projection = runs["tight"]["params"]["projection"]
+    assert (projection["n_neighbors"], projection["min_dist"]) == (3, 0.2)
+    assert runs["full"]["params"]["projection"]["n_neighbors"] == 15  # the session's default
+
+
+@pytest.mark.parametrize("bad", [["--n-neighbors", "1"], ["--min-dist", "1.5"]])
+def test_bad_umap_options_are_refused(bad):
+    from napari_featann.bench.robot_args import RobotOptions
+    from napari_featann.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "robot", "--images", ".", "--masks", ".", *bad])
+    with pytest.raises(ValueError, match=r"--n-neighbors|--min-dist"):
+        RobotOptions.from_args(args)
 
 
 @pytest.mark.slow

@@ -531,6 +531,10 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
             save_session(session, cache)
     check_masks(session.images, gts)
     session.projection_params.seed = opts.seed  # --seed varies the layout too
+    if opts.n_neighbors is not None:
+        session.projection_params.n_neighbors = opts.n_neighbors
+    if opts.min_dist is not None:
+        session.projection_params.min_dist = opts.min_dist
     session.project(progress)
     t_projection = time.perf_counter()
     truth = GroundTruth(gts)

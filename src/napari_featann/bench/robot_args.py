@@ -72,6 +72,11 @@ def add_robot_args(p) -> None:
         "absent or made from other images or parameters)",
     )
     g.add_argument("--plot", metavar="PNG", help="write IoU against effort to this PNG")
+    u = p.add_argument_group("projection (UMAP)")
+    u.add_argument("--n-neighbors", type=int, default=None,
+                   help="UMAP neighbours (default: the session's, 15)")  # fmt: skip
+    u.add_argument("--min-dist", type=float, default=None,
+                   help="UMAP min_dist (default: the session's, 0.01)")  # fmt: skip
 
 
 @dataclass
@@ -92,6 +97,8 @@ class RobotOptions:
     wrong_weight: float = 0.0
     objective: str = "segments"
     seed: int = 0
+    n_neighbors: int | None = None
+    min_dist: float | None = None
 
     @classmethod
     def from_args(cls, args) -> RobotOptions:
@@ -112,6 +119,8 @@ class RobotOptions:
             wrong_weight=float(getattr(args, "wrong_weight", d.wrong_weight)),
             objective=str(getattr(args, "objective", d.objective)),
             seed=int(getattr(args, "seed", d.seed) or 0),
+            n_neighbors=getattr(args, "n_neighbors", None),
+            min_dist=getattr(args, "min_dist", None),
         )
         if opts.objective not in ("segments", "iou"):
             raise ValueError("--objective must be 'segments' or 'iou'")
@@ -119,4 +128,8 @@ class RobotOptions:
             raise ValueError("--budget must be > 0 and --purity in (0, 1]")
         if opts.metric_every < 1 or opts.grid < 2 or opts.max_clicks < 2:
             raise ValueError("--metric-every must be >= 1, --grid >= 2, --max-clicks >= 2")
+        if opts.n_neighbors is not None and opts.n_neighbors < 2:
+            raise ValueError("--n-neighbors must be >= 2")
+        if opts.min_dist is not None and not 0 <= opts.min_dist <= 1:
+            raise ValueError("--min-dist must be in [0, 1]")
         return opts

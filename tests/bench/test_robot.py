@@ -229,7 +229,7 @@ def test_report_fields_and_json(runs):
     assert runs["tight"]["setup_from_cache"] is True
     projection = runs["tight"]["params"]["projection"]
     assert (projection["n_neighbors"], projection["min_dist"]) == (3, 0.2)
-    assert runs["full"]["params"]["projection"]["n_neighbors"] == 15  # the session's default
+    assert runs["full"]["params"]["projection"]["n_neighbors"] == 30  # the session's default
 
 
 @pytest.mark.parametrize("bad", [["--n-neighbors", "1"], ["--min-dist", "1.5"]])

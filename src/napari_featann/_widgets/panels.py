@@ -171,8 +171,10 @@ class ProjectionPanel(Container):
     """UMAP parameters and the Re-project button."""
 
     def __init__(self) -> None:
-        self.n_neighbors = SpinBox(label="Neighbours", min=2, max=500, value=15)
-        self.min_dist = FloatSpinBox(label="Min distance", min=0.0, max=1.0, step=0.01, value=0.01)
+        d = ProjectionParams()
+        self.n_neighbors = SpinBox(label="Neighbours", min=2, max=500, value=d.n_neighbors)
+        self.min_dist = FloatSpinBox(label="Min distance", min=0.0, max=1.0, step=0.01,
+                                     value=d.min_dist)  # fmt: skip
         self.target_weight = FloatSpinBox(label="Label weight", min=0.0, max=1.0, step=0.05,
                                           value=0.5, tooltip="0: structure only, 1: labels")  # fmt: skip
         self.seed = SpinBox(label="Seed", min=0, max=2**31 - 1, value=0)

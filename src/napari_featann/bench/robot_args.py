@@ -74,9 +74,9 @@ def add_robot_args(p) -> None:
     g.add_argument("--plot", metavar="PNG", help="write IoU against effort to this PNG")
     u = p.add_argument_group("projection (UMAP)")
     u.add_argument("--n-neighbors", type=int, default=None,
-                   help="UMAP neighbours (default: the session's, 15)")  # fmt: skip
+                   help="UMAP neighbours (default: the session's, 30)")  # fmt: skip
     u.add_argument("--min-dist", type=float, default=None,
-                   help="UMAP min_dist (default: the session's, 0.01)")  # fmt: skip
+                   help="UMAP min_dist (default: the session's, 0.1)")  # fmt: skip
 
 
 @dataclass

@@ -111,9 +111,12 @@ class Projector:
     Parameters
     ----------
     n_neighbors : int
-        UMAP neighbourhood size; clipped to ``n - 1`` for small inputs.
+        UMAP neighbourhood size; clipped to ``n - 1`` for small inputs. The
+        default, 15, is the reference code's; sessions use
+        :class:`~napari_featann.session.ProjectionParams` (30).
     min_dist : float
-        UMAP minimum distance between embedded points.
+        UMAP minimum distance between embedded points (reference code 0.01;
+        sessions 0.1).
     target_weight : float
         Balance between label supervision (1) and feature structure (0),
         used when labels are given.

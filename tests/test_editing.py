@@ -108,3 +108,41 @@ def test_recut_on_davis_frame_keeps_labels(davis_files):
     assert report.lost == 0 and report.kept + report.moved == 10
     # a finer cut nests in the coarser one: every labelled pixel keeps its class
     assert (s.class_masks[0][before == c] == c).all()
+
+
+def _labelled_grid():
+    """One 50 x 50 image of 5 x 5 segments (ids r * 5 + c + 1), class a on a 3 x 3 block,
+    on a 2-segment strip apart from it and on one segment in the far corner; class b on
+    one segment alone."""
+    from napari_featann.bench.speed import _grid_session
+
+    s = _grid_session(1, 25, (50, 50))
+    a, b = s.add_class("a"), s.add_class("b")
+    s.assign([1, 2, 3, 6, 7, 8, 11, 12, 13], a)  # 900 px
+    s.assign([5, 10], a)  # 200 px, a column away from the block
+    s.assign([25], a)  # 100 px, the far corner
+    s.assign([21], b)
+    return s, a, b
+
+
+def test_speck_segments_are_the_small_islands_of_each_class():
+    s, a, _b = _labelled_grid()  # b: one part alone, never a speck
+    assert editing.speck_segments(s, 0).tolist() == [25]  # below 0.2 x 900 px
+    assert editing.speck_segments(s, 0, 0.5).tolist() == [5, 10, 25]
+    assert editing.speck_segments(s, 0, 0.0).size == 0
+    with pytest.raises(ValueError, match="min_fraction"):
+        editing.speck_segments(s, 0, 1.5)
+    before = s.class_masks[0].copy()
+    s.assign(editing.speck_segments(s, 0), 0, "remove specks")
+    assert (s.class_masks[0][40:, 40:] == 0).all() and s.segment_class[24] == 0
+    assert (s.class_masks[0] != before).sum() == 100
+    s.undo()
+    assert np.array_equal(s.class_masks[0], before) and s.segment_class[24] == a
+
+
+def test_a_segment_joined_to_the_main_part_by_paint_is_not_a_speck():
+    s, a, _ = _labelled_grid()
+    s.class_masks[0][30:40, 30:40] = a  # painted: the corner now touches the block's part
+    s.manual_masks[0][30:40, 30:40] = True
+    # the strip (200 px) is now below 0.2 x 1 100 px; the corner is part of the largest
+    assert editing.speck_segments(s, 0).tolist() == [5, 10]

@@ -1,4 +1,5 @@
-"""Structural corrections on a session: split by clicks, merge, re-cut the hierarchy.
+"""Structural corrections on a session: split by clicks, merge, re-cut the hierarchy;
+and :func:`speck_segments`, the labelled islands a "remove specks" clears.
 
 Each edit computes everything first (new segments, their features and their
 positions in the scatter), then swaps it in as one undoable action, so a
@@ -23,7 +24,8 @@ from .core.progress import Progress, ensure_progress
 from .core.regions import describe_segments, offset_labels
 from .session import Session, _Structure
 
-__all__ = ["RecutReport", "merge", "preview_recut", "preview_split", "recut", "split"]
+__all__ = ["RecutReport", "merge", "preview_recut", "preview_split", "recut", "speck_segments",
+           "split"]  # fmt: skip
 
 
 def _gradient(session: Session, img: int) -> np.ndarray:
@@ -146,6 +148,51 @@ def merge(session: Session, segment_ids, progress: Progress | None = None) -> in
     _commit(session, f"merge {ids.size} segments", labels, table, classes, feats, emb,
             session.next_id, img, _image_classes(table, classes, img))  # fmt: skip
     return int(target)
+
+
+def speck_segments(session: Session, image_index: int, min_fraction: float = 0.2) -> np.ndarray:
+    """Labelled segments of one image that make up small islands of their class.
+
+    For each class in the image, the connected parts of its pixels (8-connected)
+    smaller than ``min_fraction`` of that class's largest part are specks; the
+    segments labelled with the class inside them are returned, for
+    ``session.assign(ids, 0)`` to clear (undoable). Painted pixels are never
+    touched: only segment labels are.
+
+    Parameters
+    ----------
+    session : Session
+    image_index : int
+    min_fraction : float
+        Parts below this fraction of the largest part of the same class are
+        specks (0 finds none, 1 all but the largest).
+
+    Returns
+    -------
+    ndarray of int64
+        Segment ids, sorted.
+    """
+    from scipy import ndimage
+
+    if not 0 <= min_fraction <= 1:
+        raise ValueError("min_fraction must be in [0, 1]")
+    cm, lab = session.class_masks[image_index], session.label_images[image_index]
+    seg = session.segments
+    rows = np.flatnonzero((seg.image == image_index) & (session.segment_class > 0))
+    found = []
+    for c in np.unique(session.segment_class[rows]):
+        parts, n = ndimage.label(cm == c, structure=np.ones((3, 3), bool))
+        if n < 2:
+            continue
+        sizes = np.bincount(parts.ravel())
+        sizes[0] = 0
+        small = sizes < min_fraction * sizes.max()
+        small[0] = False
+        if not small.any():
+            continue
+        ids = np.setdiff1d(lab[small[parts]], lab[(parts > 0) & ~small[parts]])
+        found.append(np.intersect1d(ids, seg.ids[rows[session.segment_class[rows] == c]]))
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
 
 def _image_classes(table, classes, img) -> dict[int, int]:

@@ -204,7 +204,7 @@ def runs(tmp_path_factory):
     tight = _run(root, "--budget", "1", "--no-corrections", "--no-metric-learning",
                  "--n-neighbors", "3", "--min-dist", "0.2",
                  "--session-cache", str(root / "setup.featann"))  # fmt: skip
-    return {"full": full, "tight": tight, "plot": plot}
+    return {"full": full, "tight": tight, "plot": plot, "root": root}
 
 
 FIELDS = ["n_images", "mean_iou", "median_iou", "boxes_per_image", "clicks_per_image",
@@ -213,7 +213,8 @@ FIELDS = ["n_images", "mean_iou", "median_iou", "boxes_per_image", "clicks_per_i
 
 
 def _modelled_effort(r) -> float:
-    clicked = r["corrections"] + r["corrections_abandoned"] + r["click_labels"]
+    clicked = (r["corrections"] + r["corrections_abandoned"] + r["click_labels"]
+               + r["speck_removals"])  # fmt: skip
     return (COST_SELECTION * (r["boxes"] + r["lassos"]) + COST_FIRST_CLICK * clicked
             + COST_CLICK * (r["clicks"] - clicked)
             + COST_TRIGGER * (r["metric_learning_runs"] + r["reprojections"])
@@ -230,6 +231,26 @@ def test_report_fields_and_json(runs):
     projection = runs["tight"]["params"]["projection"]
     assert (projection["n_neighbors"], projection["min_dist"]) == (3, 0.2)
     assert runs["full"]["params"]["projection"]["n_neighbors"] == 30  # the session's default
+
+
+@pytest.mark.slow
+def test_a_cached_session_is_projected_with_the_default_umap_settings(runs, tmp_path):
+    from napari_featann.bench.common import cached_session, image_files
+    from napari_featann.cli import build_parser, feature_params, partition_params
+    from napari_featann.io import load_session, save_session
+    from napari_featann.session import ProjectionParams
+
+    root = runs["root"]
+    s = load_session(root / "setup.featann")
+    s.projection_params.n_neighbors = 7  # as if saved by a run with other settings
+    save_session(s, tmp_path / "other.featann")
+    args = build_parser().parse_args(
+        ["bench", "robot", "--images", str(root / "images"), "--masks", str(root / "masks"),
+         "--weights", str(BACKBONE_WEIGHTS), "--device", "cpu", "--regions", "3"])  # fmt: skip
+    cached = cached_session(tmp_path / "other.featann", image_files(root / "images"),
+                            partition_params(args), feature_params(args))  # fmt: skip
+    assert cached is not None and cached.embedding is None
+    assert cached.projection_params == ProjectionParams()
 
 
 @pytest.mark.parametrize("bad", [["--n-neighbors", "1"], ["--min-dist", "1.5"]])
@@ -378,3 +399,40 @@ def test_a_stack_and_its_mask_stack_are_scored_plane_by_plane(tmp_path):
                      metadata={"axes": "ZYX"})  # fmt: skip
     with pytest.raises(ValueError, match="3 images or planes but 2 masks"):
         oracle_benchmark(stack / "images", stack / "masks", params)
+
+
+@pytest.mark.parametrize("objective", ["segments", "iou"])
+def test_remove_specks_clears_a_stray_foreground_island(objective):
+    """With an implicit background, one press of Remove specks (a first click's cost) on the
+    image where it gains clears a small foreground island that the ground truth lacks."""
+    from napari_featann.bench.robot import RobotOptions, _Robot
+    from napari_featann.bench.robot_select import GroundTruth
+    from napari_featann.bench.speed import _grid_session
+    from napari_featann.core.progress import Progress
+
+    def robot(island_is_foreground, **options):
+        s = _grid_session(2, 25, (50, 50))  # 2 images of 5 x 5 segments of 10 x 10 pixels
+        gts = [np.zeros((50, 50), np.uint8) for _ in range(2)]
+        for gt in gts:
+            gt[:30, :30] = 1  # a 3 x 3 block of segments
+            gt[40:, 40:] = island_is_foreground
+        truth = GroundTruth(gts)
+        truth.refresh(s)
+        opts = RobotOptions(foreground_only=True, objective=objective, **options)
+        r = _Robot(s, truth, opts, Progress())
+        block = [1, 2, 3, 6, 7, 8, 11, 12, 13]
+        s.assign(block + [25] + [i + 25 for i in block], 2)  # image 1: no island labelled
+        r.ious[:] = [truth.score(s.class_masks[i], i) for i in range(2)]
+        return r
+
+    r = robot(False)
+    image, ids, gain = r.specks.plan(r)
+    assert (image, ids.tolist()) == (0, [25]) and gain > 0
+    r.remove_specks(image, ids)
+    assert r.s.segment_class[24] == 0 and (r.s.class_masks[0][40:, 40:] == 0).all()
+    assert r.ious.tolist() == [100.0, 100.0]
+    assert r.effort == COST_FIRST_CLICK and r.counts["clicks"] == r.counts["speck_removals"] == 1
+    assert r.specks.plan(r) is None
+    r = robot(True)  # the island is foreground: clearing it would lose pixels
+    assert r.specks.plan(r) is None
+    assert robot(False, specks=False).specks is None

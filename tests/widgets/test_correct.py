@@ -137,3 +137,25 @@ def test_canvas_clicks_polarity_and_ctrl_merge(dock, squares):
     assert dock.merge_selected() == min(neg_id, pos_id) and len(s.segments) == 2
     dock.set_split_mode(False)
     assert cb not in dock.viewer.mouse_drag_callbacks
+
+
+def test_remove_specks_unlabels_small_islands_and_undoes(dock):
+    from napari_featann.bench.speed import _grid_session
+
+    s = _grid_session(2, 25, (50, 50))  # 2 images of 5 x 5 segments of 10 x 10 pixels
+    dock.set_session(s)
+    cid = dock.add_class("object")
+    dock.assign([1, 2, 3, 6, 7, 8, 11, 12, 13, 25], cid)  # a 3 x 3 block and the far corner
+    layer = dock.layers.get(0, "classes")
+    assert layer.data[45, 45] == cid
+    dock.specks_button.click()  # 20 %: the 100-px corner is below 0.2 x 900 px
+    assert not dock.last_error
+    assert s.segment_class[24] == 0 and layer.data[45, 45] == 0 and layer.data[5, 5] == cid
+    assert "removed 1 speck" in dock.status_label.text()
+    dock.undo()
+    assert s.segment_class[24] == cid and layer.data[45, 45] == cid
+    dock.current_image = 1  # nothing labelled there
+    assert dock.remove_specks() == 0 and "no specks" in dock.status_label.text()
+    dock.speck_percent.setValue(100)
+    dock.current_image = 0
+    assert dock.remove_specks() == 1  # the corner again: the block is the largest part

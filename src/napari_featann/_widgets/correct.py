@@ -1,4 +1,4 @@
-"""The dock's "Correct" tab: split a segment by clicks, merge segments.
+"""The dock's "Correct" tab: split a segment by clicks, merge segments, remove specks.
 
 Split mode adds a Points layer ("featann clicks") over the current image.
 A click adds a positive (green) point, Shift+click, a right click or the
@@ -8,14 +8,24 @@ off is previewed in a temporary Labels layer ("featann split preview").
 "Split" (or Space while split mode is on) applies it with
 :func:`napari_featann.editing.split`; Ctrl+click collects segments for
 "Merge selected" (else the last scatter selection is merged). Both edits
-are undoable through the session history (Ctrl+Z).
+are undoable through the session history (Ctrl+Z). "Remove specks" unlabels
+the current image's small islands of each class
+(:func:`napari_featann.editing.speck_segments`), also undoable.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QApplication, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 __all__ = ["CLICKS_LAYER", "PREVIEW_LAYER", "CorrectMixin"]
 
@@ -66,6 +76,17 @@ class CorrectMixin:
             "Merge the Ctrl+clicked segments, else the last scatter selection (adjacent, one image)"
         )
         self.merge_button.clicked.connect(lambda: self._guard(self.merge_selected))
+        self.specks_button = QPushButton("Remove specks")
+        self.specks_button.setToolTip(
+            "Unlabel this image's small islands of each class: parts smaller than the given "
+            "share of the class's largest part (Ctrl+Z undoes)"
+        )
+        self.specks_button.clicked.connect(lambda: self._guard(self.remove_specks))
+        self.speck_percent = QSpinBox()
+        self.speck_percent.setRange(1, 100)
+        self.speck_percent.setValue(20)
+        self.speck_percent.setSuffix(" % of the largest")
+        self.speck_percent.setToolTip("Parts below this share of their class's largest part")
         self.correct_info = QLabel("Split mode off.")
         self.correct_info.setWordWrap(True)
         lay = QVBoxLayout(page)
@@ -76,6 +97,10 @@ class CorrectMixin:
         row = QHBoxLayout()
         for b in (self.split_button, self.clear_clicks_button, self.merge_button):
             row.addWidget(b)
+        lay.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(self.specks_button)
+        row.addWidget(self.speck_percent)
         lay.addLayout(row)
         lay.addWidget(self.correct_info)
         lay.addStretch(1)
@@ -379,3 +404,32 @@ class CorrectMixin:
         self.clear_clicks()
         self._after_structural_edit(f"merged {ids.size} segments into {target}")
         return target
+
+    def remove_specks(self, fraction: float | None = None) -> int:
+        """Unlabel the current image's small islands of each class; undoable.
+
+        Parameters
+        ----------
+        fraction : float, optional
+            Parts below this fraction of their class's largest part are
+            specks; default: the tab's percentage.
+
+        Returns
+        -------
+        int
+            The number of segments unlabelled.
+        """
+        from ..editing import speck_segments
+
+        if self.busy:
+            raise RuntimeError("wait for the running job to finish (or cancel it)")
+        if self.session is None:
+            raise RuntimeError("start a session first")
+        f = self.speck_percent.value() / 100 if fraction is None else float(fraction)
+        ids = speck_segments(self.session, self.current_image, f)
+        if ids.size == 0:
+            self._status(f"no specks in this image (parts under {f:.0%} of their class's largest)")
+            return 0
+        self.assign(ids, 0)
+        self._status(f"removed {ids.size} speck segments (Ctrl+Z undoes); {self._summary()}")
+        return int(ids.size)

@@ -161,7 +161,8 @@ def cached_session(path, files, pparams, fparams):
     Returns
     -------
     Session or None
-        The session, unlabelled and not projected, or None when the file is
+        The session, unlabelled, not projected and with default projection
+        parameters, or None when the file is
         missing, unreadable or made from other inputs.
     """
     from dataclasses import asdict
@@ -185,5 +186,8 @@ def cached_session(path, files, pparams, fparams):
     )
     if not same:
         return None
-    s.embedding = None  # projected afresh, as in a cold run
+    from ..session import ProjectionParams
+
+    s.embedding = None  # projected afresh, as in a cold run, with today's default
+    s.projection_params = ProjectionParams()  # UMAP settings, not those of the cached run
     return s

@@ -33,6 +33,17 @@ def add_robot_args(p) -> None:
         help="with --foreground-only: never box labelled points back to the background",
     )
     g.add_argument(
+        "--no-specks",
+        action="store_true",
+        help="with --foreground-only: never press Remove specks (clear small foreground islands)",
+    )
+    g.add_argument(
+        "--speck-fraction",
+        type=float,
+        default=d.speck_fraction,
+        help="Remove specks clears parts smaller than this fraction of the image's largest",
+    )
+    g.add_argument(
         "--grid", type=int, default=d.grid, help="cells per axis of the box/lasso search grid"
     )
     g.add_argument(
@@ -89,6 +100,8 @@ class RobotOptions:
     metric_learning: bool = True
     corrections: bool = True
     relabel_selections: bool = True
+    specks: bool = True
+    speck_fraction: float = 0.2
     lasso: bool = True
     grid: int = 48
     max_clicks: int = 4
@@ -111,6 +124,8 @@ class RobotOptions:
             metric_learning=not getattr(args, "no_metric_learning", False),
             corrections=not getattr(args, "no_corrections", False),
             relabel_selections=not getattr(args, "no_relabel_selections", False),
+            specks=not getattr(args, "no_specks", False),
+            speck_fraction=float(getattr(args, "speck_fraction", d.speck_fraction)),
             lasso=not getattr(args, "no_lasso", False),
             grid=int(getattr(args, "grid", d.grid)),
             max_clicks=int(getattr(args, "max_clicks", d.max_clicks)),
@@ -128,6 +143,8 @@ class RobotOptions:
             raise ValueError("--budget must be > 0 and --purity in (0, 1]")
         if opts.metric_every < 1 or opts.grid < 2 or opts.max_clicks < 2:
             raise ValueError("--metric-every must be >= 1, --grid >= 2, --max-clicks >= 2")
+        if not 0 <= opts.speck_fraction <= 1:
+            raise ValueError("--speck-fraction must be in [0, 1]")
         if opts.n_neighbors is not None and opts.n_neighbors < 2:
             raise ValueError("--n-neighbors must be >= 2")
         if opts.min_dist is not None and not 0 <= opts.min_dist <= 1:

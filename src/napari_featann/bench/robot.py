@@ -87,8 +87,8 @@ from .common import (
 )
 from .plot import plot_curves
 from .robot_args import RobotOptions
-from .robot_select import GroundTruth, best_selection
-from .robot_specks import SpeckPlanner, _largest_part
+from .robot_select import GroundTruth, _largest_part, best_selection
+from .robot_specks import SpeckPlanner
 
 __all__ = ["RobotOptions", "robot_benchmark"]
 

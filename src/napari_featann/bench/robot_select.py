@@ -343,6 +343,22 @@ def best_selection(xy, cls, purity: float, grid: int = 48, n_classes: int | None
     return las if better else box
 
 
+def _largest_part(mask: np.ndarray) -> tuple[int, tuple[int, int] | None]:
+    """Size of the largest 4-connected part of ``mask`` and its most interior pixel."""
+    from scipy import ndimage
+
+    comp, n = ndimage.label(mask)
+    if n == 0:
+        return 0, None
+    sizes = np.bincount(comp.ravel())
+    sizes[0] = 0
+    k = int(sizes.argmax())
+    part = np.pad(comp == k, 1)
+    dist = ndimage.distance_transform_edt(part)
+    r, c = np.unravel_index(int(dist.argmax()), dist.shape)
+    return int(sizes[k]), (int(r) - 1, int(c) - 1)
+
+
 # --------------------------------------------------------------------------- ground truth seen
 class GroundTruth:
     """What the robot perceives: ground-truth class indices per image and class

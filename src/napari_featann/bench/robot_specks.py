@@ -14,30 +14,6 @@ import numpy as np
 from ..editing import speck_segments
 
 
-def _largest_part(mask: np.ndarray) -> tuple[int, tuple[int, int] | None]:
-    """Size of the largest 4-connected part of ``mask`` and its most interior pixel."""
-    from scipy import ndimage
-
-    comp, n = ndimage.label(mask)
-    if n == 0:
-        return 0, None
-    sizes = np.bincount(comp.ravel())
-    sizes[0] = 0
-    k = int(sizes.argmax())
-    part = np.pad(comp == k, 1)
-    dist = ndimage.distance_transform_edt(part)
-    r, c = np.unravel_index(int(dist.argmax()), dist.shape)
-    return int(sizes[k]), (int(r) - 1, int(c) - 1)
-
-
-def _iou_terms_of(robot, i: int) -> tuple[float, float, float]:
-    """Foreground pixels of image ``i`` shown right, shown wrong, and in all."""
-    rows = np.flatnonzero(robot.s.segments.image == i)
-    shows = robot.shown_labels()[rows] == 1
-    h = robot.truth.hist[rows].astype(float)
-    return float(h[:, 1] @ shows), float(h[:, 0] @ shows), float(h[:, 1].sum())
-
-
 class SpeckPlanner:
     """Per image, the segments a press would clear and its gain, cached until the image changes.
 
@@ -64,7 +40,7 @@ class SpeckPlanner:
         background.
         """
         s, h = robot.s, robot.truth.hist
-        best = None
+        best, terms = None, None
         for i in range(robot.n):
             if i not in self._cache:
                 ids = speck_segments(s, i, self.min_fraction)
@@ -72,7 +48,9 @@ class SpeckPlanner:
                 rows = rows[s.segment_class[rows] == 2]  # foreground shown
                 fg, bg = float(h[rows, 1].sum()), float(h[rows, 0].sum())
                 if robot.opts.objective == "iou":
-                    tp, fp, total = _iou_terms_of(robot, i)
+                    if terms is None:  # per image: foreground shown right, wrong, in all
+                        terms = robot._iou_terms(robot.shown_labels() == 1)
+                    tp, fp, total = (float(t[i]) for t in terms)
                     gain = (tp - fg) / max(total + fp - bg, 1) - tp / max(total + fp, 1)
                 else:
                     gain = (bg - fg) * robot.image_weight[i]

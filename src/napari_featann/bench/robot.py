@@ -87,7 +87,7 @@ from .common import (
 )
 from .plot import plot_curves
 from .robot_args import RobotOptions
-from .robot_select import GroundTruth, _largest_part, best_selection
+from .robot_select import GroundTruth, _largest_part, best_selection, seeded_clicks
 from .robot_specks import SpeckPlanner
 
 __all__ = ["RobotOptions", "robot_benchmark"]
@@ -349,24 +349,18 @@ class _Robot:
         inside = s.label_images[img][r0:r1, c0:c1] == sid
         gt = self.truth.gt[img][r0:r1, c0:c1]
         want = inside & (gt == pos)
-        _, p = _largest_part(want)
-        _, q = _largest_part(inside & (gt == neg))
-        seeds = {True: [(p[0] + r0, p[1] + c0)], False: [(q[0] + r0, q[1] + c0)]}
-        clicks = 2
         t0 = time.perf_counter()
-        while True:
-            m = preview_split(s, sid, seeds[True], seeds[False])[r0:r1, c0:c1]
+
+        def preview(positive, negative):
+            return preview_split(s, sid, positive, negative)[r0:r1, c0:c1]
+
+        for step in seeded_clicks(preview, inside, want, inside & (gt == neg), (r0, c0),
+                                  self.opts.min_part):  # fmt: skip
+            clicks = len(step[1][True]) + len(step[1][False])
             cost_next = COST_FIRST_CLICK + COST_CLICK * clicks
             if clicks >= self.opts.max_clicks or cost_next > self.remaining:
                 break
-            missed, _ = _largest_part(want & ~m)
-            extra, _ = _largest_part(inside & m & ~want)
-            positive = missed >= extra
-            size, at = _largest_part((want & ~m) if positive else (inside & m & ~want))
-            if size < self.opts.min_part:
-                break
-            seeds[positive].append((at[0] + r0, at[1] + c0))
-            clicks += 1
+        m, seeds = step
         rest = inside & ~m
         rest_major = int(np.bincount(gt[rest], minlength=self.truth.n_classes).argmax())
         cost = COST_FIRST_CLICK + COST_CLICK * (clicks - 1)

@@ -38,7 +38,8 @@ import numpy as np
 from ..core.selection import points_in_polygon
 from .common import gt_classes, iou_score, is_binary
 
-__all__ = ["GroundTruth", "Selection", "best_box", "best_lasso", "best_selection", "multiclass_iou"]
+__all__ = ["GroundTruth", "Selection", "best_box", "best_lasso", "best_selection", "multiclass_iou",
+           "seeded_clicks"]  # fmt: skip
 
 
 @dataclass
@@ -357,6 +358,51 @@ def _largest_part(mask: np.ndarray) -> tuple[int, tuple[int, int] | None]:
     dist = ndimage.distance_transform_edt(part)
     r, c = np.unravel_index(int(dist.argmax()), dist.shape)
     return int(sizes[k]), (int(r) - 1, int(c) - 1)
+
+
+def seeded_clicks(preview, inside: np.ndarray, want: np.ndarray, other: np.ndarray, offset,
+                  min_part: int):  # fmt: skip
+    """The robot's clicks on one segment, one more after each preview.
+
+    The first positive and negative clicks go to the most interior pixels of
+    the largest parts of ``want`` and ``other``; each later click goes to the
+    most interior pixel of the largest part the preview still gets wrong
+    (positive where more of ``want`` is missed than taken in by mistake),
+    until that part is smaller than ``min_part``.
+
+    Parameters
+    ----------
+    preview : callable
+        ``preview(positive, negative)``: the positive part (boolean, the
+        shape of ``want``) that these clicks (image coordinates) would split off.
+    inside, want, other : ndarray of bool
+        The segment's pixels, those of the class to split off and those of the
+        class that stays, in the segment's bounding box (``want`` and
+        ``other`` non-empty).
+    offset : (int, int)
+        Image coordinates of the bounding box's first pixel.
+    min_part : int
+
+    Yields
+    ------
+    (ndarray of bool, dict)
+        The preview and the clicks so far, ``{True: positive, False: negative}``
+        lists of (row, col); the number of clicks is the total length.
+    """
+    r0, c0 = offset
+    _, p = _largest_part(want)
+    _, q = _largest_part(other)
+    seeds = {True: [(p[0] + r0, p[1] + c0)], False: [(q[0] + r0, q[1] + c0)]}
+    while True:
+        m = preview(seeds[True], seeds[False])
+        yield m, seeds
+        missed, _ = _largest_part(want & ~m)
+        extra, _ = _largest_part(inside & m & ~want)
+        positive = missed >= extra
+        size, at = _largest_part((want & ~m) if positive else (inside & m & ~want))
+        if size < min_part:
+            return
+        seeds[positive].append((at[0] + r0, at[1] + c0))
 
 
 # --------------------------------------------------------------------------- ground truth seen

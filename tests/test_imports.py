@@ -21,6 +21,7 @@ CORE_MODULES = [
     "napari_featann.io",
     "napari_featann.cli",
     "napari_featann.bench.oracle",
+    "napari_featann.bench.split_bound",
 ]
 ML_MODULES = [
     "napari_featann.ml.hed",

@@ -111,7 +111,8 @@ def _cmd_bench(args) -> int:
 
         sweep = [float(v) for v in args.sweep.split(",")] if args.sweep else None
         result = oracle_benchmark(args.images, args.masks, partition_params(args),
-                                  StderrProgress(), limit=args.limit, sweep=sweep)  # fmt: skip
+                                  StderrProgress(), limit=args.limit, sweep=sweep,
+                                  splits=args.splits, max_clicks=args.max_clicks)  # fmt: skip
     elif args.bench == "label":
         from .bench.speed import labelling_benchmark
 
@@ -199,6 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
                 help="several region counts (or thresholds with --threshold) on "
                 "the same hierarchies; the JSON's 'sweep' lists them all",
             )
+            b.add_argument(
+                "--splits",
+                action="store_true",
+                help="also the seconds per image of click splits (the robot's clicks and "
+                "prices) needed at best, after a free oracle labelling, to reach each IoU "
+                "(binary masks)",
+            )
+            b.add_argument("--max-clicks", type=int, default=4,
+                           help="with --splits: clicks at most per segment")  # fmt: skip
         else:
             _add_feature_args(b)
         if name == "metric":

@@ -401,6 +401,36 @@ def test_a_stack_and_its_mask_stack_are_scored_plane_by_plane(tmp_path):
         oracle_benchmark(stack / "images", stack / "masks", params)
 
 
+def test_oracle_with_splits_reports_the_effort_splits_need(tmp_path, capsys):
+    """``featann bench oracle --splits``: the glued strip is fixed by a split past the oracle."""
+    import imageio.v3 as iio
+
+    from napari_featann.cli import main
+
+    root = _write_problem(tmp_path / "p", n=3)
+    argv = ["bench", "oracle", "--images", str(root / "images"), "--masks", str(root / "masks"),
+            "--sweep", "2,3", "--splits"]  # fmt: skip
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for cut in r["sweep"]:
+        bound = cut["split_bound"]
+        assert bound["start_iou"] == cut["mean_iou"] < 90
+        assert bound["final_iou"] > bound["start_iou"] + 5 and bound["segments_split"] >= 3
+        reached = [v for v in bound["effort_to_reach"].values() if v is not None]
+        assert reached == sorted(reached) and 0 < reached[-1] == bound["final_effort"]
+        assert bound["max_clicks"] == 4
+    multi = tmp_path / "multi"
+    (multi / "masks").mkdir(parents=True)
+    for k in range(3):
+        mask = iio.imread(root / "masks" / f"im{k}.png") // 255
+        mask[:4] = 2
+        iio.imwrite(multi / "masks" / f"im{k}.png", mask.astype(np.uint8))
+    argv = ["bench", "oracle", "--images", str(root / "images"), "--masks", str(multi / "masks"),
+            "--splits"]  # fmt: skip
+    assert main(argv) == 2
+    assert "--splits needs binary masks" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("objective", ["segments", "iou"])
 def test_remove_specks_clears_a_stray_foreground_island(objective):
     """With an implicit background, one press of Remove specks (a first click's cost) on the

@@ -45,7 +45,8 @@ def _images_with_masks(files, gts):
 
 
 def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress | None = None,
-                     limit: int | None = None, sweep=None) -> dict:  # fmt: skip
+                     limit: int | None = None, sweep=None, splits: bool = False,
+                     max_clicks: int = 4) -> dict:  # fmt: skip
     """Oracle IoU of a partition on images with ground truth.
 
     Parameters
@@ -60,6 +61,13 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
         Several region counts (or thresholds, when ``params.threshold`` is
         set) evaluated on the same gradients and hierarchies. The result's
         top-level fields are those of the first value; ``"sweep"`` lists all.
+    splits : bool, optional
+        Also report ``"split_bound"`` per value: the effort per image that
+        splitting the mixed segments with the robot's clicks (at most
+        ``max_clicks`` each) needs on top of a free oracle labelling to reach
+        each IoU, spent greedily with the ground truth in hand
+        (:mod:`napari_featann.bench.split_bound`). Binary masks only.
+    max_clicks : int, optional
 
     Returns
     -------
@@ -75,7 +83,10 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
     values = list(sweep) if sweep else [params.threshold if by_threshold else params.regions]
     files = image_files(images)[:limit]
     gts = load_masks_for(files, masks)
+    if splits:
+        from .split_bound import greedy_split_effort, split_options
     ious = [[] for _ in values]
+    options = [[] for _ in values]
     nseg = [[] for _ in values]
     t_grad, t_hier, t_cut = 0.0, 0.0, [0.0] * len(values)
     progress.init(len(gts), "oracle")
@@ -89,6 +100,8 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
         t_grad += t1 - t0
         t_hier += t2 - t1
         cls = gt_classes(gt)
+        if splits and not is_binary(gt):
+            raise ValueError("--splits needs binary masks (foreground against background)")
         for j, v in enumerate(values):
             t3 = time.perf_counter()
             labels = cut_hierarchy(hierarchy, v if by_threshold else None,
@@ -99,6 +112,8 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
             lut[ids] = maj
             ious[j].append(iou_score(lut[labels], cls, is_binary(gt)))
             nseg[j].append(ids.size)
+            if splits:
+                options[j].append(split_options(labels, cls > 0, grad, max_clicks))
         progress.update(1)
     n = max(len(gts), 1)
     results = []
@@ -111,6 +126,9 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
             "gradient_seconds_per_image": round(t_grad / n, 3),
             "params": p,
         }))  # fmt: skip
+        if splits:
+            bound = greedy_split_effort(options[j])
+            results[-1]["split_bound"] = {"max_clicks": int(max_clicks), **bound}
     out = dict(results[0])
     if sweep:
         out["sweep"] = results

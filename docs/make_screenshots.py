@@ -4,8 +4,8 @@ Run from the repository root (needs the backbone weights in ../shared/weights)::
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [stack]
 
-It opens napari with the dock, loads the sample photos (half size), runs the
-pipeline with the local weights, labels two classes with one box each,
+It opens napari with the dock, adds the sample photos (half size) as Image
+layers, presses Start (the pipeline, with the local weights), labels two classes with one box each,
 splits the largest segment of the shown image with a positive and a negative
 click (Correct tab) and writes ``docs/images/*.png`` (palette PNGs, each well
 under 300 KB). With ``stack`` it only writes ``stack.png`` and ``stack-3d.png``: the
@@ -95,8 +95,9 @@ def main() -> int:
     for data, _name in photos:
         img = rescale(data, 0.5, channel_axis=-1 if data.ndim == 3 else None, anti_aliasing=True)
         small.append((img * 255 + 0.5).astype(np.uint8))
-    dock.load_images(small, names=[n for _, n in photos])
-    dock.partition_panel.regions.value = 60
+    for img, (_, name) in zip(small, photos):  # as File > Open Sample puts them in the viewer
+        viewer.add_image(img, name=name, rgb=img.ndim == 3)
+    dock.partition_panel.regions.value = 60  # Start with nothing picked: all listed layers
     if not run_pipeline(dock):
         return 1
     app = QApplication.instance()

@@ -54,6 +54,49 @@ def test_grey_input_equals_rgb_input():
     )
 
 
+def test_tile_windows_cover_each_pixel_once_and_add_clipped_margins():
+    from napari_featann.ml.hed import _windows
+
+    for n in (1, 16, 767, 768, 769, 2000):
+        wins = list(_windows(n, 768, 128))
+        cores = np.concatenate([np.arange(a, b) for (a, b), _ in wins])
+        np.testing.assert_array_equal(cores, np.arange(n))
+        for (a, b), (pa, pb) in wins:
+            assert pa == max(0, a - 128) and pb == min(n, b + 128)
+            assert pa % 16 == 0  # the pooling grid of each window is the whole image's
+
+
+@needs_weights
+@pytest.mark.skipif(not (DAVIS / "blackswan_00000.jpg").is_file(), reason="DAVIS dev data missing")
+def test_large_images_run_in_tiles_that_match_the_whole_pass(monkeypatch):
+    import imageio.v3 as iio
+
+    import napari_featann.ml.hed as hed
+
+    frame = iio.imread(DAVIS / "blackswan_00000.jpg")[::2, ::2].astype(np.float32) / 255
+    model = load_hed(HED_PTH, "cpu")
+    calls = []
+    run = hed._run
+    monkeypatch.setattr(hed, "_run", lambda m, x, d: calls.append(x.shape[:2]) or run(m, x, d))
+    monkeypatch.setattr(hed, "TILE_CORE", 128)  # many seams on a small image
+    # sides that are multiples of 16: each side output is upsampled by exactly 16 in
+    # the whole pass too, and a 128-pixel margin leaves no trace of the seams
+    img = frame[:240, :416]
+    whole = hed_edges(img, model, tile_above=None)
+    tiled = hed_edges(img, model, tile_above=img.shape[0] * img.shape[1] - 1)
+    assert calls[1:] == [(240, 256), (240, 384), (240, 288), (240, 160)] * 2
+    np.testing.assert_allclose(tiled, whole, atol=1e-4)
+    # other sizes: the whole pass's own upsampling (427 / 27 cells) differs slightly
+    whole = hed_edges(frame, model, tile_above=None)
+    tiled = hed_edges(frame, model, tile_above=0)
+    assert tiled.shape == whole.shape and tiled.dtype == np.float32
+    assert np.abs(tiled - whole).mean() < 0.02
+    assert np.corrcoef(tiled.ravel(), whole.ravel())[0, 1] > 0.99
+    calls.clear()
+    np.testing.assert_array_equal(hed_edges(frame, model), whole)  # small: one pass, as before
+    assert len(calls) == 1
+
+
 @needs_weights
 @pytest.mark.skipif(not (DAVIS / "blackswan_00000.jpg").is_file(), reason="DAVIS dev data missing")
 def test_davis_frame_shape_and_range():

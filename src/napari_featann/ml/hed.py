@@ -112,12 +112,35 @@ def load_hed(path: str | os.PathLike, device: str | torch.device | None = None) 
     return _load_hed_cached(str(path), (st.st_mtime_ns, st.st_size), str(_resolve_device(device)))
 
 
+#: Images with more pixels than this run in overlapping tiles (memory: the first block's
+#: activations alone take 256 bytes per pixel: a whole pass peaks at about 0.75 GB per million
+#: pixels, docs/benchmarks.md section 2).
+TILE_ABOVE_PIXELS = 2048 * 1024
+#: Side of a tile's core and of the margin around it that the network also sees (both
+#: multiples of 16, VGG's total stride, so a tile's pooling grid is the whole image's).
+TILE_CORE, TILE_MARGIN = 1024, 128
+
+
+def _windows(n: int, core: int, margin: int):
+    """(start, stop) of each core along an axis of length ``n``, with its padded window."""
+    for start in range(0, n, core):
+        stop = min(start + core, n)
+        yield (start, stop), (max(0, start - margin), min(n, stop + margin))
+
+
 def hed_edges(
     image: np.ndarray,
     model_or_path: HED | nn.Module | str | os.PathLike,
     device: str | torch.device | None = None,
+    tile_above: int | None = TILE_ABOVE_PIXELS,
 ) -> np.ndarray:
     """Edge probability map of an RGB image.
+
+    Images larger than ``tile_above`` pixels run in tiles of 1024 x 1024 pixels,
+    each seen with a 128-pixel margin of its neighbours that is then dropped,
+    so memory stays bounded (about 2 GB) whatever the image's size; the
+    edges differ from a whole-image pass only slightly, near the tiles' seams
+    (docs/benchmarks.md, section 2).
 
     Parameters
     ----------
@@ -127,6 +150,8 @@ def hed_edges(
         A model from :func:`load_hed`, or the path of its weights file.
     device : str or torch.device, optional
         Used when a path is given; a model runs on its own device.
+    tile_above : int or None, optional
+        Pixel count above which the image runs in tiles; None never tiles.
 
     Returns
     -------
@@ -162,6 +187,19 @@ def hed_edges(
         dev = _resolve_device(device)
         model = load_hed(model_or_path, dev)
     bgr = img[..., ::-1] * 255.0 - np.asarray(HED_MEAN_BGR, dtype=np.float32)
+    h, w = bgr.shape[:2]
+    if tile_above is None or h * w <= tile_above:
+        return _run(model, bgr, dev)
+    out = np.empty((h, w), np.float32)
+    for (r0, r1), (pr0, pr1) in _windows(h, TILE_CORE, TILE_MARGIN):
+        for (c0, c1), (pc0, pc1) in _windows(w, TILE_CORE, TILE_MARGIN):
+            edges = _run(model, bgr[pr0:pr1, pc0:pc1], dev)
+            out[r0:r1, c0:c1] = edges[r0 - pr0 : r1 - pr0, c0 - pc0 : c1 - pc0]
+    return out
+
+
+def _run(model: nn.Module, bgr: np.ndarray, dev: torch.device) -> np.ndarray:
+    """One forward pass on a mean-subtracted BGR array (H, W, 3)."""
     x = torch.from_numpy(np.ascontiguousarray(bgr.transpose(2, 0, 1)))[None].to(dev)
     x = x.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():

@@ -34,6 +34,7 @@ def _open(dock, session_file):
 def test_start_runs_the_pipeline_in_a_worker(dock, qtbot, photos):
     viewer = dock.viewer
     user_layers = [viewer.add_image(p, name=n) for p, n in zip(photos, "abc")]
+    user_layers[1].scale, user_layers[1].translate = (2, 2), (100, 50)  # microns, a tile's place
     for k in range(dock.layer_list.count()):
         dock.layer_list.item(k).setSelected(True)
     with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
@@ -54,7 +55,20 @@ def test_start_runs_the_pipeline_in_a_worker(dock, qtbot, photos):
         assert segments.data is s.label_images[i] and segments.contour == 1
         assert image.visible and classes.visible
         assert not any(layer.visible for layer in dock.layers_for((i + 1) % 3)[1:])
+        for layer in (classes, segments):  # drawn over the image, wherever the user put it
+            np.testing.assert_array_equal(layer.scale, image.scale)
+            np.testing.assert_array_equal(layer.translate, image.translate)
     np.testing.assert_allclose(dock.scatter.points, s.embedding)
+    # a click at a world position finds the segment under it in the placed image
+    dock.current_image = 1
+    r, c = 40, 30
+    dock._on_canvas_click((100 + 2 * r, 50 + 2 * c))
+    assert dock.layers.focused == (1, s.segment_at(1, r, c))
+    # a preview of another cut is placed like the image too
+    dock.partition_panel.regions.value = 5
+    dock.preview_partition(sync=True)
+    preview = dock.layers_for(1)[2]
+    assert preview.visible and tuple(preview.translate) == (100, 50)
 
 
 def test_a_stack_layer_is_annotated_plane_by_plane(dock, qtbot, tmp_path):
@@ -530,7 +544,7 @@ def test_partition_panel_and_reprojection(dock, qtbot, session_file):
     # preview: the segments layer shows the candidate cut, the session is unchanged
     dock.partition_panel.regions.value = 8
     with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
-        dock.preview_partition()
+        dock.preview_partition(sync=True)
     assert blocker.args == ["preview", "done"], dock.last_error
     seg_layer = dock.layers_for(0)[2]
     assert seg_layer.data is not labels0 and seg_layer.data.max() <= 10

@@ -27,6 +27,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .layers import place_like
+
 __all__ = ["CLICKS_LAYER", "PREVIEW_LAYER", "CorrectMixin"]
 
 CLICKS_LAYER = "featann clicks"
@@ -182,8 +184,7 @@ class CorrectMixin:
     def _place_like_image(self, layer) -> None:
         image = self.layers.get(self.current_image, "image")
         if image is not None:
-            layer.scale = image.scale[-2:]
-            layer.translate = image.translate[-2:]
+            place_like(layer, image)
 
     def _clicks_layer(self):
         """The Points layer of the clicks (created on demand, made active)."""

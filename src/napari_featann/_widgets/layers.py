@@ -66,6 +66,16 @@ def _set_segments(layer, labels: np.ndarray) -> None:
     layer.editable = False
 
 
+def place_like(layer, image) -> None:
+    """Give ``layer`` the 2-D scale and translation of ``image``.
+
+    A user's Image layer may carry them (a pixel size in microns, a tile's
+    offset in its scene); the dock's layers over it must line up with it.
+    """
+    layer.scale = tuple(image.scale[-2:])
+    layer.translate = tuple(image.translate[-2:])
+
+
 def paint_atoms_to_flat(atoms, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Flat pixel indices and previous values from a napari ``Labels.events.paint`` value.
 
@@ -217,11 +227,13 @@ class LayerSet:
         if classes is None:
             classes = self.viewer.add_labels(s.class_masks[i], name=f"{rec.name} classes",
                                              opacity=0.5, visible=False)  # fmt: skip
+            place_like(classes, image)
             self._register(i, "classes", classes, owned=True)
         segments = self.get(i, "segments")
         if segments is None and i < len(s.label_images):
             segments = self.viewer.add_labels(s.label_images[i], name=f"{rec.name} segments",
                                               opacity=0.8, visible=False)  # fmt: skip
+            place_like(segments, image)
             self._register(i, "segments", segments, owned=True)
         elif (
             segments is not None
@@ -349,6 +361,9 @@ class LayerSet:
         if seg is None:
             name = f"{self.session.images[i].name} segments"
             seg = self.viewer.add_labels(local_labels, name=name, opacity=0.8)
+            image = self.get(i, "image")
+            if image is not None:
+                place_like(seg, image)
             self._register(i, "segments", seg, owned=True)
         else:
             _set_segments(seg, local_labels)

@@ -146,3 +146,37 @@ def test_a_segment_joined_to_the_main_part_by_paint_is_not_a_speck():
     s.manual_masks[0][30:40, 30:40] = True
     # the strip (200 px) is now below 0.2 x 1 100 px; the corner is part of the largest
     assert editing.speck_segments(s, 0).tolist() == [5, 10]
+
+
+def test_hole_segments_are_the_unlabelled_segments_a_class_encloses():
+    from napari_featann.bench.speed import _grid_session
+
+    s = _grid_session(1, 49, (70, 70))  # 7 x 7 segments of 10 x 10, ids r * 7 + c + 1
+    a, b = s.add_class("a"), s.add_class("b")
+    ring = lambda d: [r * 7 + c + 1 for r in range(7) for c in range(7)  # noqa: E731
+                      if max(abs(r - 3), abs(c - 3)) == d]  # fmt: skip
+    s.assign(ring(3), a)  # the border ring: its inside is a hole of a
+    s.assign(ring(1), b)  # around the centre: a hole of b within the hole of a
+    holes = editing.hole_segments(s, 0)
+    assert sorted(holes) == [a, b]
+    assert holes[a].tolist() == sorted(ring(2))  # between the rings
+    assert holes[b].tolist() == [25]  # the centre: the smallest hole around it is b's
+    s.assign([25], a)  # labelled segments are never returned
+    assert editing.hole_segments(s, 0)[a].tolist() == sorted(ring(2))
+    s.assign(ring(3)[:3], 0)  # a gap in the outer ring: between the rings is open now
+    assert editing.hole_segments(s, 0) == {}
+
+
+def test_a_hole_closed_by_paint_counts_and_border_parts_never_do():
+    from napari_featann.bench.speed import _grid_session
+
+    s = _grid_session(1, 25, (50, 50))  # 5 x 5, ids r * 5 + c + 1
+    a = s.add_class("a")
+    s.assign([2, 6, 8], a)  # around 7 on three sides; 12 below is unlabelled
+    assert editing.hole_segments(s, 0) == {}
+    s.paint(0, np.pad(np.ones((10, 10), bool), ((20, 20), (10, 30))), a)  # paint over 12
+    holes = editing.hole_segments(s, 0)
+    assert list(holes) == [a] and holes[a].tolist() == [7]
+    before = s.class_masks[0].copy()
+    s.assign(editing.hole_segments(s, 0)[a], a, "fill holes")
+    assert (s.class_masks[0][10:20, 10:20] == a).all() and (s.class_masks[0] != before).sum() == 100

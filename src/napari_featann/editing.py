@@ -24,8 +24,8 @@ from .core.progress import Progress, ensure_progress
 from .core.regions import describe_segments, offset_labels
 from .session import Session, _Structure
 
-__all__ = ["RecutReport", "merge", "preview_recut", "preview_split", "recut", "speck_segments",
-           "split"]  # fmt: skip
+__all__ = ["RecutReport", "hole_segments", "merge", "preview_recut", "preview_split", "recut",
+           "speck_segments", "split"]  # fmt: skip
 
 
 def _gradient(session: Session, img: int) -> np.ndarray:
@@ -193,6 +193,60 @@ def speck_segments(session: Session, image_index: int, min_fraction: float = 0.2
         ids = np.setdiff1d(lab[small[parts]], lab[(parts > 0) & ~small[parts]])
         found.append(np.intersect1d(ids, seg.ids[rows[session.segment_class[rows] == c]]))
     return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+
+
+def hole_segments(session: Session, image_index: int) -> dict[int, np.ndarray]:
+    """Unlabelled segments of one image that lie in holes of a class, per class.
+
+    A hole of a class is a 4-connected part of the pixels not of that class
+    that does not touch the image's border, so the class's pixels enclose it
+    (8-connected). An unlabelled segment lies in it when all its pixels do;
+    one in holes of several classes (a gap in a nucleus inside a cell) goes
+    to the class of the smallest hole. For ``session.assign(ids, class)`` per
+    class (undoable); painted pixels are never touched.
+
+    Parameters
+    ----------
+    session : Session
+    image_index : int
+
+    Returns
+    -------
+    dict of int to ndarray of int64
+        Class id to sorted segment ids; classes with no hole are left out.
+    """
+    from scipy import ndimage
+
+    cm, lab = session.class_masks[image_index], session.label_images[image_index]
+    seg = session.segments
+    rows = np.flatnonzero((seg.image == image_index) & (session.segment_class == 0))
+    if rows.size == 0:
+        return {}
+    free = np.zeros(int(lab.max()) + 1, bool)
+    free[seg.ids[rows]] = True
+    present, first = np.unique(lab.ravel(), return_index=True)  # a pixel of each segment
+    best: dict[int, tuple[int, int]] = {}  # segment id -> (hole size, class)
+    for c in np.unique(cm):  # the classes in the image, painted ones included
+        if c == 0:
+            continue
+        holes, n = ndimage.label(cm != c)
+        if n == 0:
+            continue
+        sizes = np.bincount(holes.ravel(), minlength=n + 1)
+        closed = np.ones(n + 1, bool)
+        closed[0] = False
+        closed[np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]])] = False
+        inside = closed[holes]
+        ids = np.setdiff1d(lab[inside], lab[~inside])
+        ids = ids[free[ids]]
+        at = first[np.searchsorted(present, ids)]
+        for sid, size in zip(ids.tolist(), sizes[holes.ravel()[at]].tolist()):
+            if sid not in best or size < best[sid][0]:
+                best[sid] = (size, int(c))
+    out: dict[int, list[int]] = {}
+    for sid, (_, c) in best.items():
+        out.setdefault(c, []).append(sid)
+    return {c: np.array(sorted(v), np.int64) for c, v in sorted(out.items())}
 
 
 def _image_classes(table, classes, img) -> dict[int, int]:

@@ -48,3 +48,18 @@ def test_history_undo_redo_and_limit():
     h.undo()
     h.undo()
     assert h.undo() is None and state == [0]
+
+
+def test_history_merges_the_last_actions_into_one():
+    state = []
+    h = History()
+    for k in range(3):
+        state.append(k)
+        h.push(Action(f"add {k}", undo=state.pop, redo=lambda k=k: state.append(k)))
+    h.merge_last(2, "add 1 and 2")
+    assert len(h) == 2
+    assert h.undo().description == "add 1 and 2" and state == [0]
+    assert h.redo().description == "add 1 and 2" and state == [0, 1, 2]  # in order
+    assert h.undo() and h.undo().description == "add 0" and state == []
+    with pytest.raises(ValueError, match="merge"):
+        h.merge_last(1, "nothing left")

@@ -159,3 +159,29 @@ def test_remove_specks_unlabels_small_islands_and_undoes(dock):
     dock.speck_percent.setValue(100)
     dock.current_image = 0
     assert dock.remove_specks() == 1  # the corner again: the block is the largest part
+
+
+def test_fill_holes_labels_enclosed_segments_as_one_undo(dock):
+    from napari_featann.bench.speed import _grid_session
+
+    s = _grid_session(2, 49, (70, 70))  # 7 x 7 segments of 10 x 10 pixels, ids r * 7 + c + 1
+    dock.set_session(s)
+    a, b = dock.add_class("cell"), dock.add_class("nucleus")
+    ring = lambda d: [r * 7 + c + 1 for r in range(7) for c in range(7)  # noqa: E731
+                      if max(abs(r - 3), abs(c - 3)) == d]  # fmt: skip
+    dock.assign(ring(3), a)
+    dock.assign(ring(1), b)
+    layer = dock.layers.get(0, "classes")
+    assert layer.data[35, 35] == 0 and layer.data[15, 15] == 0
+    dock.holes_button.click()
+    assert not dock.last_error
+    assert layer.data[35, 35] == b and layer.data[15, 15] == a  # the centre, between the rings
+    assert (s.segment_class[s.segments.rows_of(ring(2))] == a).all()
+    assert "filled 17 hole segments" in dock.status_label.text()
+    dock.undo()  # both classes' fills at once
+    assert layer.data[35, 35] == 0 and layer.data[15, 15] == 0
+    assert s.segment_class[s.segments.rows_of([25])][0] == 0
+    dock.redo()
+    assert layer.data[35, 35] == b and layer.data[15, 15] == a
+    dock.current_image = 1  # nothing labelled there
+    assert dock.fill_holes() == 0 and "no holes" in dock.status_label.text()

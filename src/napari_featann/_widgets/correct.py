@@ -1,4 +1,4 @@
-"""The dock's "Correct" tab: split a segment by clicks, merge segments, remove specks.
+"""The dock's "Correct" tab: split a segment by clicks, merge segments, remove specks, fill holes.
 
 Split mode adds a Points layer ("featann clicks") over the current image.
 A click adds a positive (green) point, Shift+click, a right click or the
@@ -10,7 +10,9 @@ off is previewed in a temporary Labels layer ("featann split preview").
 "Merge selected" (else the last scatter selection is merged). Both edits
 are undoable through the session history (Ctrl+Z). "Remove specks" unlabels
 the current image's small islands of each class
-(:func:`napari_featann.editing.speck_segments`), also undoable.
+(:func:`napari_featann.editing.speck_segments`), also undoable; "Fill holes"
+gives the unlabelled segments enclosed by a class that class
+(:func:`napari_featann.editing.hole_segments`), as one undoable action.
 """
 
 from __future__ import annotations
@@ -89,6 +91,11 @@ class CorrectMixin:
         self.speck_percent.setValue(20)
         self.speck_percent.setSuffix(" % of the largest")
         self.speck_percent.setToolTip("Parts below this share of their class's largest part")
+        self.holes_button = QPushButton("Fill holes")
+        self.holes_button.setToolTip(
+            "Give this image's unlabelled segments that a class encloses that class (Ctrl+Z undoes)"
+        )
+        self.holes_button.clicked.connect(lambda: self._guard(self.fill_holes))
         self.correct_info = QLabel("Split mode off.")
         self.correct_info.setWordWrap(True)
         lay = QVBoxLayout(page)
@@ -103,6 +110,7 @@ class CorrectMixin:
         row = QHBoxLayout()
         row.addWidget(self.specks_button)
         row.addWidget(self.speck_percent)
+        row.addWidget(self.holes_button)
         lay.addLayout(row)
         lay.addWidget(self.correct_info)
         lay.addStretch(1)
@@ -422,10 +430,7 @@ class CorrectMixin:
         """
         from ..editing import speck_segments
 
-        if self.busy:
-            raise RuntimeError("wait for the running job to finish (or cancel it)")
-        if self.session is None:
-            raise RuntimeError("start a session first")
+        self._check_image_edit()
         f = self.speck_percent.value() / 100 if fraction is None else float(fraction)
         ids = speck_segments(self.session, self.current_image, f)
         if ids.size == 0:
@@ -434,3 +439,35 @@ class CorrectMixin:
         self.assign(ids, 0)
         self._status(f"removed {ids.size} speck segments (Ctrl+Z undoes); {self._summary()}")
         return int(ids.size)
+
+    def _check_image_edit(self) -> None:
+        """Refuse a whole-image edit while a job runs or before a session exists."""
+        if self.busy:
+            raise RuntimeError("wait for the running job to finish (or cancel it)")
+        if self.session is None:
+            raise RuntimeError("start a session first")
+
+    def fill_holes(self) -> int:
+        """Give the current image's unlabelled segments enclosed by a class that class.
+
+        One undoable action, whatever the number of classes.
+
+        Returns
+        -------
+        int
+            The number of segments filled.
+        """
+        from ..editing import hole_segments
+
+        self._check_image_edit()
+        holes = hole_segments(self.session, self.current_image)
+        if not holes:
+            self._status("no holes in this image (no unlabelled segment is enclosed by a class)")
+            return 0
+        for cid, ids in holes.items():
+            self.assign(ids, cid)
+        n = sum(ids.size for ids in holes.values())
+        if len(holes) > 1:
+            self.session.history.merge_last(len(holes), f"fill holes: {n} segments")
+        self._status(f"filled {n} hole segments (Ctrl+Z undoes); {self._summary()}")
+        return n

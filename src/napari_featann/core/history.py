@@ -66,6 +66,23 @@ class History:
         self._done.append(action)
         return action
 
+    def merge_last(self, n: int, description: str) -> None:
+        """Make the last ``n`` actions one: undone and redone together, in order."""
+        if n < 1 or n > len(self._done):
+            raise ValueError(f"cannot merge the last {n} of {len(self._done)} actions")
+        parts = self._done[-n:]
+        del self._done[-n:]
+
+        def undo() -> None:
+            for a in reversed(parts):
+                a.undo()
+
+        def redo() -> None:
+            for a in parts:
+                a.redo()
+
+        self._done.append(Action(description, undo, redo))
+
     def clear(self) -> None:
         """Forget everything."""
         self._done.clear()

@@ -183,3 +183,26 @@ def test_large_fit_uses_exact_neighbours_and_places_new_points():
     mean_a, mean_b = xy[y == 0].mean(0), xy[y == 1].mean(0)
     to_a = np.linalg.norm(placed - mean_a, axis=1) < np.linalg.norm(placed - mean_b, axis=1)
     np.testing.assert_array_equal(to_a, [True] * 4 + [False] * 4)
+
+
+def test_warm_up_fits_once_per_process_in_the_background(monkeypatch):
+    import threading
+
+    import napari_featann.ml.projection as proj
+
+    monkeypatch.setattr(proj, "_warmed", False)
+    calls = []
+    fit = proj.Projector.fit
+    monkeypatch.setattr(
+        proj.Projector,
+        "fit",
+        lambda self, x, *a, **k: calls.append(x.shape) or fit(self, x, *a, **k),
+    )
+    proj.warm_up()  # returns at once; a daemon thread fits
+    for t in threading.enumerate():
+        if t.name == "featann-warm-umap":
+            t.join(timeout=120)
+    assert calls == [(300, 96)] and proj._warmed
+    proj.warm_up(background=False)
+    proj.warm_up()
+    assert len(calls) == 1  # once per process

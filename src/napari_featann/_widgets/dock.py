@@ -334,9 +334,12 @@ class FeatureSpaceWidget(
             raise RuntimeError("wait for the running job to finish (or cancel it)")
         from .. import learning
         from ..core.pixels import warm_up
+        from ..ml import projection
 
         warm_up()  # compile the pixel writer in the background: the first box is quick
         learning.warm_up()  # and import metric learning's libraries: the first Learn too
+        if session.embedding is None:
+            projection.warm_up()  # and UMAP's code, while the user looks or Start runs
         self._session = session
         self._loaded_from = []
         self._selected_ids = np.zeros(0, np.int64)

@@ -18,13 +18,14 @@ in every new process (about 50 s); new points are then placed by
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
 
 from ..core.progress import Progress, ensure_progress
 
-__all__ = ["BOX", "Projector", "local_projection"]
+__all__ = ["BOX", "Projector", "local_projection", "warm_up"]
 
 #: Side of the square that fitted layouts are mapped into.
 BOX = 10.0
@@ -40,6 +41,40 @@ _SPECTRAL_MIN_N = 64
 # 0.3 s for 6 700 points, 10 s for 50 000 on this 2-core CPU) and handed to UMAP.
 _UMAP_EXACT_MIN_N = 4096
 _EXACT_KNN_MAX_N = 50_000
+
+
+_WARM_LOCK = threading.Lock()
+_warmed = False
+
+
+def warm_up(background: bool = True) -> None:
+    """Compile UMAP's numba code now with a small fit, so the first projection is quick.
+
+    In a new process the first fit compiles UMAP's functions (about 13 s on a
+    2-core CPU, docs/benchmarks.md section 7); a fit of 300 random points
+    compiles what the fits of any size use. Once per process.
+
+    Parameters
+    ----------
+    background : bool
+        Do it in a daemon thread and return at once.
+    """
+
+    def work() -> None:
+        global _warmed
+        with _WARM_LOCK:
+            if _warmed:
+                return
+            x = np.random.default_rng(0).normal(size=(300, 96)).astype(np.float32)
+            Projector(seed=0).fit(x)  # float32 rows reduced by PCA, as real features are
+            _warmed = True
+
+    if _warmed:
+        return
+    if background:
+        threading.Thread(target=work, name="featann-warm-umap", daemon=True).start()
+    else:
+        work()
 
 
 def _exact_knn(query: np.ndarray, reference: np.ndarray, k: int, same: bool):

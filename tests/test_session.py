@@ -192,3 +192,43 @@ def test_the_bands_of_a_multi_band_file_are_kept_in_the_session_file(tmp_path):
     back = load_session(save_session(s, tmp_path / "ms"))  # by reference: bands re-applied
     np.testing.assert_array_equal(back.images[0].data, ms[..., [3, 2, 1]])
     np.testing.assert_array_equal(back.label_images[0], s.label_images[0])
+
+
+def test_a_large_image_is_cut_into_tiles_saved_by_reference_and_exported_as_a_mosaic(tmp_path):
+    import tifffile
+
+    from napari_featann.batches import add_images
+
+    rng = np.random.default_rng(0)
+    scene = (rng.random((300, 200)) * 4000).astype(np.uint16)
+    scene[40:100, 30:90] += 20000  # a bright square in the first tile
+    tifffile.imwrite(tmp_path / "scene.tif", scene)
+    s = Session.from_sources(tmp_path / "scene.tif", tile=128)
+    assert [r.name for r in s.images] == [f"scene_r{r}_c{c}" for r in (0, 128, 256)
+                                          for c in (0, 128)]  # fmt: skip
+    assert [r.shape2d for r in s.images] == [(128, 128), (128, 72)] * 2 + [(44, 128), (44, 72)]
+    s.partition_params.regions = 4
+    s.partition()
+    bright = s.add_class("bright")
+    s.assign([s.segment_at(0, 70, 60)], bright)
+    path = save_session(s, tmp_path / "scene")  # by reference: each tile read back by its window
+    back = load_session(path)
+    assert [r.name for r in back.images] == [r.name for r in s.images]
+    for a, b in zip(s.images, back.images):
+        np.testing.assert_array_equal(a.data, b.data)
+        assert b.meta["tile"] == a.meta["tile"] and b.meta["range"] == a.meta["range"]
+    files = export_masks(back, tmp_path / "out", "png")
+    assert files[-1].name == "scene-mosaic.tif" and len(files) == 7
+    mosaic = tifffile.imread(files[-1])
+    assert mosaic.shape == (300, 200) and mosaic[70, 60] == bright
+    np.testing.assert_array_equal(mosaic[:128, :128], s.class_masks[0])
+    assert (mosaic[128:] == 0).all()
+    # images added later are cut like the session's own, and named apart from its scene
+    (tmp_path / "more").mkdir()
+    tifffile.imwrite(tmp_path / "more" / "scene.tif", scene[:200])
+    add_images(s, tmp_path / "more")
+    assert [r.name for r in s.images[6:]] == [f"scene-2_r{r}_c{c}" for r in (0, 128)
+                                              for c in (0, 128)]  # fmt: skip
+    assert s.images[-1].shape2d == (72, 72) and s.images[-1].meta["scene"] == "scene-2"
+    with pytest.raises(ValueError, match="at least 64"):
+        Session.from_sources(tmp_path / "scene.tif", tile=32)

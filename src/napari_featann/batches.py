@@ -19,8 +19,9 @@ __all__ = ["add_images", "local_view"]
 
 
 def add_images(
-    session: Session, sources, names=None, progress: Progress | None = None, bands=None
-) -> int:
+    session: Session, sources, names=None, progress: Progress | None = None, bands=None,
+    tile: int | None = None,
+) -> int:  # fmt: skip
     """Add images to a session: partition, features and placement of their segments.
 
     Parameters
@@ -35,6 +36,9 @@ def add_images(
     bands : sequence of int, optional
         Channels of multi-band images (one, or red, green, blue); by default
         the session's own choice, if it made one.
+    tile : int, optional
+        Cut larger images into tiles of this side; by default the session's
+        own tile size, if it cut any image into tiles.
 
     Returns
     -------
@@ -50,10 +54,14 @@ def add_images(
     progress = ensure_progress(progress)
     if bands is None:
         bands = next((r.meta["bands"] for r in session.images if "bands" in r.meta), None)
-    taken = {r.name for r in session.images} | {r.meta.get("stack") for r in session.images}
-    # new images and stacks get names of their own (a stack's planes are found by its name)
+    if tile is None:  # the session's tile size, when it cut scenes into tiles
+        sizes = [max(r.meta["tile"][2:]) for r in session.images if "tile" in r.meta]
+        tile = max(sizes) if sizes else None
+    taken = {r.name for r in session.images}
+    taken |= {r.meta.get(k) for r in session.images for k in ("stack", "scene")}
+    # new images, stacks and scenes get names of their own (found by their name)
     records, failures = load_collection(sources, names=names, bands=bands,
-                                        taken=taken - {None})  # fmt: skip
+                                        taken=taken - {None}, tile=tile)  # fmt: skip
     # a scratch session over the new images, with the same parameters and extractor
     scratch = Session(records, session.partition_params, session.feature_params,
                       session.projection_params)  # fmt: skip

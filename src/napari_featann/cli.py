@@ -87,7 +87,8 @@ def _cmd_segment(args) -> int:
     from .core.progress import StderrProgress
     from .session import Session
 
-    session = Session.from_sources(args.images if len(args.images) > 1 else args.images[0])
+    session = Session.from_sources(args.images if len(args.images) > 1 else args.images[0],
+                                   tile=args.tile)  # fmt: skip
     for src, why in session.load_failures.items():
         print(f"[featann] skipped {src}: {why}", file=sys.stderr)
     session.partition_params = partition_params(args)
@@ -162,7 +163,7 @@ def _cmd_gui(args) -> int:
     from ._widgets.launch import launch
 
     launch(args.images, edge_weights=args.edge_weights, weights=args.weights, block=True,
-           bands=args.bands)  # fmt: skip
+           bands=args.bands, tile=args.tile)  # fmt: skip
     return 0
 
 
@@ -174,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg = sub.add_parser("segment", help="partition images into candidate segments")
     seg.add_argument("images", nargs="+", help="image files or one folder")
     seg.add_argument("-o", "--output", required=True, help="folder for the label images (TIFF)")
+    seg.add_argument("--tile", type=int, metavar="PX",
+                     help="cut images larger than PX pixels into PX x PX tiles, each its own "
+                     "label image")  # fmt: skip
     _add_partition_args(seg)
     seg.set_defaults(func=_cmd_segment)
 
@@ -247,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--weights", metavar="PATH", help="local backbone weights")
     gui.add_argument("--bands", type=_bands, metavar="R,G,B",
                      help="channels of multi-band images to use as red, green, blue (or one, grey)")  # fmt: skip
+    gui.add_argument("--tile", type=int, metavar="PX",
+                     help="cut images larger than PX pixels into PX x PX tiles (large scenes)")  # fmt: skip
     gui.set_defaults(func=_cmd_gui)
     return parser
 

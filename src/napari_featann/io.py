@@ -190,6 +190,9 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
                 if im["path"] not in stacks:
                     stacks[im["path"]] = read_planes(im["path"], extra.get("bands"))
                 data = pick_plane(stacks[im["path"]], extra.get("plane"))
+                if "tile" in extra:  # a tile of a larger image: its window
+                    r, c, h, w = (int(v) for v in extra["tile"])
+                    data = np.ascontiguousarray(data[r : r + h, c : c + w])
             except ValueError as exc:
                 missing[im["path"]] = str(exc)
                 continue
@@ -255,6 +258,27 @@ def _export_stacks(session, folder: Path) -> list[Path]:
     return out
 
 
+def _export_scenes(session, folder: Path) -> list[Path]:
+    """One mask per tiled scene (``<scene>-mosaic.tif``), its tiles' masks in place."""
+    import tifffile
+
+    groups: dict[str, list[int]] = {}
+    for i, rec in enumerate(session.images):
+        if "tile" in rec.meta and rec.meta.get("scene"):
+            groups.setdefault(str(rec.meta["scene"]), []).append(i)
+    out, taken = [], {rec.name for rec in session.images}
+    for scene, members in groups.items():
+        h, w = (int(v) for v in session.images[members[0]].meta["scene_shape"])
+        mosaic = np.zeros((h, w), np.uint8)  # tiles left out of the session stay 0
+        for i in members:
+            r, c, th, tw = (int(v) for v in session.images[i].meta["tile"])
+            mosaic[r : r + th, c : c + tw] = session.class_masks[i]
+        p = folder / f"{_unique(f'{scene}-mosaic', taken)}.tif"
+        tifffile.imwrite(p, mosaic, photometric="minisblack", compression="zlib")
+        out.append(p)
+    return out
+
+
 def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[Path]:
     """Write one mask of class ids per image, plus ``legend.json`` and ``legend.csv``.
 
@@ -272,7 +296,8 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
         The mask files, in image order (named ``<image name>.png|tif``), then,
         for each stack the images came from, one TIFF of all its planes' masks
         (``<stack name>-stack.tif``, shape (planes, H, W); ``-stack-2`` and so on
-        when an image has that name).
+        when an image has that name), and for each scene cut into tiles, its
+        mask (``<scene>-mosaic.tif``, the scene's shape).
     """
     if fmt not in ("png", "tif"):
         raise ValueError(f"fmt must be 'png' or 'tif', got {fmt!r}")
@@ -291,6 +316,7 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
             tifffile.imwrite(p, mask.astype(np.uint8))
         out.append(p)
     out.extend(_export_stacks(session, folder))
+    out.extend(_export_scenes(session, folder))
     legend = [{"id": 0, "name": "unlabelled", "color": "#000000"}] + [
         {"id": c.id, "name": c.name, "color": c.color} for c in session.classes.values()
     ]

@@ -154,15 +154,18 @@ class Session:
 
     # ------------------------------------------------------------ creation
     @classmethod
-    def from_sources(cls, sources, names=None, axes=None, bands=None, **params) -> Session:
+    def from_sources(cls, sources, names=None, axes=None, bands=None, tile=None,
+                     **params) -> Session:  # fmt: skip
         """Load images (folder, files or arrays) into a new session.
 
-        A stack contributes each of its planes; ``names``, ``axes`` and ``bands``
-        (the channels to keep of multi-band images) are as in
+        A stack contributes each of its planes, an image larger than ``tile``
+        its tiles; ``names``, ``axes``, ``bands`` (the channels to keep of
+        multi-band images) and ``tile`` are as in
         :func:`napari_featann.core.images.load_collection`. Unreadable files are
         skipped and listed in ``load_failures``.
         """
-        records, failures = load_collection(sources, names=names, axes=axes, bands=bands)
+        records, failures = load_collection(sources, names=names, axes=axes, bands=bands,
+                                            tile=tile)  # fmt: skip
         session = cls(records, **params)
         session.load_failures = failures
         return session

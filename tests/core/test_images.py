@@ -240,3 +240,25 @@ def test_parse_bands_reads_one_or_three_indices(text, bands):
 def test_parse_bands_refuses_other_text(text, match):
     with pytest.raises(ValueError, match=match):
         parse_bands(text)
+
+
+def test_tiles_of_a_large_image_share_its_scaling_and_small_images_and_stacks_stay_whole():
+    grey = np.zeros((200, 150), np.uint16)
+    grey[:100] = 1000
+    grey[100:] = 3000  # the lower tiles are brighter, the same value looks the same
+    grey[0, 0], grey[199, 149] = 0, 4000
+    small = np.full((60, 60, 3), 7, np.uint8)
+    stack = np.zeros((3, 200, 150), np.uint16)
+    recs, _ = load_collection([grey, small, stack], names=["scene", "small", "vol"],
+                              axes=[None, None, "ZYX"], tile=100)  # fmt: skip
+    names = [r.name for r in recs]
+    assert names[:4] == ["scene_r0_c0", "scene_r0_c100", "scene_r100_c0", "scene_r100_c100"]
+    assert names[4:] == ["small", "vol_000", "vol_001", "vol_002"]
+    assert [r.meta["tile"] for r in recs[:4]] == [[0, 0, 100, 100], [0, 100, 100, 50],
+                                                   [100, 0, 100, 100], [100, 100, 100, 50]]  # fmt: skip
+    assert {r.meta["scene"] for r in recs[:4]} == {"scene"}
+    assert all(r.meta["scene_shape"] == [200, 150] for r in recs[:4])
+    top, bottom = recs[1].float_rgb(), recs[3].float_rgb()
+    assert top[50, 25, 0] < bottom[50, 25, 0]  # one scaling for the scene, not one per tile
+    assert recs[4].data.shape == (60, 60, 3) and "tile" not in recs[4].meta
+    np.testing.assert_array_equal(recs[3].data, grey[100:, 100:])

@@ -62,8 +62,10 @@ class ImageRecord:
     meta : dict
         For a plane of a stack: ``stack`` (the stack's name), ``plane`` (its
         index), ``planes`` (the stack's size) and ``range`` (the stack's
-        intensity range, see :func:`to_float_rgb`); ``bands``: the channels
-        kept of a multi-band file. Empty otherwise.
+        intensity range, see :func:`to_float_rgb`); for a tile of a larger
+        image, ``scene`` (its name), ``scene_shape``, ``tile`` (first row,
+        first column, height, width in the scene) and ``range``; ``bands``: the
+        channels kept of a multi-band file. Empty otherwise.
     """
 
     name: str
@@ -401,10 +403,14 @@ def _unique(name: str, taken: set[str]) -> str:
     return out
 
 
-def _records(label: str, planes: list, path: str | None, taken: set[str], bands=None):
-    """One record for an image; one per plane, sharing the stack's scaling, for a stack."""
+def _records(label: str, planes: list, path: str | None, taken: set[str], bands=None,
+             tile: int | None = None):  # fmt: skip
+    """One record for an image; one per plane, sharing the stack's scaling, for a stack;
+    one per tile, sharing the scene's scaling, for an image larger than ``tile``."""
     name = _unique(label, taken)
     chosen = {} if bands is None else {"bands": [int(b) for b in bands]}
+    if len(planes) == 1 and tile and max(planes[0].shape[:2]) > tile:
+        return _tiles(name, planes[0], path, taken, int(tile), chosen)
     if len(planes) == 1:
         return [ImageRecord(name, planes[0], path, dict(chosen))]
     width = max(3, len(str(len(planes) - 1)))
@@ -415,6 +421,25 @@ def _records(label: str, planes: list, path: str | None, taken: set[str], bands=
     ]
 
 
+#: The smallest tile side accepted (a tile must hold segments worth describing).
+MIN_TILE = 64
+
+
+def _tiles(name: str, scene: np.ndarray, path, taken: set[str], tile: int, chosen: dict):
+    """Records of the ``tile`` x ``tile`` tiles of a scene, row by row."""
+    h, w = scene.shape[:2]
+    meta = {"scene": name, "scene_shape": [int(h), int(w)], "range": stack_range([scene]),
+            **chosen}  # fmt: skip
+    out = []
+    for r in range(0, h, tile):
+        for c in range(0, w, tile):
+            th, tw = min(tile, h - r), min(tile, w - c)
+            out.append(ImageRecord(_unique(f"{name}_r{r}_c{c}", taken),
+                                   np.ascontiguousarray(scene[r : r + th, c : c + tw]), path,
+                                   {**meta, "tile": [r, c, th, tw]}))  # fmt: skip
+    return out
+
+
 def load_collection(
     sources: str | os.PathLike | Sequence[str | os.PathLike | np.ndarray] | np.ndarray,
     names: Iterable[str] | None = None,
@@ -422,6 +447,7 @@ def load_collection(
     axes: Iterable[str | None] | None = None,
     bands: Sequence[int] | None = None,
     taken: Iterable[str] = (),
+    tile: int | None = None,
 ) -> tuple[list[ImageRecord], dict[str, str]]:
     """Load a collection from a folder, a list of files, or a list of arrays.
 
@@ -446,6 +472,11 @@ def load_collection(
     taken : iterable of str
         Names already in use (by the images and stacks of a session that grows):
         new images and stacks get other names (``name-2``...).
+    tile : int, optional
+        Cut 2-D images whose height or width exceeds ``tile`` pixels into tiles
+        of at most ``tile`` x ``tile`` (a large remote-sensing scene becomes
+        many images), named ``<name>_r<row>_c<col>`` after their first pixel and
+        sharing the scene's intensity scaling. Stacks are not tiled.
 
     Returns
     -------
@@ -460,6 +491,8 @@ def load_collection(
         Nothing could be read, or a source is bad and ``skip_bad`` is False.
         Its ``failures`` names every bad file.
     """
+    if tile is not None and int(tile) < MIN_TILE:
+        raise ValueError(f"tiles must be at least {MIN_TILE} pixels, got {tile}")
     if isinstance(sources, (str, os.PathLike)):
         p = Path(sources)
         sources = list_image_files(p) if p.is_dir() else [p]
@@ -493,7 +526,8 @@ def load_collection(
                     raise ImageLoadError(f"cannot read {path}: {exc}", failures) from None
                 continue
             label = names[i] if names is not None and i < len(names) else path.stem
-        records.extend(_records(label, planes, None if path is None else str(path), taken, bands))
+        records.extend(_records(label, planes, None if path is None else str(path), taken, bands,
+                                tile))  # fmt: skip
     if not records:
         detail = "; ".join(f"{k}: {v}" for k, v in failures.items()) or "no image files given"
         raise ImageLoadError(f"no readable image: {detail}", failures)

@@ -300,7 +300,8 @@ def stack_screenshot() -> int:
 
 
 def remote_screenshot() -> int:
-    """``remote.png``: a SpaceNet aerial scene cut into four tiles, roads and roofs labelled."""
+    """``remote.png``: a SpaceNet aerial scene cut into four tiles (*Tiles* 650 px), roads and
+    roofs labelled."""
     import tifffile
     from qtpy.QtWidgets import QApplication
 
@@ -308,11 +309,8 @@ def remote_screenshot() -> int:
                             "road_mask_input.tif")  # fmt: skip
     viewer, dock = viewer_with_dock()
     dock.partition_panel.regions.value = 150
-    half = scene.shape[0] // 2, scene.shape[1] // 2
-    for r in range(2):
-        for c in range(2):
-            tile = scene[r * half[0] : (r + 1) * half[0], c * half[1] : (c + 1) * half[1]]
-            viewer.add_image(tile, name=f"aerial r{r} c{c}")
+    viewer.add_image(scene, name="aerial")
+    dock.tile_spin.setValue(650)  # four tiles of 650 x 650
     if not run_pipeline(dock):
         return 1
     app = QApplication.instance()

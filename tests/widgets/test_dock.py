@@ -612,3 +612,32 @@ def test_keys_are_bound_and_released(dock, session_file):
     assert (
         dock.viewer.mouse_drag_callbacks == [] or dock._click_cb not in viewer.mouse_drag_callbacks
     )
+
+
+def test_a_large_layer_is_cut_into_tiles_placed_in_its_scene(dock, qtbot, photos):
+    scene = np.concatenate([photos[0], photos[0][:, ::-1]], axis=1)  # 128 x 256
+    layer = dock.viewer.add_image(scene, name="scene")
+    dock.tile_spin.setValue(128)
+    assert dock.chosen_tile() == 128
+    dock.layer_list.item(0).setSelected(True)
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.start()
+    assert blocker.args == ["pipeline", "done"], dock.last_error
+    s = dock.session
+    assert [r.name for r in s.images] == ["scene_r0_c0", "scene_r0_c128"]
+    for i in range(2):
+        dock.current_image = i
+        image, classes, segments = dock.layers_for(i)
+        assert image is not layer  # each tile has a layer of its own, at its place
+        assert tuple(image.translate) == (0, 128 * i)
+        assert tuple(classes.translate) == tuple(segments.translate) == (0, 128 * i)
+    assert layer.visible  # the scene stays under its tiles
+    # Start again with the same layer and the same tile size: the same session
+    dock.layer_list.item(0).setSelected(True)
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT):
+        dock.start()
+    assert dock.session.n_images == 2
+    dock.tile_spin.setValue(0)  # tiling off: Start loads the layer again, whole
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT):
+        dock.start()
+    assert dock.session.n_images == 1 and dock.layers_for(0)[0] is layer

@@ -251,7 +251,7 @@ class FeatureSpaceWidget(
         has = self._session is not None
         projected = has and self._session.embedding is not None
         for w in (self.open_button, self.start_button, self.load_button, self.layer_list,
-                  self.bands_edit):  # fmt: skip
+                  self.bands_edit, self.tile_spin):  # fmt: skip
             w.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
         for w in (self.partition_panel.preview_button, self.partition_panel.apply_button):
@@ -342,6 +342,7 @@ class FeatureSpaceWidget(
             projection.warm_up()  # and UMAP's code, while the user looks or Start runs
         self._session = session
         self._loaded_from = []
+        self._loaded_tile = None
         self._selected_ids = np.zeros(0, np.int64)
         self.layers.set_session(session, source_layers, adopt)
         self.volumes.clear()
@@ -364,7 +365,7 @@ class FeatureSpaceWidget(
             self._warn("skipped: " + "; ".join(f"{k}: {v}" for k, v in
                                                session.load_failures.items()))  # fmt: skip
 
-    def load_images(self, sources, names=None, bands=None):
+    def load_images(self, sources, names=None, bands=None, tile=None):
         """Load images into a new session (not yet partitioned) and show them.
 
         Parameters
@@ -375,6 +376,9 @@ class FeatureSpaceWidget(
         bands : sequence of int, optional
             Channels of multi-band images to use (one, or red, green, blue); by
             default those typed in the *Bands* field, else all (RGB or grey).
+        tile : int, optional
+            Cut larger images into tiles of this side; by default the *Tiles*
+            box's value (none when it is off).
 
         Returns
         -------
@@ -389,6 +393,8 @@ class FeatureSpaceWidget(
         axes = None
         if bands is None:
             bands = self.chosen_bands()
+        if tile is None:
+            tile = self.chosen_tile()
         if isinstance(sources, (list, tuple)) and sources and isinstance(sources[0], Image):
             layers = list(sources)
             sources = [np.asarray(la.data[0] if la.multiscale else la.data) for la in layers]
@@ -396,7 +402,7 @@ class FeatureSpaceWidget(
             axes = [layer_axes(layer) for layer in layers]  # a 3-D layer gives its planes
         else:
             layers = []
-        session = Session.from_sources(sources, names=names, axes=axes, bands=bands)
+        session = Session.from_sources(sources, names=names, axes=axes, bands=bands, tile=tile)
         source_layers = reused_layers(session, layers)  # the user's 2-D layers, shown as they are
         session.partition_params = self.partition_panel.params()
         session.feature_params = self.features_panel.params(session.feature_params)
@@ -404,6 +410,7 @@ class FeatureSpaceWidget(
         self._keep_unsaved()
         self.set_session(session, source_layers)
         self._loaded_from = layers  # Start again with these layers picked: the same session
+        self._loaded_tile = tile  # unless the tile size changed since
         self.session_path = None
         self.dirty = False
         self._status(f"loaded {session.n_images} images: press Start")

@@ -8,7 +8,7 @@ the dock, and switching images in the dock moves the slider.
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QListWidgetItem
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QListWidgetItem, QSpinBox
 
 from .layers import META_INDEX, META_SESSION, layer_axes
 
@@ -31,6 +31,13 @@ def reused_layers(session, layers) -> dict:
             continue
         rec = session.images[k]
         n = 1 if rec.plane is None else int(rec.meta.get("planes", 1))
+        if "tile" in rec.meta:  # a scene cut into tiles: they get layers of their own
+            scene = rec.meta.get("scene")
+            n = 0
+            while k + n < session.n_images and session.images[k + n].meta.get("scene") == scene:
+                n += 1
+            k += n
+            continue
         if n == 1 and rec.plane is None and layer_axes(layer) in ("YX", "YXS"):
             out[k] = layer
         k += n
@@ -60,10 +67,25 @@ class InputsMixin:
             "green and blue, or one channel as grey, counted from 0. Used once, by the next "
             "Open folder, Start or Add images; then the field shows the session's choice "
             "in grey.")  # fmt: skip
+        self.tile_spin = QSpinBox()
+        self.tile_spin.setRange(0, 65536)
+        self.tile_spin.setSingleStep(256)
+        self.tile_spin.setSpecialValueText("off")
+        self.tile_spin.setSuffix(" px")
+        self.tile_spin.setToolTip(
+            "Cut images larger than this into tiles of this side, each an image of the "
+            "session (large remote-sensing scenes); Export masks also writes each scene "
+            "whole. Used by Open folder, Start and Add images.")  # fmt: skip
         row = QHBoxLayout()
         row.addWidget(QLabel("Bands"))
         row.addWidget(self.bands_edit, 1)
+        row.addWidget(QLabel("Tiles"))
+        row.addWidget(self.tile_spin)
         return row
+
+    def chosen_tile(self) -> int | None:
+        """The tile side of the *Tiles* box, or None when tiling is off."""
+        return self.tile_spin.value() or None
 
     def chosen_bands(self) -> list[int] | None:
         """The channels typed in the *Bands* field (None when empty).

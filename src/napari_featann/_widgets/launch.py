@@ -6,8 +6,9 @@ __all__ = ["launch"]
 
 
 def launch(
-    images=None, edge_weights=None, weights=None, block: bool = True, viewer=None, bands=None
-):
+    images=None, edge_weights=None, weights=None, block: bool = True, viewer=None, bands=None,
+    tile=None,
+):  # fmt: skip
     """Open napari with the dock docked and the images loaded (sample photos by default).
 
     Parameters
@@ -25,6 +26,8 @@ def launch(
         Use this viewer instead of opening one (tests).
     bands : sequence of int, optional
         Channels of multi-band images to use (one, or red, green, blue).
+    tile : int, optional
+        Cut images larger than this into tiles of this side (the dock's *Tiles*).
 
     Returns
     -------
@@ -42,6 +45,8 @@ def launch(
         widget.partition_panel.edge_weights.value = str(edge_weights)
     if weights:
         widget.features_panel.weights.value = str(weights)
+    if tile:
+        widget.tile_spin.setValue(int(tile))
     if images:
         sources = images[0] if len(images) == 1 else list(images)
         widget.load_images(sources, bands=bands)

@@ -222,6 +222,8 @@ class LayerSet:
             limits = None if rgb else rec.meta.get("range")  # a stack's planes look alike
             image = self.viewer.add_image(rec.data, name=rec.name, rgb=rgb, visible=False,
                                           contrast_limits=limits)  # fmt: skip
+            if "tile" in rec.meta:  # at its place in the scene
+                image.translate = tuple(float(v) for v in rec.meta["tile"][:2])
             self._register(i, "image", image, owned=True)
         classes = self.get(i, "classes")
         if classes is None:

@@ -313,13 +313,14 @@ class LearnMixin:
         if not live.label_images:
             raise RuntimeError("run the pipeline (Start) first")
         bands = self.chosen_bands()  # else the session's own choice
+        tile = self.chosen_tile()  # likewise
         fork = live.fork()
         for name in ("images", "class_masks", "manual_masks"):
             setattr(fork, name, list(getattr(live, name)))
         fork.load_failures = dict(live.load_failures)
 
         def job(progress):
-            n = add_images(fork, sources, progress=progress, bands=bands)
+            n = add_images(fork, sources, progress=progress, bands=bands, tile=tile)
             return fork, n
 
         def done(result) -> None:

@@ -111,7 +111,8 @@ class JobsMixin:
         """Partition, extract features and project every image, as one cancellable job.
 
         Uses the Image layers picked in the list when they differ from the
-        session's, or when channels were typed in *Bands* (a new session);
+        session's, when channels were typed in *Bands* or when the *Tiles*
+        size changed since they were loaded (a new session);
         otherwise re-runs on the current session with the panels' parameters.
         """
         picked = self.picked_layers()
@@ -121,6 +122,7 @@ class JobsMixin:
         if picked and (
             self._session is None
             or bands is not None
+            or self.chosen_tile() != getattr(self, "_loaded_tile", None)
             or (
                 picked != self._loaded_from
                 and picked

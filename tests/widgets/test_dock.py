@@ -616,7 +616,7 @@ def test_keys_are_bound_and_released(dock, session_file):
 
 def test_a_large_layer_is_cut_into_tiles_placed_in_its_scene(dock, qtbot, photos):
     scene = np.concatenate([photos[0], photos[0][:, ::-1]], axis=1)  # 128 x 256
-    layer = dock.viewer.add_image(scene, name="scene")
+    layer = dock.viewer.add_image(scene, name="scene", scale=(2, 2), translate=(10, 20))
     dock.tile_spin.setValue(128)
     assert dock.chosen_tile() == 128
     dock.layer_list.item(0).setSelected(True)
@@ -629,8 +629,14 @@ def test_a_large_layer_is_cut_into_tiles_placed_in_its_scene(dock, qtbot, photos
         dock.current_image = i
         image, classes, segments = dock.layers_for(i)
         assert image is not layer  # each tile has a layer of its own, at its place
-        assert tuple(image.translate) == (0, 128 * i)
-        assert tuple(classes.translate) == tuple(segments.translate) == (0, 128 * i)
+        assert tuple(image.translate) == (10, 20 + 2 * 128 * i) and tuple(image.scale) == (2, 2)
+        for other in (classes, segments):
+            assert tuple(other.translate) == tuple(image.translate)
+            assert tuple(other.scale) == (2, 2)
+    # a click in the world finds the segment under it in the tile
+    dock.current_image = 1
+    dock._on_canvas_click((10 + 2 * 50, 20 + 2 * (128 + 30)))
+    assert dock.layers.focused == (1, s.segment_at(1, 50, 30))
     assert layer.visible  # the scene stays under its tiles
     # Start again with the same layer and the same tile size: the same session
     dock.layer_list.item(0).setSelected(True)

@@ -36,7 +36,7 @@ from qtpy.QtWidgets import (
 from ._compat import avoid_llvm_clash
 from .correct import CorrectMixin
 from .files import SessionFilesMixin
-from .inputs import InputsMixin, reused_layers
+from .inputs import InputsMixin, place_tiles, reused_layers
 from .layers import META_ROLE, META_SESSION, LayerSet, layer_axes, paint_atoms_to_flat
 from .learn import LearnMixin
 from .link import ScatterLinkMixin, Thumbnails, click_callback
@@ -404,6 +404,7 @@ class FeatureSpaceWidget(
             layers = []
         session = Session.from_sources(sources, names=names, axes=axes, bands=bands, tile=tile)
         source_layers = reused_layers(session, layers)  # the user's 2-D layers, shown as they are
+        place_tiles(session, layers)  # tiles of a scaled or moved scene layer: where it is
         session.partition_params = self.partition_panel.params()
         session.feature_params = self.features_panel.params(session.feature_params)
         session.projection_params = self.projection_panel.params(session.projection_params)

@@ -12,7 +12,7 @@ from qtpy.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QListWidgetItem, QSpi
 
 from .layers import META_INDEX, META_SESSION, layer_axes
 
-__all__ = ["InputsMixin", "reused_layers"]
+__all__ = ["InputsMixin", "place_tiles", "reused_layers"]
 
 _ALL_BANDS = "all (RGB or grey); e.g. 4,2,1 or 3"
 
@@ -42,6 +42,24 @@ def reused_layers(session, layers) -> dict:
             out[k] = layer
         k += n
     return out
+
+
+def place_tiles(session, layers) -> None:
+    """Record the 2-D scale and translation of the layers whose scenes were cut into tiles.
+
+    Each tile of such a scene gets ``scene_scale`` and ``scene_translate`` in
+    its meta (saved with the session), so that its layers lie over the scene's
+    layer; nothing is recorded for a layer at the origin with unit scale.
+    """
+    by_name = {layer.name: layer for layer in layers}
+    for rec in session.images:
+        layer = by_name.get(rec.meta.get("scene")) if "tile" in rec.meta else None
+        if layer is None:
+            continue
+        scale, translate = list(layer.scale[-2:]), list(layer.translate[-2:])
+        if scale != [1, 1] or translate != [0, 0]:
+            rec.meta["scene_scale"] = [float(v) for v in scale]
+            rec.meta["scene_translate"] = [float(v) for v in translate]
 
 
 def _shown_plane(layer, dims) -> int:

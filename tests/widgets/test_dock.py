@@ -617,6 +617,8 @@ def test_keys_are_bound_and_released(dock, session_file):
 def test_a_large_layer_is_cut_into_tiles_placed_in_its_scene(dock, qtbot, photos):
     scene = np.concatenate([photos[0], photos[0][:, ::-1]], axis=1)  # 128 x 256
     layer = dock.viewer.add_image(scene, name="scene", scale=(2, 2), translate=(10, 20))
+    dock.tile_spin.setValue(30)  # below the smallest tile: the smallest
+    assert dock.chosen_tile() == 64
     dock.tile_spin.setValue(128)
     assert dock.chosen_tile() == 128
     dock.layer_list.item(0).setSelected(True)

@@ -90,6 +90,7 @@ class InputsMixin:
         self.tile_spin.setSingleStep(256)
         self.tile_spin.setSpecialValueText("off")
         self.tile_spin.setSuffix(" px")
+        self.tile_spin.valueChanged.connect(self._snap_tile)
         self.tile_spin.setToolTip(
             "Cut images larger than this into tiles of this side, each an image of the "
             "session (large remote-sensing scenes); Export masks also writes each scene "
@@ -100,6 +101,13 @@ class InputsMixin:
         row.addWidget(QLabel("Tiles"))
         row.addWidget(self.tile_spin)
         return row
+
+    def _snap_tile(self, value: int) -> None:
+        """Sides below the smallest tile (but not 0, off) become the smallest tile."""
+        from ..core.images import MIN_TILE
+
+        if 0 < value < MIN_TILE:
+            self.tile_spin.setValue(MIN_TILE)
 
     def chosen_tile(self) -> int | None:
         """The tile side of the *Tiles* box, or None when tiling is off."""

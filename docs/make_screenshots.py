@@ -317,7 +317,7 @@ def remote_screenshot() -> int:
     s = dock.session
     # a person clicks a stretch of road and a roof in the first tile (Image 1, pixel
     # coordinates picked by eye), sees where each lands in the scatter and boxes its cluster
-    for name, colour, pixel in (("road", "#ffe119", (77, 100)), ("roof", "#e6194b", (140, 125))):
+    for name, colour, pixel in (("road", "#4363d8", (77, 100)), ("roof", "#e6194b", (140, 125))):
         cid = dock.add_class(name, colour)
         dock.set_current_class(cid)
         sid = int(s.label_images[0][pixel])
@@ -335,7 +335,7 @@ def remote_screenshot() -> int:
     _close_notifications(viewer)
     app.processEvents()
     save_png(np.asarray(viewer.screenshot(canvas_only=False, flash=False)), "remote.png",
-             width=1200, colors=128)  # fmt: skip
+             width=1200, colors=96)  # fmt: skip
     viewer.close()
     return 0
 

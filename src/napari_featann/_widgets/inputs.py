@@ -14,7 +14,7 @@ from .layers import META_INDEX, META_SESSION, layer_axes
 
 __all__ = ["InputsMixin", "place_tiles", "reused_layers"]
 
-_ALL_BANDS = "all (RGB or grey); e.g. 4,2,1 or 3"
+_ALL_BANDS = "all; e.g. 4,2,1 or 3"
 
 
 def reused_layers(session, layers) -> dict:
@@ -91,6 +91,7 @@ class InputsMixin:
         self.tile_spin.setSpecialValueText("off")
         self.tile_spin.setSuffix(" px")
         self.tile_spin.valueChanged.connect(self._snap_tile)
+        self.tile_spin.setMaximumWidth(110)  # leave the Bands field its width
         self.tile_spin.setToolTip(
             "Cut images larger than this into tiles of this side, each an image of the "
             "session (large remote-sensing scenes); Export masks also writes each scene "

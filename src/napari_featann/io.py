@@ -233,13 +233,19 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
     return s
 
 
+def _grouped(session, key: str, belongs) -> dict[str, list[int]]:
+    """Indices of the images that ``belongs`` accepts, by the value of their ``meta[key]``."""
+    groups: dict[str, list[int]] = {}
+    for i, rec in enumerate(session.images):
+        if belongs(rec) and rec.meta.get(key):
+            groups.setdefault(str(rec.meta[key]), []).append(i)
+    return groups
+
+
 def _export_stacks(session, folder: Path) -> list[Path]:
     import tifffile
 
-    groups: dict[str, list[int]] = {}
-    for i, rec in enumerate(session.images):
-        if rec.plane is not None and rec.meta.get("stack"):
-            groups.setdefault(str(rec.meta["stack"]), []).append(i)
+    groups = _grouped(session, "stack", lambda rec: rec.plane is not None)
     out, taken = [], {rec.name for rec in session.images}  # never a per-image mask's name
     for stack, members in groups.items():
         shape = session.images[members[0]].shape2d
@@ -262,10 +268,7 @@ def _export_scenes(session, folder: Path) -> list[Path]:
     """One mask per tiled scene (``<scene>-mosaic.tif``), its tiles' masks in place."""
     import tifffile
 
-    groups: dict[str, list[int]] = {}
-    for i, rec in enumerate(session.images):
-        if "tile" in rec.meta and rec.meta.get("scene"):
-            groups.setdefault(str(rec.meta["scene"]), []).append(i)
+    groups = _grouped(session, "scene", lambda rec: "tile" in rec.meta)
     out, taken = [], {rec.name for rec in session.images}
     for scene, members in groups.items():
         h, w = (int(v) for v in session.images[members[0]].meta["scene_shape"])

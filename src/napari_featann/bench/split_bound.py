@@ -176,9 +176,8 @@ def greedy_split_effort(images: list[SplitOptions], targets=None) -> dict:
             if t not in reached and mean >= t:
                 reached[t] = round(float(effort) / n, 2)
     if default_targets:  # the levels reached and the first one not reached
-        targets = [t for t in targets if t in reached] + [t for t in targets if t not in reached][
-            :1
-        ]
+        missed = [t for t in targets if t not in reached][:1]
+        targets = [t for t in targets if t in reached] + missed
     return {
         "start_iou": round(start, 2),
         "effort_to_reach": {f"{t:g}": reached.get(t) for t in targets},

@@ -43,6 +43,14 @@ def test_python_name_resolves(command):
     assert callable(obj)
 
 
+def test_top_level_manifest_is_the_package_one():
+    """``napari.yaml`` at the repository's top is a link to the packaged manifest, not a copy."""
+    top = MANIFEST.parents[2] / "napari.yaml"
+    assert top.is_symlink()
+    assert top.resolve() == MANIFEST.resolve()
+    assert npe2.PluginManifest.from_file(top).name == "napari-featann"
+
+
 def test_installed_manifest_is_this_one():
     """The entry point napari finds is this package's manifest (pip install -e)."""
     pm = npe2.PluginManifest.from_distribution("napari-featann")

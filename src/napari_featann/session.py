@@ -276,7 +276,8 @@ class Session:
     def _set_structure(self, s: _Structure) -> None:
         self.label_images = list(s.label_images)
         self.segments = s.segments
-        self.segment_class = np.asarray(s.segment_class, np.int32)
+        # a copy: labelling writes segment_class in place, and the saved state must not move
+        self.segment_class = np.array(s.segment_class, np.int32)
         self.features = s.features
         self.embedding = s.embedding
         self.next_id = int(s.next_id)
@@ -409,7 +410,12 @@ class Session:
 
     # ------------------------------------------------------------ classes
     def add_class(self, name: str | None = None, color: str | None = None) -> int:
-        """Add a class and return its id (1..255)."""
+        """Add a class and return its id (1..255); undoable.
+
+        The lowest free id is taken, so a deleted class's id comes back. Adding
+        is in the history for that reason: undoing past it removes the class
+        again, and an undone deletion can never meet a newer class on its id.
+        """
         free = [i for i in range(1, 256) if i not in self.classes]
         if not free:
             raise ValueError("at most 255 classes")
@@ -417,7 +423,16 @@ class Session:
         name = name or f"class {cid}"
         if any(c.name == name for c in self.classes.values()):
             raise ValueError(f"a class named {name!r} exists already")
-        self.classes[cid] = ClassInfo(cid, name, color or PALETTE[(cid - 1) % len(PALETTE)])
+        info = ClassInfo(cid, name, color or PALETTE[(cid - 1) % len(PALETTE)])
+        self.classes[cid] = info
+
+        def undo():
+            self.classes.pop(cid, None)
+
+        def redo():
+            self.classes[cid] = info
+
+        self.history.push(Action(f"add class {name}", undo, redo))
         return cid
 
     def rename_class(self, class_id: int, name: str) -> None:
@@ -475,6 +490,8 @@ class Session:
         if class_id != 0:
             self._class(class_id)
         ids = np.unique(np.asarray(segment_ids, np.int64))
+        if ids.size == 0:
+            return {}  # nothing to label: no step in the history either
         rows = self.segments.rows_of(ids)
         old_rows_class = self.segment_class[rows].copy()
         selected = np.zeros(int(max(self.next_id, ids.max(initial=0) + 1)), bool)

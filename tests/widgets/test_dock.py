@@ -174,6 +174,24 @@ def test_only_2d_layers_are_reused_each_for_its_own_image():
     assert reused_layers(s, layers) == {3: clash, 10: flat}
 
 
+def test_undo_of_a_class_deletion_or_addition_updates_the_class_list(dock, session_file):
+    s = _open(dock, session_file)
+    sky = dock.add_class("sky")
+    dock.assign(s.segments.ids[:4], sky)
+    dock.class_manager.delete_class(sky)
+    assert dock.class_manager.list.count() == 0 and dock.current_class == 0
+    assert dock.undo() == "delete class sky"
+    assert dock.class_manager.list.count() == 1 and dock.current_class == sky
+    img, flat = _pixels_of(s, s.segments.ids[0])
+    assert np.all(dock.layers_for(img)[1].data.ravel()[flat] == sky)
+    assert dock.layers_for(img)[1].get_color(sky)[3] > 0  # drawn, in the class colour
+    dock.undo()  # the labels
+    assert dock.undo() == "add class sky"
+    assert dock.class_manager.list.count() == 0 and dock.current_class == 0
+    assert dock.redo() == "add class sky"
+    assert dock.class_manager.list.item(0).text().endswith("sky") and dock.current_class == sky
+
+
 def test_box_labelling_undo_redo(dock, session_file):
     s = _open(dock, session_file)
     sky = dock.add_class("sky")

@@ -539,6 +539,7 @@ class FeatureSpaceWidget(
         if s is None or self.busy:
             return None
         before = [id(a) for a in s.label_images] + [id(s.segments)]
+        classes = list(s.classes.items())
         desc = s.undo() if which == "undo" else s.redo()
         if desc is None:
             self._status(f"nothing to {which}")
@@ -549,6 +550,8 @@ class FeatureSpaceWidget(
         for (_i, role), layer in self.layers._layers.items():
             if role == "classes":
                 layer.refresh()
+        if list(s.classes.items()) != classes:  # a class was added or deleted
+            self.class_manager.follow_session()
         self._sync_scatter()
         self._touch()
         self._status(f"{which}: {desc}")

@@ -256,6 +256,16 @@ class ClassManager(QWidget):
         self.refresh()
         self.current_changed.emit(self._current)
 
+    def follow_session(self) -> None:
+        """Show the session's classes again after undo or redo added or removed one."""
+        ids = self.class_ids()
+        current = self._current if self._current in ids else (ids[-1] if ids else 0)
+        changed, self._current = current != self._current, current
+        self.refresh()
+        self.classes_changed.emit()
+        if changed:
+            self.current_changed.emit(current)
+
     @property
     def current_class(self) -> int:
         """The current class id, 0 when there is none."""

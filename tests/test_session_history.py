@@ -1,0 +1,159 @@
+"""Undo and redo keep the session consistent across every kind of edit.
+
+The invariant: every pixel not painted by hand shows its segment's class, the
+label images hold exactly the segments of the table, and no pixel holds a class
+that does not exist.
+"""
+
+import numpy as np
+import pytest
+
+from napari_featann import editing
+from napari_featann.core.partition import PartitionParams
+from napari_featann.session import Session
+
+
+@pytest.fixture
+def session():
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, 60, (64, 80, 3)).astype(np.uint8)
+    img[10:40, 12:50] += 150
+    img[45:60, 30:70, 1] += 120
+    s = Session.from_sources([img, img[::-1, ::-1].copy()], names=["a", "b"])
+    s.partition_params.regions = 25
+    s.partition()
+    return s
+
+
+def _check(s: Session, tag: str) -> None:
+    assert len(s.segment_class) == len(s.segments), tag
+    for i in range(s.n_images):
+        lab = s.label_images[i]
+        rows = s.segments.image == i
+        lut = np.zeros(int(lab.max()) + 1, np.int64)
+        lut[s.segments.ids[rows]] = s.segment_class[rows]
+        wrong = ~s.manual_masks[i] & (s.class_masks[i] != lut[lab])
+        assert not wrong.any(), f"{tag}: image {i}: {int(wrong.sum())} pixels off their segment"
+        assert set(np.unique(lab).tolist()) == set(s.segments.ids[rows].tolist()), tag
+        assert set(np.unique(s.class_masks[i]).tolist()) - {0} <= set(s.classes), tag
+
+
+def _snapshot(s: Session):
+    return (
+        [m.copy() for m in s.class_masks],
+        [m.copy() for m in s.label_images],
+        s.segment_class.copy(),
+        sorted(s.classes),
+    )
+
+
+def _same(x, y) -> bool:
+    return (
+        all(np.array_equal(a, b) for a, b in zip(x[0], y[0], strict=True))
+        and all(np.array_equal(a, b) for a, b in zip(x[1], y[1], strict=True))
+        and np.array_equal(x[2], y[2])
+        and x[3] == y[3]
+    )
+
+
+def _random_edit(s: Session, rng, k: int) -> None:
+    op = rng.choice(["assign", "assign", "split", "merge", "recut", "paint", "remove", "add"])
+    classes = list(s.classes)
+    if op == "assign":
+        ids = rng.choice(s.segments.ids, size=int(rng.integers(1, 8)), replace=False)
+        s.assign(ids, int(rng.choice([0, *classes])))
+    elif op == "split":
+        row = int(np.argmax(s.segments.area))
+        sid, img = int(s.segments.ids[row]), int(s.segments.image[row])
+        yy, xx = np.nonzero(s.label_images[img] == sid)
+        cls = int(rng.choice(classes)) if classes else None
+        editing.split(s, sid, [(yy[0], xx[0])], [(yy[-1], xx[-1])], positive_class=cls)
+    elif op == "merge":
+        lab = s.label_images[int(rng.integers(s.n_images))]
+        edge = np.flatnonzero(lab[:, 1:] != lab[:, :-1])
+        if edge.size:
+            r, c = np.unravel_index(int(rng.choice(edge)), lab[:, 1:].shape)
+            editing.merge(s, [int(lab[r, c]), int(lab[r, c + 1])])
+    elif op == "recut":
+        editing.recut(s, PartitionParams(regions=int(rng.integers(8, 40))),
+                      images=[int(rng.integers(s.n_images))])  # fmt: skip
+    elif op == "paint":
+        img = int(rng.integers(s.n_images))
+        mask = np.zeros(s.class_masks[img].shape, bool)
+        y, x = int(rng.integers(50)), int(rng.integers(60))
+        mask[y : y + 6, x : x + 6] = True
+        s.paint(img, mask, int(rng.choice([0, *classes])))
+    elif op == "remove" and classes:
+        s.remove_class(int(rng.choice(classes)))
+    elif op == "add" and len(classes) < 5:
+        s.add_class(f"c{k}")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_random_edits_undo_and_redo_stay_consistent(session, seed):
+    rng = np.random.default_rng(seed)
+    s = session
+    s.add_class("a")
+    s.add_class("b")
+    s.history.clear()
+    for k in range(30):
+        r = rng.random()
+        if r < 0.15:
+            s.undo()
+        elif r < 0.25:
+            s.redo()
+        else:
+            _random_edit(s, rng, k)
+        _check(s, f"step {k}")
+    states = [_snapshot(s)]
+    while s.history.can_undo:
+        s.undo()
+        _check(s, "undo all")
+        states.append(_snapshot(s))
+    assert sorted(s.classes) == [1, 2] and not any(m.any() for m in s.class_masks)
+    for expected in reversed(states[:-1]):
+        s.redo()
+        _check(s, "redo all")
+        assert _same(_snapshot(s), expected)
+
+
+def test_redo_of_a_structural_edit_brings_back_no_later_label(session):
+    s = session
+    a = s.add_class("a")
+    row = int(np.argmax(s.segments.area))
+    sid, img = int(s.segments.ids[row]), int(s.segments.image[row])
+    yy, xx = np.nonzero(s.label_images[img] == sid)
+    editing.split(s, sid, [(yy[0], xx[0])], [(yy[-1], xx[-1])])
+    s.assign(s.segments.ids[s.segments.image == 1][:5], a)
+    editing.recut(s, PartitionParams(regions=12), images=[0])
+    for _ in range(3):
+        s.undo()
+    assert s.redo().startswith("split")
+    assert not (s.segment_class > 0).any()  # the assign came after the split
+    assert not any(m.any() for m in s.class_masks)
+    _check(s, "after redo")
+
+
+def test_undoing_a_deletion_never_meets_a_newer_class_on_its_id(session):
+    s = session
+    cat = s.add_class("cat")
+    s.remove_class(cat)
+    dog = s.add_class("dog")
+    assert dog == cat  # the lowest free id comes back
+    s.assign(s.segments.ids[:5], dog)
+    assert s.undo().startswith("label") and s.undo() == "add class dog"
+    assert s.classes == {}
+    assert s.undo() == "delete class cat" and s.classes[cat].name == "cat"
+    for _ in range(3):
+        s.redo()
+    assert {c.name for c in s.classes.values()} == {"dog"}
+    assert (s.segment_class == dog).sum() == 5
+    _check(s, "after redo")
+
+
+def test_assign_nothing_leaves_no_history_step(session):
+    s = session
+    s.add_class("a")
+    s.history.clear()
+    assert s.assign([], 1) == {}
+    assert not s.history.can_undo

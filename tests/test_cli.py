@@ -26,3 +26,40 @@ def test_segment_cuts_a_large_image_into_tiles(tmp_path, capsys):
     assert build_parser().parse_args(["gui", "--tile", "512"]).tile == 512
     assert main([*argv[:-1], "32"]) == 2  # too small: an error
     assert "at least 64" in capsys.readouterr().err
+
+
+def test_segment_takes_bands_and_refuses_bad_arguments_before_any_work(tmp_path, capsys):
+    import tifffile
+
+    from napari_featann.cli import main
+
+    cube = (np.random.default_rng(1).random((60, 70, 5)) * 4000).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "cube.tif", cube)
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "cube.tif"), "-o", str(out), "--regions", "6"]) == 2
+    assert "5 channels" in capsys.readouterr().err  # a multi-band image needs bands
+    argv = ["segment", str(tmp_path / "cube.tif"), "-o", str(out), "--bands", "4,2,1"]
+    assert main([*argv, "--regions", "6"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["n_images"] == 1
+    assert tifffile.imread(out / "cube.tif").shape == (60, 70)
+    assert main([*argv, "--regions", "0"]) == 2  # not silently 100
+    assert "regions must be >= 1" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main(["segment", str(tmp_path / "cube.tif"), "-o", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_oracle_refuses_an_empty_folder_and_a_zero_sweep(tmp_path, capsys):
+    import imageio.v3 as iio
+
+    from napari_featann.cli import main
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "images").mkdir()
+    iio.imwrite(tmp_path / "images" / "a.png", np.zeros((20, 20), np.uint8))
+    masks = str(tmp_path / "images")
+    assert main(["bench", "oracle", "--images", str(tmp_path / "empty"), "--masks", masks]) == 2
+    assert "no PNG, JPEG or TIFF images" in capsys.readouterr().err
+    argv = ["bench", "oracle", "--images", masks, "--masks", masks, "--sweep", "0,5"]
+    assert main(argv) == 2
+    assert "region counts of 1 or more" in capsys.readouterr().err

@@ -105,6 +105,44 @@ def test_corrupted_and_foreign_files(tmp_path, session):
         load_session(tmp_path / "absent.featann")
 
 
+def test_saved_images_are_found_from_any_folder_and_after_the_project_moved(
+    squares_image, tmp_path, monkeypatch
+):
+    import shutil
+
+    import imageio.v3 as iio
+
+    project = tmp_path / "project"
+    (project / "photos").mkdir(parents=True)
+    iio.imwrite(project / "photos" / "a.png", squares_image)
+    monkeypatch.chdir(project)
+    s = Session.from_sources("photos")  # a relative folder, as in the README
+    s.partition_params.regions = 3
+    s.partition()
+    save_session(s, "work.featann")
+    monkeypatch.chdir(tmp_path)  # another working directory
+    assert load_session(project / "work.featann").n_images == 1
+    moved = tmp_path / "elsewhere"
+    shutil.move(project, moved)  # the whole project folder moves
+    loaded = load_session(moved / "work.featann")
+    assert loaded.images[0].path == str(moved / "photos" / "a.png")
+    assert np.array_equal(loaded.label_images[0], s.label_images[0])
+    (moved / "photos" / "a.png").unlink()
+    with pytest.raises(SessionFileError, match="relative to the session file"):
+        load_session(moved / "work.featann")
+
+
+def test_masks_of_the_wrong_shape_are_refused(session, tmp_path):
+    path = save_session(session, tmp_path / "ok")
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    arrays["class_mask_1"] = np.zeros((5, 5), np.uint8)
+    with open(tmp_path / "bad.featann", "wb") as fh:
+        np.savez(fh, **arrays)
+    with pytest.raises(SessionFileError, match="do not have its shape"):
+        load_session(tmp_path / "bad.featann")
+
+
 def test_export_masks_with_legend(session, tmp_path):
     import json
 

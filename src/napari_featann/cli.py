@@ -62,9 +62,9 @@ def partition_params(args):
     from .core.partition import PartitionParams
 
     gradient = args.gradient or ("hed" if args.edge_weights else "classic")
-    regions = args.regions if args.threshold is None and args.regions else None
+    regions = args.regions if args.threshold is None else None
     if args.threshold is None and regions is None:
-        regions = 100
+        regions = 100  # validate() refuses 0 or less
     return PartitionParams(
         gradient=gradient, edge_weights=args.edge_weights,
         scales=PAPER_SCALES if args.multiscale else (1.0,), criterion=args.criterion,
@@ -87,13 +87,16 @@ def _cmd_segment(args) -> int:
     from .core.progress import StderrProgress
     from .session import Session
 
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--output {out} is a file; give a folder for the label images")
+    params = partition_params(args)  # bad parameters stop here, before any work
     session = Session.from_sources(args.images if len(args.images) > 1 else args.images[0],
-                                   tile=args.tile)  # fmt: skip
+                                   bands=args.bands, tile=args.tile)  # fmt: skip
     for src, why in session.load_failures.items():
         print(f"[featann] skipped {src}: {why}", file=sys.stderr)
-    session.partition_params = partition_params(args)
+    session.partition_params = params
     session.partition(StderrProgress())
-    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     import tifffile
 
@@ -110,7 +113,7 @@ def _cmd_bench(args) -> int:
     if args.bench == "oracle":
         from .bench.oracle import oracle_benchmark
 
-        sweep = [float(v) for v in args.sweep.split(",")] if args.sweep else None
+        sweep = _sweep(args.sweep, by_threshold=args.threshold is not None)
         result = oracle_benchmark(args.images, args.masks, partition_params(args),
                                   StderrProgress(), limit=args.limit, sweep=sweep,
                                   splits=args.splits, max_clicks=args.max_clicks)  # fmt: skip
@@ -147,6 +150,31 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _sweep(text: str | None, by_threshold: bool) -> list[float] | None:
+    """The values of ``--sweep``: region counts of 1 or more, or thresholds of 0 or more."""
+    if not text:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--sweep {text!r}: give numbers separated by commas") from None
+    low = 0.0 if by_threshold else 1.0
+    if any(v < low or (not by_threshold and v != int(v)) for v in values):
+        what = "thresholds of 0 or more" if by_threshold else "whole region counts of 1 or more"
+        raise ValueError(f"--sweep {text!r}: give {what}")
+    return values
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"give 1 or more, got {value}")
+    return value
+
+
 def _bands(text: str) -> list[int]:
     from .core.images import parse_bands
 
@@ -175,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg = sub.add_parser("segment", help="partition images into candidate segments")
     seg.add_argument("images", nargs="+", help="image files or one folder")
     seg.add_argument("-o", "--output", required=True, help="folder for the label images (TIFF)")
+    seg.add_argument("--bands", type=_bands, metavar="R,G,B",
+                     help="channels of multi-band images to use as red, green, blue (or one, grey)")  # fmt: skip
     seg.add_argument("--tile", type=int, metavar="PX",
                      help="cut images larger than PX pixels into PX x PX tiles, each its own "
                      "label image")  # fmt: skip
@@ -192,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         b = bsub.add_parser(name, help=help_)
         b.add_argument("--images", required=True, help="folder of images")
         b.add_argument("--masks", required=name != "extract", help="folder of masks (same stems)")
-        b.add_argument("--limit", type=int, help="use only the first N images")
+        b.add_argument("--limit", type=_positive, help="use only the first N images")
         b.add_argument(
             "--seed", type=int, default=0, help="seed of the projection and of metric learning"
         )

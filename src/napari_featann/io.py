@@ -76,7 +76,8 @@ def session_snapshot(session, embed_images: bool = False, copy: bool = True) -> 
         embed = embed_images or rec.path is None
         if embed:
             arrays[f"image_{i}"] = np.asarray(rec.data)
-        images_meta.append({"name": rec.name, "path": rec.path, "embedded": embed,
+        source = None if rec.path is None else os.path.abspath(rec.path)
+        images_meta.append({"name": rec.name, "path": source, "embedded": embed,
                             "shape": list(rec.data.shape), "meta": rec.meta})  # fmt: skip
         arrays[f"class_mask_{i}"] = own(session.class_masks[i])
         arrays[f"manual_mask_{i}"] = own(session.manual_masks[i])
@@ -102,8 +103,8 @@ def session_snapshot(session, embed_images: bool = False, copy: bool = True) -> 
         "version": FORMAT_VERSION,
         "images": images_meta,
         "params": {
-            "partition": session.partition_params.to_dict(),
-            "features": asdict(session.feature_params),
+            "partition": _absolute(session.partition_params.to_dict(), "edge_weights"),
+            "features": _absolute(asdict(session.feature_params), "weights"),
             "projection": asdict(session.projection_params),
         },
         "gradient_keys": [list(k) if k else None for k in session._gradient_keys],
@@ -115,15 +116,29 @@ def session_snapshot(session, embed_images: bool = False, copy: bool = True) -> 
     return arrays
 
 
+def _absolute(params: dict, key: str) -> dict:
+    """``params`` with its ``key`` made absolute when it names an existing file."""
+    value = params.get(key)
+    if isinstance(value, str) and os.path.isfile(value):
+        params = {**params, key: os.path.abspath(value)}
+    return params
+
+
 def write_snapshot(arrays: dict, path: str | os.PathLike) -> Path:
     """Write a :func:`session_snapshot` to ``path`` (compressed; safe in a worker thread).
 
     ``.featann`` is appended when missing; the file is written under a
     temporary name and renamed, so an interrupted write never leaves a broken file.
+    The folder it is written to is recorded, so that images found at the same
+    place relative to the file are found again after the project folder moved.
     """
     path = Path(path)
     if path.suffix != SUFFIX:
         path = path.with_name(path.name + SUFFIX)
+    meta = json.loads(bytes(arrays["__meta__"]).decode())
+    meta["saved_in"] = os.path.abspath(path.parent)
+    encoded = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    arrays = {**arrays, "__meta__": encoded}
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
@@ -178,6 +193,38 @@ def load_session(path: str | os.PathLike):
         raise SessionFileError(f"{path} is corrupted: {type(exc).__name__}: {exc}") from None
 
 
+def locate_source(source: str, session_path, saved_in: str | None = None) -> str:
+    """Where an image a session refers to is now.
+
+    Parameters
+    ----------
+    source : str
+        The path the session stored (absolute since format 1.1; relative to the
+        working directory of the process that made it before).
+    session_path : path-like
+        The session file being read.
+    saved_in : str, optional
+        The folder the session was written to.
+
+    Returns
+    -------
+    str
+        ``source`` when it exists; otherwise the same path relative to the
+        session file (when the project folder moved, or for a relative path),
+        when that exists; otherwise ``source`` unchanged.
+    """
+    if os.path.exists(source):
+        return source
+    here = Path(session_path).resolve().parent
+    tries = [here / source] if not os.path.isabs(source) else []
+    if saved_in:
+        tries.append(here / os.path.relpath(source, saved_in))
+    for candidate in tries:
+        if candidate.exists():
+            return str(candidate)
+    return source
+
+
 def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams):
     records, missing = [], {}
     stacks: dict[str, list] = {}  # each stack file is read once, however many planes it has
@@ -186,6 +233,7 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
         if im["embedded"]:
             data = np.asarray(npz[f"image_{i}"])
         else:
+            im = {**im, "path": locate_source(im["path"], path, meta.get("saved_in"))}
             try:
                 if im["path"] not in stacks:
                     stacks[im["path"]] = read_planes(im["path"], extra.get("bands"))
@@ -202,7 +250,10 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
         records.append(ImageRecord(im["name"], data, im["path"], dict(extra)))
     if missing:
         detail = "; ".join(f"{k}: {v}" for k, v in missing.items())
-        raise SessionFileError(f"{path}: cannot read the session's images: {detail}")
+        raise SessionFileError(
+            f"{path}: cannot read the session's images (looked where they were and at the same "
+            f"place relative to the session file): {detail}"
+        )
     params = meta["params"]
     s = Session(
         records,
@@ -230,7 +281,44 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
     n = len(s.segments)
     if s.segment_class.shape != (n,) or (s.features is not None and len(s.features) != n):
         raise SessionFileError(f"{path} is inconsistent: arrays do not match the segment table")
+    _check_shapes(s, path)
+    _load_metric(s, npz, path)
     return s
+
+
+def _check_shapes(s, path) -> None:
+    """Every per-image array has its image's shape, and the segments fit the label images."""
+    if s.label_images and len(s.label_images) != s.n_images:
+        raise SessionFileError(f"{path} is inconsistent: {len(s.label_images)} label images "
+                               f"for {s.n_images} images")  # fmt: skip
+    for i, rec in enumerate(s.images):
+        arrays = [s.class_masks[i], s.manual_masks[i]]
+        arrays += [s.label_images[i]] if s.label_images else []
+        arrays += [s.gradients[i]] if s.gradients[i] is not None else []
+        if any(a.shape != rec.shape2d for a in arrays):
+            raise SessionFileError(
+                f"{path} is inconsistent: the masks of image {rec.name!r} do not have "
+                f"its shape {rec.shape2d}"
+            )
+
+
+def _load_metric(s, npz, path) -> None:
+    """The learned metric: refined features and, for a projection head, its weights."""
+    if "refined_features" in npz.files:
+        refined = np.array(npz["refined_features"], np.float32)
+        if len(refined) == len(s.segments):
+            s.refined_features = refined
+    keys = [k for k in npz.files if k.startswith("head__")]
+    if keys:
+        from .ml.metric import ProjectionHead
+
+        try:
+            head = ProjectionHead.from_numpy({k[len("head__") :]: npz[k] for k in keys})
+        except (ValueError, RuntimeError) as exc:
+            raise SessionFileError(
+                f"{path}: the saved projection head is unreadable: {exc}"
+            ) from None
+        s.metric_state = ("head", head)
 
 
 def _grouped(session, key: str, belongs) -> dict[str, list[int]]:

@@ -172,10 +172,23 @@ def train_metric(session: Session, mode: str = "head", progress: Progress | None
 
 
 def refined_features(session: Session) -> np.ndarray:
-    """The features the scatter is built on: refined by metric learning when trained."""
+    """The features the scatter is built on: refined by metric learning when trained.
+
+    After an edit added segments (a split, a merge), a trained projection head
+    re-embeds all the features (milliseconds); a fine-tuned backbone's refined
+    features cannot be extended, and the backbone's are used until the next
+    training.
+    """
+    if session.features is None:
+        raise RuntimeError("extract features first")
     refined = getattr(session, "refined_features", None)
     if refined is not None and len(refined) == len(session.segments):
         return refined
+    state = getattr(session, "metric_state", None)
+    head = state[1] if state is not None and state[0] == "head" else None
+    if head is not None and len(session.features) and session.features.shape[1] == head.in_dim:
+        session.refined_features = head.embed(session.features)
+        return session.refined_features
     return session.features
 
 

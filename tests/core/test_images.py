@@ -10,6 +10,7 @@ from napari_featann.core.images import (
     parse_bands,
     read_image,
     select_bands,
+    stack_range,
     to_float_rgb,
 )
 
@@ -262,3 +263,46 @@ def test_tiles_of_a_large_image_share_its_scaling_and_small_images_and_stacks_st
     assert top[50, 25, 0] < bottom[50, 25, 0]  # one scaling for the scene, not one per tile
     assert recs[4].data.shape == (60, 60, 3) and "tile" not in recs[4].meta
     np.testing.assert_array_equal(recs[3].data, grey[100:, 100:])
+
+
+def test_no_tile_is_a_sliver():
+    scene = np.random.default_rng(0).integers(0, 255, (100, 241), np.uint8)
+    recs, _ = load_collection([scene], names=["s"], tile=80)
+    windows = [r.meta["tile"] for r in recs]
+    assert windows == [[0, 0, 100, 80], [0, 80, 100, 80], [0, 160, 100, 81]]
+    assert sum(r.data.size for r in recs) == scene.size
+
+
+def test_nan_pixels_neither_blacken_a_float_image_nor_its_stack():
+    img = np.linspace(0, 1, 60 * 80, dtype=np.float32).reshape(60, 80)
+    img[::7, ::9] = np.nan
+    out = to_float_rgb(img)
+    assert np.isfinite(out).all() and out.max() == 1.0
+    assert np.all(out[::7, ::9] == 0)
+    good = np.isfinite(img)
+    assert np.corrcoef(out[..., 0][good], img[good])[0, 1] > 0.99
+    rng = stack_range([img, img * 2])
+    assert rng is not None and np.isfinite(rng).all() and rng[1] > rng[0]
+
+
+def test_bands_of_an_hwc_tiff_saved_without_photometric(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    cube = np.random.default_rng(1).integers(0, 4000, (64, 70, 5), np.uint16)
+    tifffile.imwrite(tmp_path / "cube.tif", cube)  # tifffile reads it back as 64 pages, "QYX"
+    with pytest.raises(ValueError, match="5 channels"):
+        load_collection([tmp_path / "cube.tif"])
+    recs, _ = load_collection([tmp_path / "cube.tif"], bands=(4, 2, 1))
+    assert len(recs) == 1 and recs[0].data.shape == (64, 70, 3)
+    np.testing.assert_array_equal(recs[0].data, cube[..., [4, 2, 1]])
+
+
+def test_a_grey_and_alpha_png_is_read_as_grey(tmp_path):
+    import imageio.v3 as iio
+
+    la = np.zeros((30, 40, 2), np.uint8)
+    la[..., 0] = np.arange(40, dtype=np.uint8)[None] * 5
+    la[..., 1] = 255
+    iio.imwrite(tmp_path / "la.png", la)
+    recs, failures = load_collection(tmp_path)
+    assert not failures and recs[0].data.shape == (30, 40)
+    np.testing.assert_array_equal(recs[0].data, la[..., 0])

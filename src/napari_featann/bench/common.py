@@ -114,9 +114,12 @@ def summarise(ious, extra: dict | None = None) -> dict:
 
 
 def image_files(images) -> list[Path]:
-    """A folder's image files, or the given list."""
+    """A folder's image files, or the given file; ValueError when there is none."""
     p = Path(images)
-    return list_image_files(p) if p.is_dir() else [p]
+    files = list_image_files(p) if p.is_dir() else [p]
+    if not files:
+        raise ValueError(f"no PNG, JPEG or TIFF images in {p}")
+    return files
 
 
 def neighbour_agreement(features: np.ndarray, classes: np.ndarray, k: int = 10) -> dict:

@@ -207,7 +207,10 @@ def select_bands(arr: np.ndarray, bands, axes: str | None = None) -> tuple[np.nd
     letters = [k for k, a in enumerate(up or "") if a in "SC"]
     guess = [k for k in (arr.ndim - 1, arr.ndim - 3) if arr.ndim in (3, 4)]
     if up is not None:  # unnamed page axes (Q, I) may hold bands; depth and time never do
-        guess = [k for k in guess if up[k] in "QI"]
+        # tifffile reads an (H, W, C) array saved without "photometric" as H pages
+        # ("QYX"): its short last axis is the channels, as the loader's message says
+        misread = up[0] in "QI" and _channels_last(arr)
+        guess = [k for k in guess if up[k] in "QI" or (misread and k == arr.ndim - 1)]
     guess = [k for k in guess if arr.shape[k] <= MAX_BANDS]
     if letters:
         ch = letters[0]
@@ -321,6 +324,8 @@ def read_planes(path: str | os.PathLike, bands=None) -> list[np.ndarray]:
             import imageio.v3 as iio
 
             arr = iio.imread(str(p))
+            if arr.ndim == 3 and arr.shape[-1] == 2 and bands is None:
+                arr = arr[..., 0]  # grey + alpha (a PNG's "LA" mode): the grey
     except Exception as exc:  # the readers raise many types
         raise ValueError(f"not a readable image ({type(exc).__name__}: {exc})") from None
     return image_planes(arr, axes, bands)
@@ -380,6 +385,9 @@ def stack_range(planes: Sequence[np.ndarray]) -> list[float] | None:
     sample = np.concatenate(
         [np.asarray(p[..., :3] if p.ndim == 3 else p).reshape(-1)[::step] for p in planes]
     ).astype(np.float32)
+    sample = sample[np.isfinite(sample)]  # NaN (no data) and infinities take no part
+    if sample.size == 0:
+        return None
     lo, hi = np.percentile(sample, (0.5, 99.5))
     if hi <= lo:
         lo, hi = float(sample.min()), float(sample.max())
@@ -425,15 +433,27 @@ def _records(label: str, planes: list, path: str | None, taken: set[str], bands=
 MIN_TILE = 64
 
 
+def _spans(n: int, tile: int) -> list[tuple[int, int]]:
+    """Start and length of the tiles along a side of ``n`` pixels.
+
+    A last strip narrower than ``max(MIN_TILE // 2, tile // 4)`` joins the tile
+    before it, so no tile is a sliver a few pixels wide.
+    """
+    starts = list(range(0, n, tile))
+    if len(starts) > 1 and n - starts[-1] < max(MIN_TILE // 2, tile // 4):
+        starts.pop()
+    ends = [*starts[1:], n]
+    return [(a, b - a) for a, b in zip(starts, ends, strict=True)]
+
+
 def _tiles(name: str, scene: np.ndarray, path, taken: set[str], tile: int, chosen: dict):
     """Records of the ``tile`` x ``tile`` tiles of a scene, row by row."""
     h, w = scene.shape[:2]
     meta = {"scene": name, "scene_shape": [int(h), int(w)], "range": stack_range([scene]),
             **chosen}  # fmt: skip
     out = []
-    for r in range(0, h, tile):
-        for c in range(0, w, tile):
-            th, tw = min(tile, h - r), min(tile, w - c)
+    for r, th in _spans(h, tile):
+        for c, tw in _spans(w, tile):
             out.append(ImageRecord(_unique(f"{name}_r{r}_c{c}", taken),
                                    np.ascontiguousarray(scene[r : r + th, c : c + tw]), path,
                                    {**meta, "tile": [r, c, th, tw]}))  # fmt: skip
@@ -560,10 +580,19 @@ def to_float_rgb(data: np.ndarray, value_range: Sequence[float] | None = None) -
         out = arr.astype(np.float32) / 255.0
     else:
         f = arr.astype(np.float32)
-        lo, hi = value_range if value_range is not None else np.percentile(f, (0.5, 99.5))
-        if hi <= lo:
-            lo, hi = float(f.min()), float(f.max())
+        bad = ~np.isfinite(f)  # NaN (no data) and infinities: scaled without them, shown as 0
+        valid = f[~bad] if bad.any() else f
+        if value_range is not None:
+            lo, hi = value_range
+        elif valid.size:
+            lo, hi = np.percentile(valid, (0.5, 99.5))
+        else:
+            lo = hi = 0.0
+        if hi <= lo and valid.size:
+            lo, hi = float(valid.min()), float(valid.max())
         out = np.clip((f - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(f)
+        if bad.any():
+            out[bad] = 0.0
     if out.ndim == 2:
         out = np.repeat(out[..., None], 3, axis=2)
     return np.ascontiguousarray(out, dtype=np.float32)

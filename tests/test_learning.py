@@ -1,0 +1,64 @@
+"""Metric learning through the session: training, suggestions, saving and loading."""
+
+import numpy as np
+import pytest
+
+from napari_featann import learning
+from napari_featann.io import load_session, save_session
+from napari_featann.session import Session
+
+
+@pytest.fixture
+def session():
+    """Two images cut into segments, with features in two noisy clusters (no CNN needed)."""
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 255, (60, 80, 3)).astype(np.uint8)
+    s = Session.from_sources([img, img[::-1].copy()], names=["a", "b"])
+    s.partition_params.regions = 40
+    s.partition()
+    n = len(s.segments)
+    truth = np.arange(n) % 2
+    centres = rng.normal(0, 1, (2, 96))
+    s.features = (centres[truth] + rng.normal(0, 1.5, (n, 96))).astype(np.float32)
+    s.features /= np.linalg.norm(s.features, axis=1, keepdims=True)
+    a, b = s.add_class("a"), s.add_class("b")
+    s.assign(s.segments.ids[truth == 0][:6], a)
+    s.assign(s.segments.ids[truth == 1][:6], b)
+    return s
+
+
+def test_suggestions_need_features():
+    s = Session.from_sources([np.zeros((20, 20), np.uint8)])
+    with pytest.raises(RuntimeError, match="extract features first"):
+        learning.suggest_uncertain(s)
+    with pytest.raises(RuntimeError, match="extract features first"):
+        learning.suggest_proposals(s)
+
+
+def test_the_learned_metric_is_saved_and_loaded(session, tmp_path):
+    info = learning.train_metric(session, "head", reproject=False, epochs=3)
+    assert info["n_labelled"] == 12 and session.metric_state[0] == "head"
+    loaded = load_session(save_session(session, tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.refined_features, session.refined_features)
+    assert loaded.metric_state[0] == "head"
+    np.testing.assert_allclose(
+        loaded.metric_state[1].embed(loaded.features), session.refined_features, atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        learning.suggest_uncertain(loaded, 5), learning.suggest_uncertain(session, 5)
+    )
+    got = [(c, ids.tolist()) for c, ids, _ in learning.suggest_proposals(loaded)]
+    want = [(c, ids.tolist()) for c, ids, _ in learning.suggest_proposals(session)]
+    assert got == want
+
+
+def test_a_trained_head_re_embeds_segments_added_after_training(session):
+    learning.train_metric(session, "head", reproject=False, epochs=3)
+    trained = session.refined_features.copy()
+    extra = session.features[:2] * -1  # two new segments, as a split would add
+    session.features = np.concatenate([session.features, extra])
+    session.segments = session.segments.take(np.r_[np.arange(len(trained)), 0, 1])
+    refined = learning.refined_features(session)
+    assert refined.shape == (len(trained) + 2, trained.shape[1])
+    np.testing.assert_allclose(refined[: len(trained)], trained, atol=1e-6)
+    np.testing.assert_allclose(refined[-2:], session.metric_state[1].embed(extra), atol=1e-6)

@@ -180,3 +180,16 @@ def test_a_hole_closed_by_paint_counts_and_border_parts_never_do():
     before = s.class_masks[0].copy()
     s.assign(editing.hole_segments(s, 0)[a], a, "fill holes")
     assert (s.class_masks[0][10:20, 10:20] == a).all() and (s.class_masks[0] != before).sum() == 100
+
+
+def test_image_edits_check_the_image_index_and_the_partition(squares_image):
+    s = Session.from_sources([squares_image])
+    with pytest.raises(RuntimeError, match="partition the images first"):
+        editing.speck_segments(s, 0)
+    s.partition_params.regions = 3
+    s.partition()
+    for call in (lambda: editing.speck_segments(s, 1), lambda: editing.hole_segments(s, -1),
+                 lambda: editing.recut(s, PartitionParams(regions=2), images=[0, 5])):  # fmt: skip
+        with pytest.raises(IndexError, match="the session has 1"):
+            call()
+    assert not s.history.can_undo  # nothing changed

@@ -28,6 +28,17 @@ __all__ = ["RecutReport", "hole_segments", "merge", "preview_recut", "preview_sp
            "speck_segments", "split"]  # fmt: skip
 
 
+def _partitioned(session: Session, image_index) -> int:
+    """``image_index`` as an int, checked: an image of the session, already partitioned."""
+    if not session.label_images:
+        raise RuntimeError("no segments yet: partition the images first (Start)")
+    i = int(image_index)
+    if not 0 <= i < session.n_images:
+        raise IndexError(f"no image {i}: the session has {session.n_images} (0 to "
+                         f"{session.n_images - 1})")  # fmt: skip
+    return i
+
+
 def _gradient(session: Session, img: int) -> np.ndarray:
     if session.gradients[img] is None:
         session.compute_gradients([img])
@@ -176,6 +187,7 @@ def speck_segments(session: Session, image_index: int, min_fraction: float = 0.2
 
     if not 0 <= min_fraction <= 1:
         raise ValueError("min_fraction must be in [0, 1]")
+    image_index = _partitioned(session, image_index)
     cm, lab = session.class_masks[image_index], session.label_images[image_index]
     seg = session.segments
     rows = np.flatnonzero((seg.image == image_index) & (session.segment_class > 0))
@@ -217,6 +229,7 @@ def hole_segments(session: Session, image_index: int) -> dict[int, np.ndarray]:
     """
     from scipy import ndimage
 
+    image_index = _partitioned(session, image_index)
     cm, lab = session.class_masks[image_index], session.label_images[image_index]
     seg = session.segments
     rows = np.flatnonzero((seg.image == image_index) & (session.segment_class == 0))
@@ -278,6 +291,7 @@ class RecutReport:
 def preview_recut(session: Session, image_index: int, params: PartitionParams) -> np.ndarray:
     """Local labels (1..k) of one image under new partition parameters; no state change."""
     params.validate()
+    image_index = _partitioned(session, image_index)
     saved = session.partition_params
     try:
         session.partition_params = params
@@ -298,7 +312,9 @@ def recut(session: Session, params: PartitionParams, images=None, min_fraction: 
     re-cut is one undoable action.
     """
     progress = ensure_progress(progress)
-    images = list(range(session.n_images)) if images is None else [int(i) for i in images]
+    if images is None:
+        images = list(range(session.n_images))
+    images = [_partitioned(session, i) for i in images]  # all checked before any change
     report = RecutReport()
     labels = list(session.label_images)
     next_id = session.next_id

@@ -132,6 +132,23 @@ def test_saved_images_are_found_from_any_folder_and_after_the_project_moved(
         load_session(moved / "work.featann")
 
 
+def test_a_recut_after_reopening_gives_the_segments_of_before(tmp_path):
+    from napari_featann import editing
+    from napari_featann.core.partition import PartitionParams
+
+    img = np.random.default_rng(5).integers(0, 255, (64, 80, 3)).astype(np.uint8)
+    s = Session.from_sources([img])
+    s.partition_params.regions = 40
+    s.partition()
+    loaded = load_session(save_session(s, tmp_path / "g"))
+    np.testing.assert_array_equal(loaded.gradients[0], s.gradients[0])  # exactly
+    for regions in (10, 60, 200):
+        p = PartitionParams(regions=regions)
+        np.testing.assert_array_equal(
+            editing.preview_recut(loaded, 0, p), editing.preview_recut(s, 0, p)
+        )
+
+
 def test_masks_of_the_wrong_shape_are_refused(session, tmp_path):
     path = save_session(session, tmp_path / "ok")
     with np.load(path) as npz:

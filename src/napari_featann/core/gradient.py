@@ -127,6 +127,7 @@ def compute_gradient(
     Returns
     -------
     ndarray, shape (H, W), float32 in [0, 1]
+        Rounded to float16 precision (the precision of a saved session).
 
     Raises
     ------
@@ -162,5 +163,7 @@ def compute_gradient(
         else:
             small = (max(8, round(shape[0] * s)), max(8, round(shape[1] * s)))
             acc += resize(edges(resize(image, small)), shape)
-    out = acc / len(scales)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    out = np.clip(acc / len(scales), 0.0, 1.0)
+    # rounded to half precision, as session files store it: a re-cut after reopening a
+    # session then gives the same segments as before saving
+    return out.astype(np.float16).astype(np.float32)

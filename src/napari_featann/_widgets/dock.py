@@ -343,6 +343,7 @@ class FeatureSpaceWidget(
         self._session = session
         self._loaded_from = []
         self._loaded_tile = None
+        self.select_listed()  # an old pick would replace this session at the next Start
         self._selected_ids = np.zeros(0, np.int64)
         self.layers.set_session(session, source_layers, adopt)
         self.volumes.clear()
@@ -411,6 +412,7 @@ class FeatureSpaceWidget(
         self._keep_unsaved()
         self.set_session(session, source_layers)
         self._loaded_from = layers  # Start again with these layers picked: the same session
+        self.select_listed(layers)
         self._loaded_tile = tile  # unless the tile size changed since
         self.session_path = None
         self.dirty = False

@@ -146,6 +146,21 @@ class InputsMixin:
         items = (self.layer_list.item(k).text() for k in range(self.layer_list.count()))
         return [by_name[name] for name in items if name in by_name]
 
+    def select_listed(self, layers=()) -> None:
+        """Select exactly ``layers`` in the input list (none: clear the selection).
+
+        A session opened from a folder or a file is not the pick of the list,
+        so loading one clears it: Start then runs on that session.
+
+        Parameters
+        ----------
+        layers : iterable of napari Image layers
+        """
+        names = {layer.name for layer in layers}
+        for k in range(self.layer_list.count()):
+            item = self.layer_list.item(k)
+            item.setSelected(item.text() in names)
+
     def refresh_layer_list(self) -> None:
         """List the viewer's 2-D and 3-D (stack) Image layers (not the ones this widget made)."""
         selected = {it.text() for it in self.layer_list.selectedItems()}

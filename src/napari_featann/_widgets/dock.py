@@ -95,8 +95,6 @@ class FeatureSpaceWidget(
         self._bind_viewer_keys()
         self._click_cb = click_callback(self._on_canvas_click)
         napari_viewer.mouse_drag_callbacks.append(self._click_cb)
-        napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
-        napari_viewer.layers.events.removed.connect(self._on_layer_removed)
         self._init_inputs()
         self._closed = False
         self.refresh_layer_list()
@@ -424,15 +422,6 @@ class FeatureSpaceWidget(
         if folder:
             self.load_images(folder)
 
-    def _on_layer_inserted(self, event) -> None:
-        self.refresh_layer_list()
-        if META_SESSION in event.value.metadata:
-            QTimer.singleShot(0, self._adopt_opened_sessions)
-
-    def _on_layer_removed(self, event) -> None:
-        self.layers.forget(event.value)
-        self.refresh_layer_list()
-
     def _adopt_opened_sessions(self) -> None:
         """Show a session opened by the reader (layers tagged with a Session)."""
         if self._closed or self.busy:
@@ -596,8 +585,6 @@ class FeatureSpaceWidget(
         if self._click_cb in self.viewer.mouse_drag_callbacks:
             self.viewer.mouse_drag_callbacks.remove(self._click_cb)
         self._teardown_inputs()
-        self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
-        self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
         self.layers.clear(remove=False)
 
     def closeEvent(self, event) -> None:

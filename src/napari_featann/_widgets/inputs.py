@@ -8,6 +8,7 @@ the dock, and switching images in the dock moves the slider.
 
 from __future__ import annotations
 
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QListWidgetItem, QSpinBox
 
 from .layers import META_INDEX, META_SESSION, layer_axes
@@ -72,9 +73,22 @@ class InputsMixin:
 
     def _init_inputs(self) -> None:
         self.viewer.dims.events.current_step.connect(self._on_dims_step)
+        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        self.viewer.layers.events.removed.connect(self._on_layer_removed)
 
     def _teardown_inputs(self) -> None:
         self.viewer.dims.events.current_step.disconnect(self._on_dims_step)
+        self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
+        self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
+
+    def _on_layer_inserted(self, event) -> None:
+        self.refresh_layer_list()
+        if META_SESSION in event.value.metadata:  # a session opened by the reader
+            QTimer.singleShot(0, self._adopt_opened_sessions)
+
+    def _on_layer_removed(self, event) -> None:
+        self.layers.forget(event.value)
+        self.refresh_layer_list()
 
     def _bands_row(self) -> QHBoxLayout:
         """The *Bands* field: which channels of multi-band images to annotate."""

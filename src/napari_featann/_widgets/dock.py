@@ -512,9 +512,9 @@ class FeatureSpaceWidget(
         s = self._session
         if s is None:
             return
-        flat, old = paint_atoms_to_flat(event.value, s.class_masks[image_index].shape)
-        if flat.size:
-            s.mark_painted(image_index, flat, old)
+        flat, old, new = paint_atoms_to_flat(event.value, s.class_masks[image_index].shape)
+        if flat.size:  # the new values from the event: the data may not be written yet
+            s.mark_painted(image_index, flat, old, new)
             self._touch()
 
     def undo(self) -> str | None:

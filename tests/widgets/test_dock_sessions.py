@@ -1,11 +1,12 @@
-"""The dock's sessions: what Start runs on, and what loading shows and reports.
+"""The dock's sessions: what Start runs on and when it replaces the session shown,
+what may change while it runs, and what loading shows and reports.
 
-Beside test_dock.py (which holds the whole annotation), for the cases where
-the session shown and the Images list could disagree.
+Beside test_dock.py, which holds the whole annotation.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.gui
@@ -45,3 +46,46 @@ def test_start_runs_on_a_session_or_folder_opened_after_a_pick(dock, qtbot, phot
     _start(dock, qtbot)
     assert [r.name for r in dock.session.images] == ["p1"]
     assert not dock.layer_list.selectedItems()  # the list no longer claims the old pick
+
+
+def _gate_features(monkeypatch):
+    """Make Start's feature step wait: returns (reached, release) events."""
+    import threading
+
+    from napari_featann.session import Session
+
+    reached, release = threading.Event(), threading.Event()
+    extract = Session.extract_features
+
+    def gated(self, progress=None):
+        reached.set()
+        release.wait(60)
+        return extract(self, progress)
+
+    monkeypatch.setattr(Session, "extract_features", gated)
+    return reached, release
+
+
+def test_no_class_can_be_deleted_while_start_runs(dock, qtbot, session_file, monkeypatch):
+    s = _open(dock, session_file)
+    a = dock.add_class("a")
+    dock.select_box(s.embedding.min(0) - 1, s.embedding.max(0) + 1)  # every segment: a
+    reached, release = _gate_features(monkeypatch)
+    manager = dock.class_manager
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.start()
+        try:
+            qtbot.waitUntil(reached.is_set, timeout=JOB_TIMEOUT)
+            b = manager.add_class("b")  # allowed, and the list is rebuilt
+            manager.set_current(a)
+            assert not manager.delete_button.isEnabled()
+            manager.delete_button.click()
+            with pytest.raises(RuntimeError, match="wait for the running job"):
+                manager.delete_class(a)
+        finally:
+            release.set()
+    assert blocker.args == ["pipeline", "done"], dock.last_error
+    s2 = dock.session
+    assert list(s2.classes) == [a, b]
+    assert set(np.unique(s2.segment_class)) == {a}
+    assert manager.delete_button.isEnabled()  # the job is over

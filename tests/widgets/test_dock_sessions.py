@@ -89,3 +89,28 @@ def test_no_class_can_be_deleted_while_start_runs(dock, qtbot, session_file, mon
     assert list(s2.classes) == [a, b]
     assert set(np.unique(s2.segment_class)) == {a}
     assert manager.delete_button.isEnabled()  # the job is over
+
+
+def test_a_failed_or_cancelled_start_on_a_new_pick_keeps_the_session(dock, qtbot, session_file,
+                                                                     photos, tmp_path):  # fmt: skip
+    s = _open(dock, session_file)
+    a = dock.add_class("a")
+    dock.assign(s.segments.ids[:5], a)
+    image = dock.layers_for(0)[0]
+    dock.viewer.add_image(photos[1], name="new")
+    for k in range(dock.layer_list.count()):
+        item = dock.layer_list.item(k)
+        item.setSelected(item.text() == "new")
+    weights = dock.features_panel.weights.value
+    dock.features_panel.weights.value = str(tmp_path / "missing.pth")
+    _start(dock, qtbot, "error")  # a new session for "new", whose pipeline fails
+    assert "missing.pth" in dock.last_error
+    assert dock.session is s and s.n_images == 3 and list(s.classes) == [a]
+    assert dock.layers_for(0)[0] is image and len(dock.scatter.points) == len(s.segments)
+    dock.features_panel.weights.value = weights
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.start()
+        dock.cancel()
+    assert blocker.args == ["pipeline", "cancelled"]
+    assert dock.session is s and dock.layers_for(0)[0] is image
+    assert [it.text() for it in dock.layer_list.selectedItems()] == ["new"]  # still picked

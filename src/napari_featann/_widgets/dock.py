@@ -36,8 +36,8 @@ from qtpy.QtWidgets import (
 from ._compat import avoid_llvm_clash
 from .correct import CorrectMixin
 from .files import SessionFilesMixin
-from .inputs import InputsMixin, place_tiles, reused_layers
-from .layers import META_ROLE, META_SESSION, LayerSet, layer_axes, paint_atoms_to_flat
+from .inputs import InputsMixin
+from .layers import META_ROLE, META_SESSION, LayerSet, paint_atoms_to_flat
 from .learn import LearnMixin
 from .link import ScatterLinkMixin, Thumbnails, click_callback
 from .panels import ClassManager, FeaturesPanel, PartitionPanel, ProjectionPanel
@@ -382,39 +382,10 @@ class FeatureSpaceWidget(
         -------
         Session
         """
-        from napari.layers import Image
-
-        from ..session import Session
-
-        if isinstance(sources, (str, bytes)) or hasattr(sources, "__fspath__"):
-            sources = str(sources)
-        axes = None
-        if bands is None:
-            bands = self.chosen_bands()
-        if tile is None:
-            tile = self.chosen_tile()
-        if isinstance(sources, (list, tuple)) and sources and isinstance(sources[0], Image):
-            layers = list(sources)
-            sources = [np.asarray(la.data[0] if la.multiscale else la.data) for la in layers]
-            names = [layer.name for layer in layers]
-            axes = [layer_axes(layer) for layer in layers]  # a 3-D layer gives its planes
-        else:
-            layers = []
-        session = Session.from_sources(sources, names=names, axes=axes, bands=bands, tile=tile)
-        source_layers = reused_layers(session, layers)  # the user's 2-D layers, shown as they are
-        place_tiles(session, layers)  # tiles of a scaled or moved scene layer: where it is
-        session.partition_params = self.partition_panel.params()
-        session.feature_params = self.features_panel.params(session.feature_params)
-        session.projection_params = self.projection_panel.params(session.projection_params)
-        self._keep_unsaved()
-        self.set_session(session, source_layers)
-        self._loaded_from = layers  # Start again with these layers picked: the same session
-        self.select_listed(layers)
-        self._loaded_tile = tile  # unless the tile size changed since
-        self.session_path = None
-        self.dirty = False
-        self._status(f"loaded {session.n_images} images: press Start")
-        return session
+        loaded = self.read_images(sources, names=names, bands=bands, tile=tile)
+        self.show_loaded(loaded)
+        self._status(f"loaded {loaded.session.n_images} images: press Start")
+        return loaded.session
 
     def _ask_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of images")

@@ -8,12 +8,15 @@ the dock, and switching images in the dock moves the slider.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QListWidgetItem, QSpinBox
 
 from .layers import META_INDEX, META_SESSION, layer_axes
 
-__all__ = ["InputsMixin", "place_tiles", "reused_layers"]
+__all__ = ["InputsMixin", "Loaded", "place_tiles", "reused_layers"]
 
 _ALL_BANDS = "all; e.g. 4,2,1 or 3"
 
@@ -61,6 +64,26 @@ def place_tiles(session, layers) -> None:
         if scale != [1, 1] or translate != [0, 0]:
             rec.meta["scene_scale"] = [float(v) for v in scale]
             rec.meta["scene_translate"] = [float(v) for v in translate]
+
+
+class Loaded(NamedTuple):
+    """Images read into a new session that is not shown yet (see ``read_images``).
+
+    Attributes
+    ----------
+    session : Session
+    source_layers : dict of int to napari Image layer
+        The user's layers that show images of the session.
+    layers : list of napari Image layers
+        The layers the images were read from (empty for files and arrays).
+    tile : int or None
+        The tile side used.
+    """
+
+    session: object
+    source_layers: dict
+    layers: list
+    tile: int | None
 
 
 def _shown_plane(layer, dims) -> int:
@@ -159,6 +182,62 @@ class InputsMixin:
         by_name = {layer.name: layer for layer in self.viewer.layers}
         items = (self.layer_list.item(k).text() for k in range(self.layer_list.count()))
         return [by_name[name] for name in items if name in by_name]
+
+    def read_images(self, sources, names=None, bands=None, tile=None) -> Loaded:
+        """Read images into a new session with the panels' parameters; nothing is shown.
+
+        Parameters are those of ``load_images``, which shows the result with
+        :meth:`show_loaded`; Start runs on it first and shows it when the
+        pipeline has succeeded.
+
+        Returns
+        -------
+        Loaded
+        """
+        from napari.layers import Image
+
+        from ..session import Session
+
+        if isinstance(sources, (str, bytes)) or hasattr(sources, "__fspath__"):
+            sources = str(sources)
+        axes = None
+        if bands is None:
+            bands = self.chosen_bands()
+        if tile is None:
+            tile = self.chosen_tile()
+        if isinstance(sources, (list, tuple)) and sources and isinstance(sources[0], Image):
+            layers = list(sources)
+            sources = [np.asarray(la.data[0] if la.multiscale else la.data) for la in layers]
+            names = [layer.name for layer in layers]
+            axes = [layer_axes(layer) for layer in layers]  # a 3-D layer gives its planes
+        else:
+            layers = []
+        session = Session.from_sources(sources, names=names, axes=axes, bands=bands, tile=tile)
+        source_layers = reused_layers(session, layers)  # the user's 2-D layers, shown as they are
+        place_tiles(session, layers)  # tiles of a scaled or moved scene layer: where it is
+        session.partition_params = self.partition_panel.params()
+        session.feature_params = self.features_panel.params(session.feature_params)
+        session.projection_params = self.projection_panel.params(session.projection_params)
+        return Loaded(session, source_layers, layers, tile)
+
+    def show_loaded(self, loaded: Loaded, session=None) -> None:
+        """Show images read by :meth:`read_images` as the session (unsaved changes autosaved).
+
+        Parameters
+        ----------
+        loaded : Loaded
+        session : Session, optional
+            What the pipeline made of ``loaded.session`` (default: that session).
+        """
+        self._keep_unsaved()
+        here = self.viewer.layers  # a layer removed meanwhile is not reused
+        self.set_session(session or loaded.session,
+                         {i: la for i, la in loaded.source_layers.items() if la in here})  # fmt: skip
+        self._loaded_from = loaded.layers  # Start again with these layers picked: the same session
+        self._loaded_tile = loaded.tile  # unless the tile size changed since
+        self.select_listed(loaded.layers)
+        self.session_path = None
+        self.dirty = False
 
     def select_listed(self, layers=()) -> None:
         """Select exactly ``layers`` in the input list (none: clear the selection).

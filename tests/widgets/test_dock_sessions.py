@@ -114,3 +114,20 @@ def test_a_failed_or_cancelled_start_on_a_new_pick_keeps_the_session(dock, qtbot
     assert blocker.args == ["pipeline", "cancelled"]
     assert dock.session is s and dock.layers_for(0)[0] is image
     assert [it.text() for it in dock.layer_list.selectedItems()] == ["new"]  # still picked
+
+
+def test_a_renamed_layer_is_listed_and_stays_picked(dock, qtbot, photos):
+    layer = dock.viewer.add_image(photos[0], name="a")
+    dock.layer_list.item(0).setSelected(True)
+    layer.name = "renamed"
+    assert [dock.layer_list.item(k).text() for k in range(dock.layer_list.count())] == ["renamed"]
+    assert dock.picked_layers() == [layer] and dock.listed_layers() == [layer]
+    dock.layer_list.clearSelection()
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock._guard(dock.start)  # nothing picked and no session: every listed layer
+        assert dock.busy, dock.last_error
+        dock.cancel()
+    assert blocker.args == ["pipeline", "cancelled"]
+    dock.viewer.layers.remove(layer)  # and a removed layer is no longer followed
+    layer.name = "gone"
+    assert dock.layer_list.count() == 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QListWidgetItem, QSpinBox
 
 from .layers import META_INDEX, META_SESSION, layer_axes
@@ -98,20 +98,29 @@ class InputsMixin:
         self.viewer.dims.events.current_step.connect(self._on_dims_step)
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
         self.viewer.layers.events.removed.connect(self._on_layer_removed)
+        for layer in self.viewer.layers:
+            layer.events.name.connect(self._on_layer_renamed)
 
     def _teardown_inputs(self) -> None:
         self.viewer.dims.events.current_step.disconnect(self._on_dims_step)
         self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
         self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
+        for layer in self.viewer.layers:
+            layer.events.name.disconnect(self._on_layer_renamed)
 
     def _on_layer_inserted(self, event) -> None:
+        event.value.events.name.connect(self._on_layer_renamed)
         self.refresh_layer_list()
         if META_SESSION in event.value.metadata:  # a session opened by the reader
             QTimer.singleShot(0, self._adopt_opened_sessions)
 
     def _on_layer_removed(self, event) -> None:
+        event.value.events.name.disconnect(self._on_layer_renamed)
         self.layers.forget(event.value)
         self.refresh_layer_list()
+
+    def _on_layer_renamed(self, event=None) -> None:
+        self.refresh_layer_list()  # the list shows (and picks by) the new name
 
     def _bands_row(self) -> QHBoxLayout:
         """The *Bands* field: which channels of multi-band images to annotate."""
@@ -256,7 +265,8 @@ class InputsMixin:
 
     def refresh_layer_list(self) -> None:
         """List the viewer's 2-D and 3-D (stack) Image layers (not the ones this widget made)."""
-        selected = {it.text() for it in self.layer_list.selectedItems()}
+        # the selection is kept by layer, not by name: a renamed layer stays picked
+        selected = {it.data(Qt.ItemDataRole.UserRole) for it in self.layer_list.selectedItems()}
         self.layer_list.clear()
         for layer in self.viewer.layers:
             ours = layer.metadata.get(META_SESSION) is not None and layer.metadata.get(
@@ -264,6 +274,7 @@ class InputsMixin:
             axes = layer_axes(layer)
             if axes is not None and not ours:
                 item = QListWidgetItem(layer.name)
+                item.setData(Qt.ItemDataRole.UserRole, id(layer))
                 if axes.startswith("Z"):
                     n = int(layer.level_shapes[0][0])
                     planes = "1 plane" if n == 1 else f"{n} planes"
@@ -272,7 +283,7 @@ class InputsMixin:
                     n = int(layer.level_shapes[0][-1])
                     item.setToolTip(f"a multi-band image ({n} channels): choose them in Bands")
                 self.layer_list.addItem(item)
-                item.setSelected(layer.name in selected)
+                item.setSelected(id(layer) in selected)
 
     # ------------------------------------------------------------ 3-D view
     def show_stack_volume(self, stack: str | None = None):

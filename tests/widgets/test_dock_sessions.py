@@ -131,3 +131,12 @@ def test_a_renamed_layer_is_listed_and_stays_picked(dock, qtbot, photos):
     dock.viewer.layers.remove(layer)  # and a removed layer is no longer followed
     layer.name = "gone"
     assert dock.layer_list.count() == 0
+
+
+def test_new_images_clear_the_scatter_of_the_previous_session(dock, session_file, photos):
+    s = _open(dock, session_file)
+    np.testing.assert_allclose(dock.scatter.points, s.embedding)
+    dock.load_images(photos[:1], names=["x"])  # not projected yet: no points
+    assert dock.session.embedding is None and len(dock.scatter.points) == 0
+    s = _open(dock, session_file)  # and a projected session shows its own
+    np.testing.assert_allclose(dock.scatter.points, s.embedding)

@@ -354,6 +354,7 @@ class FeatureSpaceWidget(
         self.image_spin.setValue(1)
         self.image_spin.blockSignals(False)
         self._shown_embedding = None
+        self.scatter.set_points(np.zeros((0, 2)), np.zeros((0, 4)))  # not the old session's
         self._set_current_image(0)
         self._sync_scatter()
         self.thumbnails._rgb.clear()

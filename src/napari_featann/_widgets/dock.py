@@ -282,6 +282,11 @@ class FeatureSpaceWidget(
         self._status(text)
         show_warning(text)
 
+    def _warn_skipped(self, failures: dict) -> None:
+        """Warn about the files that could not be read (path -> why), if any."""
+        if failures:
+            self._warn("skipped: " + "; ".join(f"{k}: {v}" for k, v in failures.items()))
+
     def _error(self, title: str, text: str, box: bool = False) -> None:
         """Report an error: status line, napari notification and (``box``) a message box."""
         from napari.utils.notifications import show_error
@@ -360,9 +365,7 @@ class FeatureSpaceWidget(
         self.thumbnails._rgb.clear()
         self.session_changed.emit()
         self._update_enabled()
-        if session.load_failures:
-            self._warn("skipped: " + "; ".join(f"{k}: {v}" for k, v in
-                                               session.load_failures.items()))  # fmt: skip
+        self._warn_skipped(session.load_failures)
 
     def load_images(self, sources, names=None, bands=None, tile=None):
         """Load images into a new session (not yet partitioned) and show them.

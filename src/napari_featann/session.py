@@ -497,16 +497,21 @@ class Session:
 
         self.history.push(Action(f"paint {idx.size} pixels", undo, redo))
 
-    def mark_painted(self, image_index: int, flat_indices, old_values) -> None:
-        """Record pixels already painted into ``class_masks[image_index]`` (napari's brush).
+    def mark_painted(self, image_index: int, flat_indices, old_values, new_values=None) -> None:
+        """Record pixels painted into ``class_masks[image_index]`` (napari's brush).
 
-        The pixels keep their new values, become protected from :meth:`assign`
-        (``manual_masks``), and the change is undoable like :meth:`paint`.
-        ``old_values`` (scalar or one per index) are the classes before painting.
+        The pixels keep (or get) their new values, become protected from
+        :meth:`assign` (``manual_masks``), and the change is undoable like
+        :meth:`paint`. ``old_values`` (scalar or one per index) are the
+        classes before painting; ``new_values`` those after, read from the
+        array when not given (napari may report a paint before it writes it).
         """
         cm, mm = self.class_masks[image_index], self.manual_masks[image_index]
         idx = np.asarray(flat_indices, np.int64).ravel()
-        new_c = cm.ravel()[idx].copy()
+        if new_values is None:
+            new_c = cm.ravel()[idx].copy()
+        else:
+            new_c = np.broadcast_to(np.asarray(new_values, cm.dtype), idx.shape).copy()
         old_c = np.broadcast_to(np.asarray(old_values, cm.dtype), idx.shape).copy()
         old_m = mm.ravel()[idx].copy()
         mm.ravel()[idx] = True

@@ -185,3 +185,16 @@ def test_fill_holes_labels_enclosed_segments_as_one_undo(dock):
     assert layer.data[35, 35] == b and layer.data[15, 15] == a
     dock.current_image = 1  # nothing labelled there
     assert dock.fill_holes() == 0 and "no holes" in dock.status_label.text()
+
+
+def test_specks_and_holes_before_start_say_so(dock, squares_image):
+    dock.load_images([squares_image], names=["squares"])  # loaded, not partitioned yet
+    dock.add_class("a")
+    steps = len(dock.session.history._done)
+    for button in (dock.specks_button, dock.holes_button):
+        dock.last_error = ""
+        button.click()  # an error message, not an exception
+        assert "press Start first" in dock.last_error
+    assert len(dock.session.history._done) == steps  # nothing done
+    with pytest.raises(RuntimeError, match="press Start first"):
+        dock.fill_holes()

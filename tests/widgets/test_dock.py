@@ -294,6 +294,32 @@ def test_hand_painted_pixels_survive_assign(dock, session_file):
     assert np.all(s.class_masks[0] == 0)
 
 
+def test_polygon_fill_and_brush_paints_undo_and_redo(dock, session_file):
+    """napari reports a polygon before it writes it, a brush stroke after: both are redone."""
+    s = _open(dock, session_file)
+    a, b = dock.add_class("a"), dock.add_class("b")
+    dock.current_image = 0
+    classes = dock.layers_for(0)[1]
+    square = (slice(15, 25), slice(15, 25))
+    classes.paint_polygon([(10, 10), (10, 30), (30, 30), (30, 10)], a)  # the polygon tool
+    classes.fill((20, 20), b)  # the fill bucket over the polygon
+    classes.brush_size = 3
+    with classes.block_history():  # a brush stroke
+        classes.paint((50, 50), a)
+    for _ in range(3):
+        dock.undo()
+    assert not s.class_masks[0].any() and not s.manual_masks[0].any()
+    dock.redo()
+    assert (s.class_masks[0][square] == a).all() and s.manual_masks[0][square].all()
+    dock.redo()
+    assert (s.class_masks[0][square] == b).all()
+    dock.redo()
+    assert s.class_masks[0][50, 50] == a and s.manual_masks[0][50, 50]
+    dock.undo()
+    dock.undo()  # back to the polygon alone
+    assert (s.class_masks[0][square] == a).all() and s.class_masks[0][50, 50] == 0
+
+
 def test_cancel_leaves_the_session_intact(dock, qtbot, session_file):
     s = _open(dock, session_file)
     cid = dock.add_class("x")

@@ -98,3 +98,25 @@ def test_add_images_and_local_view(dock, qtbot, session_file, photos):
     assert np.all(dock.layers_for(img)[1].data.ravel()[flat] == a)
     row = s.segments.rows_of(new_ids[:1])[0]
     np.testing.assert_allclose(dock.scatter.colors[row], view.colors[0])
+
+
+def test_add_images_reports_unreadable_files(dock, qtbot, session_file, photos, tmp_path,
+                                             monkeypatch):  # fmt: skip
+    import imageio.v3 as iio
+    import napari.utils.notifications as notifications
+
+    warned = []
+    monkeypatch.setattr(notifications, "show_warning", warned.append)
+    assert dock.load_session(session_file) is not None, dock.last_error
+    n_img = dock.session.n_images
+    folder = tmp_path / "more"
+    folder.mkdir()
+    iio.imwrite(folder / "new.png", photos[2][:, ::-1].copy())
+    (folder / "broken.png").write_bytes(b"xx")
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.add_images(folder)
+    assert blocker.args == ["add images", "done"], dock.last_error
+    assert dock.session.n_images == n_img + 1
+    assert len(warned) == 1 and warned[0].startswith("skipped: ") and "broken.png" in warned[0]
+    assert any("broken.png" in k for k in dock.session.load_failures)
+    assert dock.status_label.text().startswith("added 1 images")

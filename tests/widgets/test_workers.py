@@ -78,3 +78,79 @@ def test_threaded_job_result_on_main_thread(qtbot):
                           on_done=lambda r: where.extend([r, threading.get_ident()]))  # fmt: skip
     qtbot.waitUntil(lambda: not job.running, timeout=5000)
     assert where[0] != main and where[1] == main
+
+
+def test_a_job_whose_widget_is_destroyed_is_cancelled_and_reports_nothing(qtbot):
+    """Closing the viewer deletes the dock while a job runs: no crash, no late callbacks."""
+    import threading
+
+    from qtpy.QtWidgets import QWidget
+
+    seen, kw = _collect()
+    gate, reached = threading.Event(), threading.Event()
+
+    def blocked(progress):
+        progress.init(2, "waiting")
+        reached.set()
+        gate.wait(30)
+        progress.update(1)  # signals of a job whose widget is gone
+        progress.check()
+        return "late"
+
+    widget = QWidget()
+    job = workers.run_job(blocked, progress_desc="t", parent_widget=widget, **kw)
+    qtbot.waitUntil(reached.is_set, timeout=5000)
+    with qtbot.waitSignal(widget.destroyed, timeout=5000):
+        widget.deleteLater()
+    del widget
+    assert job.progress.cancelled  # the job was told to stop
+    gate.set()
+    job.thread.join(10)
+    qtbot.waitUntil(lambda: not job.running, timeout=5000)
+    qtbot.wait(50)
+    assert job.status == "cancelled" and job.pbar is None
+    assert seen == {"done": [], "error": [], "finished": []}
+
+
+def test_a_finished_job_lets_go_of_its_widget(qtbot):
+    from qtpy.QtWidgets import QWidget
+
+    seen, kw = _collect()
+    widget = QWidget()
+    job = workers.run_job(lambda p: 7, progress_desc="t", parent_widget=widget, **kw)
+    qtbot.waitUntil(lambda: not job.running, timeout=5000)
+    with qtbot.waitSignal(widget.destroyed, timeout=5000):
+        widget.deleteLater()
+    assert seen == {"done": [7], "error": [], "finished": ["done"]}
+    assert job.status == "done" and not job.orphaned
+
+
+def test_closing_the_viewer_while_a_dock_job_runs(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    """The dock is deleted with the viewer; its running job stops and commits nothing."""
+    import threading
+
+    from napari_featann._widgets.dock import FeatureSpaceWidget
+
+    monkeypatch.setenv("FEATANN_HOME", str(tmp_path))
+    viewer = make_napari_viewer()
+    dock = FeatureSpaceWidget(viewer)
+    viewer.window.add_dock_widget(dock)
+    dock.set_autosave_minutes(0)
+    gate, reached, committed = threading.Event(), threading.Event(), []
+
+    def blocked(progress):
+        progress.init(1, "waiting")
+        reached.set()
+        gate.wait(30)
+        progress.update(1)
+        return "late"
+
+    job = dock._run("pipeline", blocked, committed.append, sync=False)
+    qtbot.waitUntil(reached.is_set, timeout=5000)
+    viewer.close()
+    qtbot.wait(100)
+    gate.set()
+    job.thread.join(10)
+    qtbot.waitUntil(lambda: not job.running, timeout=5000)
+    qtbot.wait(50)
+    assert job.status == "cancelled" and committed == []

@@ -441,11 +441,13 @@ class CorrectMixin:
         return int(ids.size)
 
     def _check_image_edit(self) -> None:
-        """Refuse a whole-image edit while a job runs or before a session exists."""
+        """Refuse a whole-image edit while a job runs or before there are segments."""
         if self.busy:
             raise RuntimeError("wait for the running job to finish (or cancel it)")
         if self.session is None:
             raise RuntimeError("start a session first")
+        if not len(self.session.label_images):
+            raise RuntimeError("press Start first: the images have no segments yet")
 
     def fill_holes(self) -> int:
         """Give the current image's unlabelled segments enclosed by a class that class.

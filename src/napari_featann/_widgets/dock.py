@@ -36,8 +36,8 @@ from qtpy.QtWidgets import (
 from ._compat import avoid_llvm_clash
 from .correct import CorrectMixin
 from .files import SessionFilesMixin
-from .inputs import InputsMixin, place_tiles, reused_layers
-from .layers import META_ROLE, META_SESSION, LayerSet, layer_axes, paint_atoms_to_flat
+from .inputs import InputsMixin
+from .layers import META_ROLE, META_SESSION, LayerSet, paint_atoms_to_flat
 from .learn import LearnMixin
 from .link import ScatterLinkMixin, Thumbnails, click_callback
 from .panels import ClassManager, FeaturesPanel, PartitionPanel, ProjectionPanel
@@ -95,8 +95,6 @@ class FeatureSpaceWidget(
         self._bind_viewer_keys()
         self._click_cb = click_callback(self._on_canvas_click)
         napari_viewer.mouse_drag_callbacks.append(self._click_cb)
-        napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
-        napari_viewer.layers.events.removed.connect(self._on_layer_removed)
         self._init_inputs()
         self._closed = False
         self.refresh_layer_list()
@@ -262,8 +260,7 @@ class FeatureSpaceWidget(
         self.undo_button.setEnabled(has and not busy and self._session.history.can_undo)
         self.redo_button.setEnabled(has and not busy and self._session.history.can_redo)
         self.scatter.setEnabled(projected and not busy)
-        self.class_manager.delete_button.setEnabled(
-            has and not busy and bool(self._session.classes))  # fmt: skip
+        self.class_manager.set_busy(busy)  # no class deletion while a job runs
         for w in (self.save_button, self.export_button):
             w.setEnabled(has and not busy)
         self.volume_button.setEnabled(has and not busy and bool(stack_names(self._session)))
@@ -284,6 +281,11 @@ class FeatureSpaceWidget(
 
         self._status(text)
         show_warning(text)
+
+    def _warn_skipped(self, failures: dict) -> None:
+        """Warn about the files that could not be read (path -> why), if any."""
+        if failures:
+            self._warn("skipped: " + "; ".join(f"{k}: {v}" for k, v in failures.items()))
 
     def _error(self, title: str, text: str, box: bool = False) -> None:
         """Report an error: status line, napari notification and (``box``) a message box."""
@@ -343,6 +345,7 @@ class FeatureSpaceWidget(
         self._session = session
         self._loaded_from = []
         self._loaded_tile = None
+        self.select_listed()  # an old pick would replace this session at the next Start
         self._selected_ids = np.zeros(0, np.int64)
         self.layers.set_session(session, source_layers, adopt)
         self.volumes.clear()
@@ -356,14 +359,13 @@ class FeatureSpaceWidget(
         self.image_spin.setValue(1)
         self.image_spin.blockSignals(False)
         self._shown_embedding = None
+        self.scatter.set_points(np.zeros((0, 2)), np.zeros((0, 4)))  # not the old session's
         self._set_current_image(0)
         self._sync_scatter()
         self.thumbnails._rgb.clear()
         self.session_changed.emit()
         self._update_enabled()
-        if session.load_failures:
-            self._warn("skipped: " + "; ".join(f"{k}: {v}" for k, v in
-                                               session.load_failures.items()))  # fmt: skip
+        self._warn_skipped(session.load_failures)
 
     def load_images(self, sources, names=None, bands=None, tile=None):
         """Load images into a new session (not yet partitioned) and show them.
@@ -384,52 +386,15 @@ class FeatureSpaceWidget(
         -------
         Session
         """
-        from napari.layers import Image
-
-        from ..session import Session
-
-        if isinstance(sources, (str, bytes)) or hasattr(sources, "__fspath__"):
-            sources = str(sources)
-        axes = None
-        if bands is None:
-            bands = self.chosen_bands()
-        if tile is None:
-            tile = self.chosen_tile()
-        if isinstance(sources, (list, tuple)) and sources and isinstance(sources[0], Image):
-            layers = list(sources)
-            sources = [np.asarray(la.data[0] if la.multiscale else la.data) for la in layers]
-            names = [layer.name for layer in layers]
-            axes = [layer_axes(layer) for layer in layers]  # a 3-D layer gives its planes
-        else:
-            layers = []
-        session = Session.from_sources(sources, names=names, axes=axes, bands=bands, tile=tile)
-        source_layers = reused_layers(session, layers)  # the user's 2-D layers, shown as they are
-        place_tiles(session, layers)  # tiles of a scaled or moved scene layer: where it is
-        session.partition_params = self.partition_panel.params()
-        session.feature_params = self.features_panel.params(session.feature_params)
-        session.projection_params = self.projection_panel.params(session.projection_params)
-        self._keep_unsaved()
-        self.set_session(session, source_layers)
-        self._loaded_from = layers  # Start again with these layers picked: the same session
-        self._loaded_tile = tile  # unless the tile size changed since
-        self.session_path = None
-        self.dirty = False
-        self._status(f"loaded {session.n_images} images: press Start")
-        return session
+        loaded = self.read_images(sources, names=names, bands=bands, tile=tile)
+        self.show_loaded(loaded)
+        self._status(f"loaded {loaded.session.n_images} images: press Start")
+        return loaded.session
 
     def _ask_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of images")
         if folder:
             self.load_images(folder)
-
-    def _on_layer_inserted(self, event) -> None:
-        self.refresh_layer_list()
-        if META_SESSION in event.value.metadata:
-            QTimer.singleShot(0, self._adopt_opened_sessions)
-
-    def _on_layer_removed(self, event) -> None:
-        self.layers.forget(event.value)
-        self.refresh_layer_list()
 
     def _adopt_opened_sessions(self) -> None:
         """Show a session opened by the reader (layers tagged with a Session)."""
@@ -521,9 +486,9 @@ class FeatureSpaceWidget(
         s = self._session
         if s is None:
             return
-        flat, old = paint_atoms_to_flat(event.value, s.class_masks[image_index].shape)
-        if flat.size:
-            s.mark_painted(image_index, flat, old)
+        flat, old, new = paint_atoms_to_flat(event.value, s.class_masks[image_index].shape)
+        if flat.size:  # the new values from the event: the data may not be written yet
+            s.mark_painted(image_index, flat, old, new)
             self._touch()
 
     def undo(self) -> str | None:
@@ -594,8 +559,6 @@ class FeatureSpaceWidget(
         if self._click_cb in self.viewer.mouse_drag_callbacks:
             self.viewer.mouse_drag_callbacks.remove(self._click_cb)
         self._teardown_inputs()
-        self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
-        self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
         self.layers.clear(remove=False)
 
     def closeEvent(self, event) -> None:

@@ -8,11 +8,15 @@ the dock, and switching images in the dock moves the slider.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QListWidgetItem, QSpinBox
 
 from .layers import META_INDEX, META_SESSION, layer_axes
 
-__all__ = ["InputsMixin", "place_tiles", "reused_layers"]
+__all__ = ["InputsMixin", "Loaded", "place_tiles", "reused_layers"]
 
 _ALL_BANDS = "all; e.g. 4,2,1 or 3"
 
@@ -62,6 +66,26 @@ def place_tiles(session, layers) -> None:
             rec.meta["scene_translate"] = [float(v) for v in translate]
 
 
+class Loaded(NamedTuple):
+    """Images read into a new session that is not shown yet (see ``read_images``).
+
+    Attributes
+    ----------
+    session : Session
+    source_layers : dict of int to napari Image layer
+        The user's layers that show images of the session.
+    layers : list of napari Image layers
+        The layers the images were read from (empty for files and arrays).
+    tile : int or None
+        The tile side used.
+    """
+
+    session: object
+    source_layers: dict
+    layers: list
+    tile: int | None
+
+
 def _shown_plane(layer, dims) -> int:
     """Index of the plane of a 3-D ``layer`` that the viewer's sliders show."""
     return round(float(layer.world_to_data(dims.point)[0]))
@@ -72,9 +96,31 @@ class InputsMixin:
 
     def _init_inputs(self) -> None:
         self.viewer.dims.events.current_step.connect(self._on_dims_step)
+        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        self.viewer.layers.events.removed.connect(self._on_layer_removed)
+        for layer in self.viewer.layers:
+            layer.events.name.connect(self._on_layer_renamed)
 
     def _teardown_inputs(self) -> None:
         self.viewer.dims.events.current_step.disconnect(self._on_dims_step)
+        self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
+        self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
+        for layer in self.viewer.layers:
+            layer.events.name.disconnect(self._on_layer_renamed)
+
+    def _on_layer_inserted(self, event) -> None:
+        event.value.events.name.connect(self._on_layer_renamed)
+        self.refresh_layer_list()
+        if META_SESSION in event.value.metadata:  # a session opened by the reader
+            QTimer.singleShot(0, self._adopt_opened_sessions)
+
+    def _on_layer_removed(self, event) -> None:
+        event.value.events.name.disconnect(self._on_layer_renamed)
+        self.layers.forget(event.value)
+        self.refresh_layer_list()
+
+    def _on_layer_renamed(self, event=None) -> None:
+        self.refresh_layer_list()  # the list shows (and picks by) the new name
 
     def _bands_row(self) -> QHBoxLayout:
         """The *Bands* field: which channels of multi-band images to annotate."""
@@ -146,9 +192,81 @@ class InputsMixin:
         items = (self.layer_list.item(k).text() for k in range(self.layer_list.count()))
         return [by_name[name] for name in items if name in by_name]
 
+    def read_images(self, sources, names=None, bands=None, tile=None) -> Loaded:
+        """Read images into a new session with the panels' parameters; nothing is shown.
+
+        Parameters are those of ``load_images``, which shows the result with
+        :meth:`show_loaded`; Start runs on it first and shows it when the
+        pipeline has succeeded.
+
+        Returns
+        -------
+        Loaded
+        """
+        from napari.layers import Image
+
+        from ..session import Session
+
+        if isinstance(sources, (str, bytes)) or hasattr(sources, "__fspath__"):
+            sources = str(sources)
+        axes = None
+        if bands is None:
+            bands = self.chosen_bands()
+        if tile is None:
+            tile = self.chosen_tile()
+        if isinstance(sources, (list, tuple)) and sources and isinstance(sources[0], Image):
+            layers = list(sources)
+            sources = [np.asarray(la.data[0] if la.multiscale else la.data) for la in layers]
+            names = [layer.name for layer in layers]
+            axes = [layer_axes(layer) for layer in layers]  # a 3-D layer gives its planes
+        else:
+            layers = []
+        session = Session.from_sources(sources, names=names, axes=axes, bands=bands, tile=tile)
+        source_layers = reused_layers(session, layers)  # the user's 2-D layers, shown as they are
+        place_tiles(session, layers)  # tiles of a scaled or moved scene layer: where it is
+        session.partition_params = self.partition_panel.params()
+        session.feature_params = self.features_panel.params(session.feature_params)
+        session.projection_params = self.projection_panel.params(session.projection_params)
+        return Loaded(session, source_layers, layers, tile)
+
+    def show_loaded(self, loaded: Loaded, session=None) -> None:
+        """Show images read by :meth:`read_images` as the session (unsaved changes autosaved).
+
+        Parameters
+        ----------
+        loaded : Loaded
+        session : Session, optional
+            What the pipeline made of ``loaded.session`` (default: that session).
+        """
+        self._keep_unsaved()
+        here = self.viewer.layers  # a layer removed meanwhile is not reused
+        self.set_session(session or loaded.session,
+                         {i: la for i, la in loaded.source_layers.items() if la in here})  # fmt: skip
+        self._loaded_from = loaded.layers  # Start again with these layers picked: the same session
+        self._loaded_tile = loaded.tile  # unless the tile size changed since
+        self.select_listed(loaded.layers)
+        self.session_path = None
+        self.dirty = False
+
+    def select_listed(self, layers=()) -> None:
+        """Select exactly ``layers`` in the input list (none: clear the selection).
+
+        A session opened from a folder or a file is not the pick of the list,
+        so loading one clears it: Start then runs on that session.
+
+        Parameters
+        ----------
+        layers : iterable of napari Image layers
+        """
+        names = {layer.name for layer in layers}
+        for k in range(self.layer_list.count()):
+            item = self.layer_list.item(k)
+            item.setSelected(item.text() in names)
+
     def refresh_layer_list(self) -> None:
         """List the viewer's 2-D and 3-D (stack) Image layers (not the ones this widget made)."""
-        selected = {it.text() for it in self.layer_list.selectedItems()}
+        # the selection is kept by layer, not by name: a renamed layer stays picked
+        selected = {it.data(Qt.ItemDataRole.UserRole) for it in self.layer_list.selectedItems()}
         self.layer_list.clear()
         for layer in self.viewer.layers:
             ours = layer.metadata.get(META_SESSION) is not None and layer.metadata.get(
@@ -156,6 +274,7 @@ class InputsMixin:
             axes = layer_axes(layer)
             if axes is not None and not ours:
                 item = QListWidgetItem(layer.name)
+                item.setData(Qt.ItemDataRole.UserRole, id(layer))
                 if axes.startswith("Z"):
                     n = int(layer.level_shapes[0][0])
                     planes = "1 plane" if n == 1 else f"{n} planes"
@@ -164,7 +283,7 @@ class InputsMixin:
                     n = int(layer.level_shapes[0][-1])
                     item.setToolTip(f"a multi-band image ({n} channels): choose them in Bands")
                 self.layer_list.addItem(item)
-                item.setSelected(layer.name in selected)
+                item.setSelected(id(layer) in selected)
 
     # ------------------------------------------------------------ 3-D view
     def show_stack_volume(self, stack: str | None = None):

@@ -76,13 +76,26 @@ def place_like(layer, image) -> None:
     layer.translate = tuple(image.translate[-2:])
 
 
-def paint_atoms_to_flat(atoms, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Flat pixel indices and previous values from a napari ``Labels.events.paint`` value.
+def paint_atoms_to_flat(atoms, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat pixel indices, previous and new values from a napari ``Labels.events.paint`` value.
 
     Handles both napari's mask atoms (``slice_key, mask, old_values, new_value``)
-    and the older ``(indices, old_values, new_value)`` tuples.
+    and the older ``(indices, old_values, new_value)`` tuples. The new values
+    come from the atoms, not from the layer's data: napari emits the event
+    before it writes the data when the edit is not grouped (the polygon tool).
+
+    Parameters
+    ----------
+    atoms : sequence of napari history atoms
+    shape : (int, int)
+        The 2-D shape of the painted array.
+
+    Returns
+    -------
+    flat, old, new : ndarray
+        One entry per painted pixel.
     """
-    flats, olds = [], []
+    flats, olds, news = [], [], []
     for atom in atoms:
         if hasattr(atom, "slice_key"):
             key = tuple(atom.slice_key)[-2:]
@@ -95,15 +108,17 @@ def paint_atoms_to_flat(atoms, shape: tuple[int, int]) -> tuple[np.ndarray, np.n
                 old = np.asarray(atom.old_values).reshape(rr.shape).ravel()
             flats.append(np.ravel_multi_index((rr.ravel(), cc.ravel()), shape))
             olds.append(np.broadcast_to(old, rr.size))
+            news.append(np.broadcast_to(np.asarray(atom.new_value).ravel(), rr.size))
         else:
-            indices, old, _new = atom
+            indices, old, new = atom
             indices = tuple(np.asarray(ix).ravel() for ix in indices)[-2:]
             flat = np.ravel_multi_index(indices, shape)
             flats.append(flat)
             olds.append(np.broadcast_to(np.asarray(old).ravel(), flat.shape))
+            news.append(np.broadcast_to(np.asarray(new).ravel(), flat.shape))
     if not flats:
-        return np.zeros(0, np.int64), np.zeros(0, np.uint8)
-    return np.concatenate(flats).astype(np.int64), np.concatenate(olds)
+        return np.zeros(0, np.int64), np.zeros(0, np.uint8), np.zeros(0, np.uint8)
+    return np.concatenate(flats).astype(np.int64), np.concatenate(olds), np.concatenate(news)
 
 
 class LayerSet:

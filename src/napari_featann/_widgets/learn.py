@@ -317,7 +317,7 @@ class LearnMixin:
         fork = live.fork()
         for name in ("images", "class_masks", "manual_masks"):
             setattr(fork, name, list(getattr(live, name)))
-        fork.load_failures = dict(live.load_failures)
+        fork.load_failures = {}  # this batch's unreadable files, reported when it is done
 
         def job(progress):
             n = add_images(fork, sources, progress=progress, bands=bands, tile=tile)
@@ -327,9 +327,11 @@ class LearnMixin:
             f, n = result
             if self._session is not live:
                 return
+            skipped, f.load_failures = f.load_failures, {**live.load_failures, **f.load_failures}
             self._adopt_pipeline(f)
             self._show_bands(f)
             self.image_spin.setMaximum(max(f.n_images, 1))
+            self._warn_skipped(skipped)  # as Open folder does
             self._status(f"added {f.n_images - live.n_images} images, {n} segments; "
                          f"{self._summary()}")  # fmt: skip
 

@@ -222,6 +222,7 @@ class ClassManager(QWidget):
         super().__init__(parent)
         self._session = None
         self._current = 0
+        self._busy = False  # a job runs: no deletion (it would change the segments' classes)
         self.list = QListWidget(self)
         self.list.setMaximumHeight(110)
         self.list.currentItemChanged.connect(self._on_item_changed)
@@ -289,8 +290,19 @@ class ClassManager(QWidget):
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
         has = bool(self.class_ids())
-        for b in (self.rename_button, self.color_button, self.delete_button):
+        for b in (self.rename_button, self.color_button):
             b.setEnabled(has)
+        self.delete_button.setEnabled(has and not self._busy)
+
+    def set_busy(self, busy: bool) -> None:
+        """Disable deleting classes while a job runs (and enable it again after).
+
+        Parameters
+        ----------
+        busy : bool
+        """
+        self._busy = bool(busy)
+        self.delete_button.setEnabled(bool(self.class_ids()) and not self._busy)
 
     def set_current(self, class_id: int) -> None:
         """Make ``class_id`` the current class (KeyError if unknown)."""
@@ -343,6 +355,8 @@ class ClassManager(QWidget):
 
     def delete_class(self, class_id: int) -> None:
         """Delete a class; its segments and pixels become unlabelled (undoable)."""
+        if self._busy:
+            raise RuntimeError("wait for the running job to finish (or cancel it)")
         self._session.remove_class(class_id)
         ids = self.class_ids()
         if self._current == class_id:
@@ -378,7 +392,7 @@ class ClassManager(QWidget):
             self.recolor_class(cid, color.name())
 
     def _delete_current(self) -> None:
-        if self._session is not None and self._current in self._session.classes:
+        if not self._busy and self._session is not None and self._current in self._session.classes:
             self.delete_class(self._current)
 
     def _guard(self, fn) -> None:

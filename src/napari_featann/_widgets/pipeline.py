@@ -7,7 +7,8 @@ finished, so a cancelled or failed job leaves the session as it was:
 - *pipeline* (Start): partition + features + projection on a fork of the
   session (:meth:`Session.fork`); the dock then shows the fork, which keeps
   the classes and the pixel masks (labels are carried to the new segments
-  by overlap).
+  by overlap). Newly picked images are read into a new session that is
+  shown only when its pipeline has succeeded.
 - *preview*: the cut of the current image under the panel's parameters,
   shown in its segments layer only.
 - *re-cut* (Apply to all, same gradient): :func:`napari_featann.editing.recut`,
@@ -112,13 +113,15 @@ class JobsMixin:
 
         Uses the Image layers picked in the list when they differ from the
         session's, when channels were typed in *Bands* or when the *Tiles*
-        size changed since they were loaded (a new session);
+        size changed since they were loaded (a new session, shown only when
+        the job succeeds: a failed or cancelled Start keeps the session shown);
         otherwise re-runs on the current session with the panels' parameters.
         """
         picked = self.picked_layers()
         if not picked and self._session is None:
             picked = self.listed_layers()  # nothing picked: all the listed images
         bands = self.chosen_bands()  # typed since the last load: load again with them
+        pending = None  # images read for a new session, shown when the job succeeds
         if picked and (
             self._session is None
             or bands is not None
@@ -129,13 +132,13 @@ class JobsMixin:
                 != [self.layers.source_layers.get(i) for i in range(self._session.n_images)]
             )
         ):
-            self.load_images(picked, bands=bands)  # fmt: skip
+            pending = self.read_images(picked, bands=bands)
         elif self._session is not None and bands is not None:
             raise ValueError(
                 "Bands apply when images are loaded: pick the image layers or use "
                 "Open folder… (or clear the Bands field to run on these images)"
             )
-        live = self._need_session()
+        live = self._need_session() if pending is None else pending.session
         fork = live.fork()
         fork.partition_params = self.partition_panel.params()
         fork.feature_params = self.features_panel.params(live.feature_params)
@@ -148,20 +151,23 @@ class JobsMixin:
             fork.project(progress)
             return fork
 
-        return self._run("pipeline", job, self._adopt_pipeline, sync)
+        return self._run("pipeline", job, lambda f: self._adopt_pipeline(f, pending), sync)
 
-    def _adopt_pipeline(self, fork) -> None:
-        live = self._session
-        fork.classes = live.classes  # classes edited while the job ran
-        self._session = fork
-        self.layers.retag(fork)
-        self.class_manager.set_session(fork)
-        self.layers.update_structure()
-        self._selected_ids = np.zeros(0, np.int64)
-        self._sync_scatter()
+    def _adopt_pipeline(self, fork, pending=None) -> None:
+        if pending is not None:  # new images: the session shown is replaced only now
+            self.show_loaded(pending, fork)
+        else:
+            fork.classes = self._session.classes  # classes edited while the job ran
+            self._session = fork
+            self.layers.retag(fork)
+            self.class_manager.set_session(fork)
+            self.layers.update_structure()
+            self._selected_ids = np.zeros(0, np.int64)
+            self._sync_scatter()
         self._touch()
         self._status(f"ready: {self._summary()}. Select points in the scatter to label them.")
-        self.session_changed.emit()
+        if pending is None:  # (set_session told it already)
+            self.session_changed.emit()
 
     # ------------------------------------------------------------ partition panel
     def preview_partition(self, sync: bool | None = None) -> Job:

@@ -12,6 +12,12 @@ A job is a plain function ``fn(progress) -> result`` that reports through a
 ``on_finished(status)`` always comes last, with ``"done"``, ``"cancelled"``
 or ``"error"``.
 
+A job given a ``parent_widget`` is cancelled when that widget is destroyed
+(closing the viewer deletes its dock widgets), and then calls none of these:
+its late progress and outcome are dropped. The Qt object that carries the
+worker's signals belongs to the application, not to the widget, and is
+deleted on the main thread only after the worker's last signal.
+
 Set ``SYNC = True`` (or the environment variable ``FEATANN_SYNC_WORKERS=1``)
 to run jobs synchronously in the calling thread, for simple tests.
 
@@ -26,6 +32,7 @@ thread keeps one thread state for its whole life and is never reused.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -52,7 +59,10 @@ def sync_workers() -> bool:
 class _Bridge(QObject):
     """Carries progress and the outcome from the worker thread to the main thread.
 
-    It lives in the main thread; signals emitted from the worker are queued.
+    It lives in the main thread, owned by the application (never by a widget
+    that may be deleted while the worker runs); signals emitted from the
+    worker are queued. It is deleted (``deleteLater``) once the outcome has
+    been delivered, the worker's last signal.
     """
 
     stage = Signal(int, str)
@@ -79,6 +89,7 @@ class Job:
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
         self.pbar = None
+        self.orphaned = False  # its widget was destroyed: its outcome is dropped
         self._bridge: _Bridge | None = None
         self.progress = Progress(self._report_stage, self._report_step)
 
@@ -109,6 +120,12 @@ class Job:
     def cancel(self) -> None:
         """Ask the job to stop at its next checkpoint (thread-safe)."""
         self.progress.cancel()
+
+    def _orphan(self, *_) -> None:
+        """The widget that ran the job was destroyed: stop, and drop what comes later."""
+        if self.running:
+            self.orphaned = True
+            self.cancel()
 
 
 def _call(fn: Callable[[Progress], Any], progress: Progress) -> tuple[str, Any]:
@@ -149,7 +166,8 @@ def run_job(
         ``on_finished(status)`` on the main thread, always last; status is
         ``"done"``, ``"cancelled"`` or ``"error"``.
     parent_widget : QObject, optional
-        Owner of the job's Qt helper object.
+        The widget the job works for: when it is destroyed the job is
+        cancelled and none of the callbacks is called.
     sync : bool, optional
         Run in the calling thread; default :func:`sync_workers`.
 
@@ -167,6 +185,13 @@ def run_job(
         if job.pbar is not None:
             job.pbar.close()
             job.pbar = None
+        if job._bridge is not None:  # the worker emits nothing more
+            job._bridge.deleteLater()
+        if job.orphaned:  # the widget is gone: nobody to commit to or to tell
+            return
+        if parent_widget is not None:
+            with contextlib.suppress(TypeError, RuntimeError):  # already disconnected
+                parent_widget.destroyed.disconnect(job._orphan)
         try:
             if status == "done":
                 try:
@@ -188,8 +213,12 @@ def run_job(
         return job
 
     from napari.utils import progress as napari_progress
+    from qtpy.QtCore import QCoreApplication
 
-    bridge = job._bridge = _Bridge(parent_widget)
+    # owned by the application: deleting the widget must not delete it under the worker
+    bridge = job._bridge = _Bridge(QCoreApplication.instance())
+    if parent_widget is not None:
+        parent_widget.destroyed.connect(job._orphan)
     bridge.stage.connect(job._on_stage)
     bridge.step.connect(job._on_step)
     bridge.outcome.connect(finish)

@@ -1,0 +1,142 @@
+"""The dock's sessions: what Start runs on and when it replaces the session shown,
+what may change while it runs, and what loading shows and reports.
+
+Beside test_dock.py, which holds the whole annotation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gui
+
+JOB_TIMEOUT = 240_000  # ms; the first job may pay torch's import on a loaded machine
+
+
+def _open(dock, session_file):
+    assert dock.load_session(session_file) is not None, dock.last_error
+    return dock.session
+
+
+def _start(dock, qtbot, status="done"):
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.start()
+    assert blocker.args == ["pipeline", status], dock.last_error
+
+
+def test_start_runs_on_a_session_or_folder_opened_after_a_pick(dock, qtbot, photos, tmp_path,
+                                                               session_file):  # fmt: skip
+    import imageio.v3 as iio
+
+    dock.viewer.add_image(photos[0], name="mine")
+    dock.layer_list.item(0).setSelected(True)  # picked earlier, then a session is opened
+    s = _open(dock, session_file)
+    mark = dock.add_class("mark")
+    dock.assign(s.segments.ids[:5], mark)
+    _start(dock, qtbot)
+    assert [r.name for r in dock.session.images] == [r.name for r in s.images]
+    assert mark in dock.session.classes
+    # the same after Open folder…
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    iio.imwrite(folder / "p1.png", photos[1])
+    dock.layer_list.item(0).setSelected(True)
+    dock.load_images(folder)
+    _start(dock, qtbot)
+    assert [r.name for r in dock.session.images] == ["p1"]
+    assert not dock.layer_list.selectedItems()  # the list no longer claims the old pick
+
+
+def _gate_features(monkeypatch):
+    """Make Start's feature step wait: returns (reached, release) events."""
+    import threading
+
+    from napari_featann.session import Session
+
+    reached, release = threading.Event(), threading.Event()
+    extract = Session.extract_features
+
+    def gated(self, progress=None):
+        reached.set()
+        release.wait(60)
+        return extract(self, progress)
+
+    monkeypatch.setattr(Session, "extract_features", gated)
+    return reached, release
+
+
+def test_no_class_can_be_deleted_while_start_runs(dock, qtbot, session_file, monkeypatch):
+    s = _open(dock, session_file)
+    a = dock.add_class("a")
+    dock.select_box(s.embedding.min(0) - 1, s.embedding.max(0) + 1)  # every segment: a
+    reached, release = _gate_features(monkeypatch)
+    manager = dock.class_manager
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.start()
+        try:
+            qtbot.waitUntil(reached.is_set, timeout=JOB_TIMEOUT)
+            b = manager.add_class("b")  # allowed, and the list is rebuilt
+            manager.set_current(a)
+            assert not manager.delete_button.isEnabled()
+            manager.delete_button.click()
+            with pytest.raises(RuntimeError, match="wait for the running job"):
+                manager.delete_class(a)
+        finally:
+            release.set()
+    assert blocker.args == ["pipeline", "done"], dock.last_error
+    s2 = dock.session
+    assert list(s2.classes) == [a, b]
+    assert set(np.unique(s2.segment_class)) == {a}
+    assert manager.delete_button.isEnabled()  # the job is over
+
+
+def test_a_failed_or_cancelled_start_on_a_new_pick_keeps_the_session(dock, qtbot, session_file,
+                                                                     photos, tmp_path):  # fmt: skip
+    s = _open(dock, session_file)
+    a = dock.add_class("a")
+    dock.assign(s.segments.ids[:5], a)
+    image = dock.layers_for(0)[0]
+    dock.viewer.add_image(photos[1], name="new")
+    for k in range(dock.layer_list.count()):
+        item = dock.layer_list.item(k)
+        item.setSelected(item.text() == "new")
+    weights = dock.features_panel.weights.value
+    dock.features_panel.weights.value = str(tmp_path / "missing.pth")
+    _start(dock, qtbot, "error")  # a new session for "new", whose pipeline fails
+    assert "missing.pth" in dock.last_error
+    assert dock.session is s and s.n_images == 3 and list(s.classes) == [a]
+    assert dock.layers_for(0)[0] is image and len(dock.scatter.points) == len(s.segments)
+    dock.features_panel.weights.value = weights
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.start()
+        dock.cancel()
+    assert blocker.args == ["pipeline", "cancelled"]
+    assert dock.session is s and dock.layers_for(0)[0] is image
+    assert [it.text() for it in dock.layer_list.selectedItems()] == ["new"]  # still picked
+
+
+def test_a_renamed_layer_is_listed_and_stays_picked(dock, qtbot, photos):
+    layer = dock.viewer.add_image(photos[0], name="a")
+    dock.layer_list.item(0).setSelected(True)
+    layer.name = "renamed"
+    assert [dock.layer_list.item(k).text() for k in range(dock.layer_list.count())] == ["renamed"]
+    assert dock.picked_layers() == [layer] and dock.listed_layers() == [layer]
+    dock.layer_list.clearSelection()
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock._guard(dock.start)  # nothing picked and no session: every listed layer
+        assert dock.busy, dock.last_error
+        dock.cancel()
+    assert blocker.args == ["pipeline", "cancelled"]
+    dock.viewer.layers.remove(layer)  # and a removed layer is no longer followed
+    layer.name = "gone"
+    assert dock.layer_list.count() == 0
+
+
+def test_new_images_clear_the_scatter_of_the_previous_session(dock, session_file, photos):
+    s = _open(dock, session_file)
+    np.testing.assert_allclose(dock.scatter.points, s.embedding)
+    dock.load_images(photos[:1], names=["x"])  # not projected yet: no points
+    assert dock.session.embedding is None and len(dock.scatter.points) == 0
+    s = _open(dock, session_file)  # and a projected session shows its own
+    np.testing.assert_allclose(dock.scatter.points, s.embedding)

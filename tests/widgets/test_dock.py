@@ -320,37 +320,6 @@ def test_polygon_fill_and_brush_paints_undo_and_redo(dock, session_file):
     assert (s.class_masks[0][square] == a).all() and s.class_masks[0][50, 50] == 0
 
 
-def test_cancel_leaves_the_session_intact(dock, qtbot, session_file):
-    s = _open(dock, session_file)
-    cid = dock.add_class("x")
-    dock.select_box(*_left_half(s.embedding))
-    before = (s.embedding.copy(), s.segments.ids.copy(), s.segment_class.copy(),
-              [m.copy() for m in s.class_masks])  # fmt: skip
-    dock.partition_panel.regions.value = 40
-    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
-        dock.start()
-        dock.cancel()
-    assert blocker.args == ["pipeline", "cancelled"]
-    assert dock.session is s
-    np.testing.assert_array_equal(s.embedding, before[0])
-    np.testing.assert_array_equal(s.segments.ids, before[1])
-    np.testing.assert_array_equal(s.segment_class, before[2])
-    for m, old in zip(s.class_masks, before[3]):
-        np.testing.assert_array_equal(m, old)
-    assert s.history.can_undo and dock.start_button.isEnabled()
-    assert cid in s.classes
-
-
-def test_missing_weights_is_reported_and_changes_nothing(dock, qtbot, session_file, tmp_path):
-    s = _open(dock, session_file)
-    dock.features_panel.weights.value = str(tmp_path / "missing.pth")
-    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
-        dock.start()
-    assert blocker.args == ["pipeline", "error"]
-    assert "missing.pth" in dock.last_error
-    assert dock.session is s and s.embedding is not None
-
-
 def test_linked_selection(dock, session_file):
     s = _open(dock, session_file)
     row = int(s.segments.in_image(2)[3])
@@ -402,83 +371,6 @@ def test_linked_selection(dock, session_file):
     dock.undo()
     assert s.segment_class[target] == 0
     assert not np.any(dock.layers_for(img)[1].data.reshape(-1)[flat] == cid)
-
-
-def test_session_files(dock, qtbot, session_file, tmp_path):
-    s = _open(dock, session_file)
-    cid = dock.add_class("sky")
-    ids = dock.select_box(*_left_half(s.embedding))
-    out = dock.save_session(tmp_path / "mine")
-    assert out.name == "mine.featann" and not dock.dirty
-
-    # a broken file: clear error, nothing lost
-    bad = tmp_path / "bad.featann"
-    bad.write_bytes(b"not a session")
-    assert dock.load_session(bad) is None
-    assert "not a napari-featann session" in dock.last_error and dock.session is s
-
-    # napari's reader (File > Open) adds tagged layers; the dock adopts that session
-    dock.viewer.open(str(out), plugin="napari-featann")
-    qtbot.waitUntil(lambda: dock.session is not s, timeout=5000)
-    s2 = dock.session
-    assert np.all(s2.segment_class[s2.segments.rows_of(ids)] == cid)
-    assert dock.layers_for(0)[1].data is s2.class_masks[0]
-
-    # the writer finds the session in the layers' metadata
-    from napari_featann._plugin_io import write_session
-
-    layer = dock.layers_for(0)[1]
-    written = write_session(tmp_path / "w.featann", [layer.as_layer_data_tuple()])
-    assert written == [str(tmp_path / "w.featann")]
-
-    masks = dock.export_masks(tmp_path / "masks")
-    assert len(masks) == 3 and (tmp_path / "masks" / "legend.json").is_file()
-    dock.autosave_target = tmp_path / "auto.featann"
-    assert dock.autosave() == tmp_path / "auto.featann"
-
-
-def test_save_and_open_in_the_background(dock, qtbot, session_file, tmp_path):
-    s = _open(dock, session_file)
-    cid = dock.add_class("sky")
-    first = dock.select_box(*_left_half(s.embedding))
-    dock.assign(first, cid)
-    saved_masks = [m.copy() for m in s.class_masks]
-    with qtbot.waitSignal(dock.session_written, timeout=JOB_TIMEOUT) as written:
-        assert dock.save_session(tmp_path / "bg", wait=False) == tmp_path / "bg.featann"
-        # labelling goes on while the file is written: the file holds the earlier state
-        rest = np.setdiff1d(s.segments.ids, first)
-        dock.assign(rest, cid)
-        assert dock.dirty
-    assert written.args == [str(tmp_path / "bg.featann")] and not dock.writing
-    assert dock.dirty  # the later labels are not in the file
-
-    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
-        assert dock.load_session(tmp_path / "bg.featann", wait=False) is None
-    assert blocker.args == ["open session", "done"]
-    s2 = dock.session
-    assert s2 is not s and dock.session_path == tmp_path / "bg.featann"
-    for a, b in zip(s2.class_masks, saved_masks):
-        np.testing.assert_array_equal(a, b)
-    assert dock.layers_for(0)[1].data is s2.class_masks[0]
-
-    # a bad file read in the background: an error, and the session shown stays
-    bad = tmp_path / "bad.featann"
-    bad.write_bytes(b"not a session")
-    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
-        dock.load_session(bad, wait=False)
-    assert blocker.args == ["open session", "error"]
-    assert "not a napari-featann session" in dock.last_error and dock.session is s2
-
-
-def test_a_failed_background_save_keeps_the_session_unsaved(dock, qtbot, session_file, tmp_path):
-    s = _open(dock, session_file)
-    dock.assign(s.segments.ids[:3], dock.add_class("sky"))
-    assert dock.dirty
-    blocked = tmp_path / "file"
-    blocked.write_text("a file, not a folder")
-    dock.save_session(blocked / "x.featann", wait=False)
-    qtbot.waitUntil(lambda: not dock.writing, timeout=JOB_TIMEOUT)
-    assert dock.dirty and "could not save" in dock.last_error
 
 
 def test_launch_opens_images(make_napari_viewer, photos, tmp_path):

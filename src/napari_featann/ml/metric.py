@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -404,7 +405,10 @@ def train_head(
                 loss.backward()
                 opt.step()
             total += float(loss.item())
-            sched.step()
+            with warnings.catch_warnings():
+                # a batch with no active triplet skips the optimiser, not the schedule
+                warnings.filterwarnings("ignore", message=".*lr_scheduler.step.*")
+                sched.step()
             progress.update(1)
         head.history.append(total / n_batches)
     return head.eval()

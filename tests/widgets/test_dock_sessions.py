@@ -256,3 +256,24 @@ def test_a_failed_background_save_keeps_the_session_unsaved(dock, qtbot, session
     dock.save_session(blocked / "x.featann", wait=False)
     qtbot.waitUntil(lambda: not dock.writing, timeout=JOB_TIMEOUT)
     assert dock.dirty and "could not save" in dock.last_error
+
+
+def test_closing_the_viewer_autosaves_unsaved_labels(make_napari_viewer, qtbot, session_file,
+                                                     tmp_path, monkeypatch):  # fmt: skip
+    from napari_featann._widgets.dock import FeatureSpaceWidget
+    from napari_featann.io import load_session
+
+    monkeypatch.setenv("FEATANN_HOME", str(tmp_path))
+    viewer = make_napari_viewer(show=True)
+    dock = FeatureSpaceWidget(viewer)
+    viewer.window.add_dock_widget(dock)
+    qtbot.waitUntil(lambda: dock._watched_window is not None, timeout=5000)
+    s = _open(dock, session_file)
+    dock.autosave_target = tmp_path / "closing.featann"
+    sky = dock.add_class("sky")
+    dock.assign(s.segments.ids[:7], sky)
+    assert not dock.autosave_target.exists()
+    viewer.close()
+    saved = load_session(tmp_path / "closing.featann")
+    assert (saved.segment_class == sky).sum() == 7
+    assert np.array_equal(saved.class_masks[0], s.class_masks[0])

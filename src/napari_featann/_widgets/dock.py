@@ -13,7 +13,7 @@ and scripts.
 from __future__ import annotations
 
 import numpy as np
-from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtCore import QEvent, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -97,6 +97,7 @@ class FeatureSpaceWidget(
         napari_viewer.mouse_drag_callbacks.append(self._click_cb)
         self._init_inputs()
         self._closed = False
+        self._watched_window = None  # the top-level window whose closing saves the work
         self.refresh_layer_list()
         self._adopt_opened_sessions()
         self._update_enabled()
@@ -547,6 +548,7 @@ class FeatureSpaceWidget(
         if self._closed:
             return
         self._closed = True
+        self.save_before_closing()
         self.cancel()
         if self._writer is not None and self._writer.thread is not None:
             self._writer.thread.join(60)  # let a background save finish its file
@@ -564,3 +566,19 @@ class FeatureSpaceWidget(
     def closeEvent(self, event) -> None:
         self.teardown()
         super().closeEvent(event)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        top = self.window()  # napari's main window once docked (closing it skips closeEvent)
+        if top is not self and top is not self._watched_window:
+            if self._watched_window is not None:
+                self._watched_window.removeEventFilter(self)
+            top.installEventFilter(self)
+            self._watched_window = top
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self._watched_window and event.type() == QEvent.Type.Close:
+            self.save_before_closing()  # the viewer closes: unsaved labels are autosaved
+            obj.removeEventFilter(self)
+            self._watched_window = None  # hold no reference to a closing window
+        return super().eventFilter(obj, event)

@@ -57,6 +57,18 @@ class SessionFilesMixin:
             return None
         return self.autosave_target or default_autosave_path(self.session)
 
+    def save_before_closing(self) -> Path | None:
+        """Autosave changes not yet saved, now, when autosave is on (the viewer closes).
+
+        Returns the file written, or None when there was nothing to save or
+        autosave is off.
+        """
+        if self.session is None or not self._autosave_pending:
+            return None
+        if not self._autosave_timer.isActive():  # autosave off: the user's choice
+            return None
+        return self.autosave(wait=True)
+
     def _autosave_tick(self) -> None:
         if self._autosave_pending and not self.busy and not self.writing:
             self.autosave(wait=False)

@@ -277,3 +277,25 @@ def test_closing_the_viewer_autosaves_unsaved_labels(make_napari_viewer, qtbot, 
     saved = load_session(tmp_path / "closing.featann")
     assert (saved.segment_class == sky).sum() == 7
     assert np.array_equal(saved.class_masks[0], s.class_masks[0])
+
+
+def test_opening_a_session_removes_the_old_layers_in_one_batch(dock, session_file):
+    """napari's canvas cleans up (a full gc.collect) once per batch, not once per layer."""
+    _open(dock, session_file)
+    for i in range(3):  # every image shown once: three layers each
+        dock.current_image = i
+    old = [layer for layer in dock.viewer.layers if layer.metadata.get("featann_role")]
+    assert len(old) == 9
+    events = []
+    layers = dock.viewer.layers
+    layers.events.begin_batch.connect(lambda e: events.append("begin"))
+    layers.events.end_batch.connect(lambda e: events.append("end"))
+    layers.events.removed.connect(lambda e: events.append(e.value))
+    s = _open(dock, session_file)
+    removed = [e for e in events if not isinstance(e, str)]
+    assert {id(la) for la in removed} == {id(la) for la in old}
+    first, last = events.index(removed[0]), events.index(removed[-1])
+    assert "begin" in events[:first] and "end" in events[last:]
+    assert "end" not in events[first:last] and "begin" not in events[first:last]
+    assert not any(la in layers for la in old)
+    assert dock.layers_for(0)[1].data is s.class_masks[0]  # the new session is shown

@@ -8,6 +8,7 @@ first shown; only the current image's layers are visible.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -166,14 +167,21 @@ class LayerSet:
             layer.metadata[META_SESSION] = session
 
     def clear(self, remove: bool) -> None:
-        """Disconnect every layer; remove the ones created here when ``remove``."""
-        for (i, role), layer in list(self._layers.items()):
-            self._unregister(i, role)
-            if remove and id(layer) in self._owned and layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
-            else:
-                for key in (META_SESSION, META_INDEX, META_ROLE):
-                    layer.metadata.pop(key, None)
+        """Disconnect every layer; remove the ones created here when ``remove``.
+
+        The removals are one batch of the layer list: napari's canvas then
+        cleans up once (a full ``gc.collect``, a third of a second with torch
+        loaded) rather than once per layer.
+        """
+        batch = getattr(self.viewer.layers, "batched_update", contextlib.nullcontext)
+        with batch():
+            for (i, role), layer in list(self._layers.items()):
+                self._unregister(i, role)
+                if remove and id(layer) in self._owned and layer in self.viewer.layers:
+                    self.viewer.layers.remove(layer)
+                else:
+                    for key in (META_SESSION, META_INDEX, META_ROLE):
+                        layer.metadata.pop(key, None)
         self._layers.clear()
         self._owned.clear()
         self._focus = self._preview = None

@@ -86,8 +86,15 @@ def test_add_images_and_local_view(dock, qtbot, session_file, photos):
 
     # local view of the new image's segments; a box there labels them
     new_ids = s.segments.ids[s.segments.image == n_img][:12]
-    view = dock.open_local_view(new_ids)
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        job = dock.open_local_view(new_ids)
+        assert dock.busy and job.pbar is not None  # UMAP runs in a worker, with a progress bar
+    assert blocker.args == ["local view", "done"], dock.last_error
+    view = dock.local_views[-1]
     assert view.points.shape == (new_ids.size, 2)
+    from napari_featann.batches import local_view
+
+    np.testing.assert_allclose(view.points, local_view(s, new_ids))  # the same layout
     assert dock.tabs.tabText(dock.tabs.currentIndex()).startswith("Local")
     dock.set_current_class(a)
     lo, hi = view.points.min(0) - 1, view.points.max(0) + 1

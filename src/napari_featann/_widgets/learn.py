@@ -340,26 +340,50 @@ class LearnMixin:
         return job_
 
     # ================================================================ local view
-    def open_local_view(self, ids=None):
-        """Project segments on their own in a new tab; box or lasso there labels them.
+    def open_local_view(self, ids=None, sync: bool | None = None) -> Job:
+        """Project segments on their own in a new tab, as a job; box or lasso there labels them.
 
         Parameters
         ----------
         ids : array of int, optional
             Segment ids (default: the last selection).
+        sync : bool, optional
+            Run in the calling thread (default: in a worker when a Qt app runs).
 
         Returns
         -------
-        ScatterView
-            The local scatter; its points are ``ids`` in order (``view.segment_ids``).
+        Job
+            When it is done the tab is open and its scatter is the last of
+            :attr:`local_views` (its points are ``ids`` in order, ``view.segment_ids``).
         """
         from ..batches import local_view
-        from .scatter import ScatterView
 
         s = self._need_session()
         ids = self.selected_ids if ids is None else np.asarray(ids, np.int64)
         ids = np.unique(ids)
-        xy = local_view(s, ids)
+        if ids.size < 2:
+            raise ValueError("select at least 2 segments for a local view")
+
+        def job(progress):
+            return local_view(s, ids, progress=progress)  # UMAP: seconds for 1000s of points
+
+        def done(xy) -> None:
+            if self._session is s:  # (no structural edit can run during a job)
+                self._add_local_view(s, ids, xy)
+
+        job_ = self._run("local view", job, done, sync)
+        self._update_learn_enabled()
+        return job_
+
+    @property
+    def local_views(self) -> list:
+        """The scatters of the open local views, oldest first."""
+        return list(self._local_views)
+
+    def _add_local_view(self, s, ids: np.ndarray, xy: np.ndarray):
+        """Open the tab of a local view computed by :meth:`open_local_view`."""
+        from .scatter import ScatterView
+
         view = ScatterView()
         view.segment_ids = ids
         view.session = s

@@ -299,3 +299,27 @@ def test_opening_a_session_removes_the_old_layers_in_one_batch(dock, session_fil
     assert "end" not in events[first:last] and "begin" not in events[first:last]
     assert not any(la in layers for la in old)
     assert dock.layers_for(0)[1].data is s.class_masks[0]  # the new session is shown
+
+
+def test_classes_layers_cannot_be_painted_while_a_job_runs(dock, qtbot, session_file):
+    import threading
+
+    s = _open(dock, session_file)
+    dock.current_image = 0
+    assert dock.layers_for(0)[1].editable
+    gate, reached = threading.Event(), threading.Event()
+
+    def blocked(progress):
+        progress.init(1, "waiting")
+        reached.set()
+        gate.wait(30)
+        return None
+
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT):
+        dock._run("re-cut", blocked, lambda _r: None, sync=False)
+        qtbot.waitUntil(reached.is_set, timeout=5000)
+        assert not dock.layers_for(0)[1].editable  # the job's masks stay as it read them
+        dock.current_image = s.n_images - 1  # a layer made during the job too
+        assert not dock.layers_for(s.n_images - 1)[1].editable
+        gate.set()
+    assert dock.layers_for(0)[1].editable and dock.layers_for(s.n_images - 1)[1].editable

@@ -146,6 +146,7 @@ class LayerSet:
         self.source_layers: dict[int, object] = {}  # image index -> the user's Image layer
         self.key_binder: Callable[[object], None] | None = None
         self._stale_thumbnails: set[tuple[int, str]] = set()
+        self.paintable = True  # False while a job runs: the masks must not change under it
 
     # ------------------------------------------------------------ session
     def set_session(self, session, source_layers: dict | None = None, adopt: Iterable = ()) -> None:
@@ -207,6 +208,7 @@ class LayerSet:
             if layer.data is not self.session.class_masks[i]:
                 layer.data = self.session.class_masks[i]
             layer.colormap = class_colormap(self.session.classes)
+            layer.editable = self.paintable
             cb = lambda event, i=i: self._on_paint(i, event)  # noqa: E731
             layer.events.paint.connect(cb)
             self._paint_cbs[id(layer)] = cb
@@ -216,6 +218,13 @@ class LayerSet:
             layer.contour = 1
             layer.colormap = _boundary_colormap()
             layer.editable = False  # segments change through the session only
+
+    def set_paintable(self, paintable: bool) -> None:
+        """Let the classes layers be painted, or not (while a job runs)."""
+        self.paintable = bool(paintable)
+        for (_i, role), layer in self._layers.items():
+            if role == "classes":
+                layer.editable = self.paintable
 
     def _unregister(self, i: int, role: str) -> None:
         layer = self._layers.get((i, role))

@@ -238,7 +238,7 @@ def _split_screenshots(dock, viewer, app, class_id: int) -> int:
     app.processEvents()
     save_png(np.asarray(viewer.screenshot(canvas_only=True, flash=False)), "split-preview.png",
              width=900)  # fmt: skip
-    neg_id, pos_id = dock.confirm_split()
+    neg_id, pos_id = dock.confirm_split(sync=True).result
     print(f"split done: {neg_id} (old id, {int((s.label_images[i] == neg_id).sum())} px), "
           f"{pos_id} (new, {int((s.label_images[i] == pos_id).sum())} px)")  # fmt: skip
     _close_notifications(viewer)

@@ -3,12 +3,16 @@ and :func:`speck_segments`, the labelled islands a "remove specks" clears.
 
 Each edit computes everything first (new segments, their features and their
 positions in the scatter), then swaps it in as one undoable action, so a
-cancelled or failed edit changes nothing.
+cancelled or failed edit changes nothing. The two steps are public too:
+``plan_split``, ``plan_merge`` and ``plan_recut`` return a :class:`PlannedEdit`
+without changing the session (a GUI computes it in a worker thread), and its
+:meth:`PlannedEdit.apply` swaps it in (on the GUI's main thread).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,8 +28,9 @@ from .core.progress import Progress, ensure_progress
 from .core.regions import describe_segments, offset_labels
 from .session import Session, _Structure
 
-__all__ = ["RecutReport", "hole_segments", "merge", "preview_recut", "preview_split", "recut",
-           "speck_segments", "split"]  # fmt: skip
+__all__ = ["PlannedEdit", "RecutReport", "hole_segments", "merge", "plan_merge", "plan_recut",
+           "plan_split", "preview_recut", "preview_split", "recut", "speck_segments",
+           "split"]  # fmt: skip
 
 
 def _partitioned(session: Session, image_index) -> int:
@@ -88,15 +93,80 @@ def _repaint(class_mask, manual, label_image, segment_classes: dict[int, int]) -
     return np.where(manual, class_mask, lut[label_image]).astype(np.uint8)
 
 
-def _commit(session: Session, description: str, labels, table, classes, feats, emb, next_id,
-            img: int, pixel_classes: dict[int, int] | None = None) -> None:  # fmt: skip
-    before = session._structure()
-    masks = [m.copy() for m in session.class_masks]
-    if pixel_classes is not None:
-        masks[img] = _repaint(masks[img], session.manual_masks[img], labels[img], pixel_classes)
-    after = _Structure(labels, table, classes, feats, emb, next_id, masks)
-    session._set_structure(after)
-    session.push_structural_action(description, before, after)
+@dataclass
+class PlannedEdit:
+    """A structural edit computed from a session but not applied to it yet.
+
+    Attributes
+    ----------
+    description : str
+        The undo history's name for it.
+    result : object
+        What the edit gives back once applied (new ids, the merged id, a report).
+    """
+
+    description: str
+    labels: list
+    table: Any
+    classes: np.ndarray
+    features: np.ndarray | None
+    embedding: np.ndarray | None
+    next_id: int
+    repaint: dict[int, dict[int, int]]  # image -> {segment id: class} to draw its pixels
+    result: Any = None
+    params: PartitionParams | None = None  # a re-cut of all images: the session's new ones
+    _base: tuple = field(default=(), repr=False)
+
+    def apply(self, session: Session):
+        """Swap the edit in as one undoable action and return :attr:`result`.
+
+        Raises
+        ------
+        RuntimeError
+            The session's segments changed since the edit was computed
+            (nothing is changed then).
+        """
+        if _base_of(session) != self._base:
+            raise RuntimeError("the segments changed while the edit was computed; "
+                               "nothing was changed")  # fmt: skip
+        before = session._structure()
+        masks = [m.copy() for m in session.class_masks]
+        for img, classes in self.repaint.items():
+            masks[img] = _repaint(masks[img], session.manual_masks[img], self.labels[img], classes)
+        after = _Structure(self.labels, self.table, self.classes, self.features, self.embedding,
+                           self.next_id, masks)  # fmt: skip
+        if self.params is not None:
+            session.partition_params = self.params
+        session._set_structure(after)
+        session.push_structural_action(self.description, before, after)
+        return self.result
+
+
+def _base_of(session: Session) -> tuple:
+    return (id(session.segments), *(id(lab) for lab in session.label_images))
+
+
+def plan_split(session: Session, segment_id: int, positive, negative,
+               positive_class: int | None = None,
+               progress: Progress | None = None) -> PlannedEdit:  # fmt: skip
+    """:func:`split` computed, not applied (see :class:`PlannedEdit`)."""
+    base = _base_of(session)
+    row = session.segments.rows_of([segment_id])[0]
+    img = int(session.segments.image[row])
+    old_class = int(session.segment_class[row])
+    pos_class = old_class if positive_class is None else int(positive_class)
+    if pos_class and pos_class not in session.classes:
+        raise KeyError(f"no class with id {pos_class}")
+    mask = preview_split(session, segment_id, positive, negative)
+    new_id = session.next_id
+    new_label = apply_split(session.label_images[img], segment_id, mask, new_id)
+    labels, table, keep, feats, emb = _with_rows(
+        session, img, new_label, [segment_id], [segment_id, new_id], progress
+    )
+    classes = np.concatenate([session.segment_class[keep], [old_class, pos_class]]).astype(np.int32)
+    return PlannedEdit(f"split segment {segment_id}", labels, table, classes, feats, emb,
+                       new_id + 1, {img: _image_classes(table, classes, img)},
+                       result=(segment_id, new_id), _base=base)  # fmt: skip
 
 
 def split(session: Session, segment_id: int, positive, negative, positive_class: int | None = None,
@@ -118,31 +188,13 @@ def split(session: Session, segment_id: int, positive, negative, positive_class:
     (int, int)
         Ids of the negative part (the old id) and of the positive part (new).
     """
-    row = session.segments.rows_of([segment_id])[0]
-    img = int(session.segments.image[row])
-    old_class = int(session.segment_class[row])
-    pos_class = old_class if positive_class is None else int(positive_class)
-    if pos_class and pos_class not in session.classes:
-        raise KeyError(f"no class with id {pos_class}")
-    mask = preview_split(session, segment_id, positive, negative)
-    new_id = session.next_id
-    new_label = apply_split(session.label_images[img], segment_id, mask, new_id)
-    labels, table, keep, feats, emb = _with_rows(
-        session, img, new_label, [segment_id], [segment_id, new_id], progress
-    )
-    classes = np.concatenate([session.segment_class[keep], [old_class, pos_class]]).astype(np.int32)
-    pixel_classes = _image_classes(table, classes, img)
-    _commit(session, f"split segment {segment_id}", labels, table, classes, feats, emb,
-            new_id + 1, img, pixel_classes)  # fmt: skip
-    return segment_id, new_id
+    return plan_split(session, segment_id, positive, negative, positive_class,
+                      progress).apply(session)  # fmt: skip
 
 
-def merge(session: Session, segment_ids, progress: Progress | None = None) -> int:
-    """Merge two or more adjacent segments of one image into the smallest id.
-
-    The merged segment takes the class covering most of its area among the
-    labelled parts (unlabelled if none was labelled). Returns the merged id.
-    """
+def plan_merge(session: Session, segment_ids, progress: Progress | None = None) -> PlannedEdit:
+    """:func:`merge` computed, not applied (see :class:`PlannedEdit`)."""
+    base = _base_of(session)
     ids = np.unique(np.asarray(segment_ids, np.int64))
     rows = session.segments.rows_of(ids)
     images = np.unique(session.segments.image[rows])
@@ -156,9 +208,18 @@ def merge(session: Session, segment_ids, progress: Progress | None = None) -> in
     merged_class = int(votes.argmax()) if votes.max() > 0 else 0
     labels, table, keep, feats, emb = _with_rows(session, img, new_label, ids, [target], progress)
     classes = np.concatenate([session.segment_class[keep], [merged_class]]).astype(np.int32)
-    _commit(session, f"merge {ids.size} segments", labels, table, classes, feats, emb,
-            session.next_id, img, _image_classes(table, classes, img))  # fmt: skip
-    return int(target)
+    return PlannedEdit(f"merge {ids.size} segments", labels, table, classes, feats, emb,
+                       session.next_id, {img: _image_classes(table, classes, img)},
+                       result=int(target), _base=base)  # fmt: skip
+
+
+def merge(session: Session, segment_ids, progress: Progress | None = None) -> int:
+    """Merge two or more adjacent segments of one image into the smallest id.
+
+    The merged segment takes the class covering most of its area among the
+    labelled parts (unlabelled if none was labelled). Returns the merged id.
+    """
+    return plan_merge(session, segment_ids, progress).apply(session)
 
 
 def speck_segments(session: Session, image_index: int, min_fraction: float = 0.2) -> np.ndarray:
@@ -302,16 +363,11 @@ def preview_recut(session: Session, image_index: int, params: PartitionParams) -
         session.partition_params = saved
 
 
-def recut(session: Session, params: PartitionParams, images=None, min_fraction: float = 0.5,
-          progress: Progress | None = None) -> RecutReport:  # fmt: skip
-    """Re-cut the hierarchy of some images (default all) and carry labels over by overlap.
-
-    A new segment takes the class covering most of its labelled pixels when
-    that class covers at least ``min_fraction`` of it. Hand-painted pixels
-    stay. The report says how many labels were kept, moved or lost; the whole
-    re-cut is one undoable action.
-    """
+def plan_recut(session: Session, params: PartitionParams, images=None, min_fraction: float = 0.5,
+               progress: Progress | None = None) -> PlannedEdit:  # fmt: skip
+    """:func:`recut` computed, not applied (see :class:`PlannedEdit`); ``result`` is the report."""
     progress = ensure_progress(progress)
+    base = _base_of(session)
     if images is None:
         images = list(range(session.n_images))
     images = [_partitioned(session, i) for i in images]  # all checked before any change
@@ -340,16 +396,20 @@ def recut(session: Session, params: PartitionParams, images=None, min_fraction: 
     cls_new = np.array([new_classes.get(int(i), 0) for i in added.ids], np.int32)
     classes = np.concatenate([session.segment_class[keep], cls_new]).astype(np.int32)
     feats, emb = _kept_plus_new(session, keep, added, labels, progress)
-    before = session._structure()
-    masks = [m.copy() for m in session.class_masks]
-    for img in images:
-        masks[img] = _repaint(masks[img], session.manual_masks[img], labels[img],
-                              _image_classes(table, classes, img))  # fmt: skip
-    after = _Structure(labels, table, classes, feats, emb, next_id, masks)
-    if len(set(images)) == session.n_images:  # the session's parameters, for new images
-        session.partition_params = params
-    session._set_structure(after)
-    session.push_structural_action(
-        f"re-cut {len(images)} images ({report.message()})", before, after
-    )
-    return report
+    repaint = {img: _image_classes(table, classes, img) for img in images}
+    everything = len(set(images)) == session.n_images  # the session's parameters, for new images
+    return PlannedEdit(f"re-cut {len(images)} images ({report.message()})", labels, table,
+                       classes, feats, emb, next_id, repaint, result=report,
+                       params=params if everything else None, _base=base)  # fmt: skip
+
+
+def recut(session: Session, params: PartitionParams, images=None, min_fraction: float = 0.5,
+          progress: Progress | None = None) -> RecutReport:  # fmt: skip
+    """Re-cut the hierarchy of some images (default all) and carry labels over by overlap.
+
+    A new segment takes the class covering most of its labelled pixels when
+    that class covers at least ``min_fraction`` of it. Hand-painted pixels
+    stay. The report says how many labels were kept, moved or lost; the whole
+    re-cut is one undoable action.
+    """
+    return plan_recut(session, params, images, min_fraction, progress).apply(session)

@@ -42,7 +42,7 @@ def squares(weights):
     return s, left
 
 
-def test_split_by_clicks_then_undo_and_merge(dock, squares):
+def test_split_by_clicks_then_undo_and_merge(dock, squares, qtbot):
     s, left = squares
     dock.set_session(s)
     cid = dock.add_class("red")
@@ -65,7 +65,12 @@ def test_split_by_clicks_then_undo_and_merge(dock, squares):
     np.testing.assert_array_equal(dock.split_preview(), preview)
 
     n_points = len(dock.scatter.points)
-    neg_id, pos_id = dock.confirm_split()
+    with qtbot.waitSignal(dock.job_finished, timeout=120_000) as blocker:
+        job = dock.confirm_split(sync=False)
+        assert dock.busy  # a job: features and places are computed off the main thread
+        assert len(s.segments) == 2  # nothing changes before it is done
+    assert blocker.args == ["split", "done"], dock.last_error
+    neg_id, pos_id = job.result
     lab = s.label_images[0]
     assert len(s.segments) == 3 and _iou(lab == pos_id, left) > 0.95
     _image, classes, segments = dock.layers_for(0)
@@ -87,7 +92,7 @@ def test_split_by_clicks_then_undo_and_merge(dock, squares):
     # redo, then merge the two halves back
     dock.redo()
     assert len(s.segments) == 3
-    merged = dock.merge_selected([neg_id, pos_id])
+    merged = dock.merge_selected([neg_id, pos_id], sync=True).result
     assert len(s.segments) == 2 and (s.label_images[0][10:30, 10:50] == merged).all()
     assert dock.layers_for(0)[2].data is s.label_images[0]
     assert len(dock.scatter.points) == n_points
@@ -131,10 +136,11 @@ def test_canvas_clicks_polarity_and_ctrl_merge(dock, squares):
     pos, neg = dock.clicks
     assert pos == [(20, 20)] and neg == [(20, 40), (22, 42)]
     assert _iou(dock.split_preview(), left) > 0.95
-    neg_id, pos_id = dock.confirm_split()
+    neg_id, pos_id = dock.confirm_split(sync=True).result
     _click(cb, dock.viewer, (20, 20), modifiers=("Control",))
     _click(cb, dock.viewer, (20, 40), modifiers=("Control",))
-    assert dock.merge_selected() == min(neg_id, pos_id) and len(s.segments) == 2
+    assert dock.merge_selected(sync=True).result == min(neg_id, pos_id)
+    assert len(s.segments) == 2
     dock.set_split_mode(False)
     assert cb not in dock.viewer.mouse_drag_callbacks
 

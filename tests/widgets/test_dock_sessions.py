@@ -323,3 +323,20 @@ def test_classes_layers_cannot_be_painted_while_a_job_runs(dock, qtbot, session_
         assert not dock.layers_for(s.n_images - 1)[1].editable
         gate.set()
     assert dock.layers_for(0)[1].editable and dock.layers_for(s.n_images - 1)[1].editable
+
+
+def test_showing_a_session_with_fewer_images_than_the_current_index(dock, squares_image):
+    from napari_featann.session import Session
+
+    def session(n):
+        s = Session.from_sources([squares_image] * n, names=[f"im{k}" for k in range(n)])
+        s.partition_params.regions = 3
+        s.partition()
+        return s
+
+    dock.set_session(session(4))
+    for k in range(4):
+        dock.current_image = k  # every image shown: its layers are in the viewer
+    dock.set_session(session(1))  # removing those layers resets the viewer's sliders
+    assert dock.current_image == 0 and dock.session.n_images == 1
+    assert dock.last_error in (None, "")

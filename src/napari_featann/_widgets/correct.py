@@ -18,9 +18,7 @@ gives the unlabelled segments enclosed by a class that class
 from __future__ import annotations
 
 import numpy as np
-from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QApplication,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -346,57 +344,64 @@ class CorrectMixin:
         self._touch()
         self._status(f"{message}; {self._summary()}")
 
-    def confirm_split(self) -> tuple[int, int]:
+    def confirm_split(self, sync: bool | None = None):
         """Split the target segment with the clicks; the positive part takes the current class.
+
+        The new parts' features and places in the scatter are computed as a job
+        (the interface stays responsive); the split is swapped in when it is done.
 
         Returns
         -------
-        (int, int)
-            Ids of the negative part (the old id) and of the positive part (new).
+        Job
+            Its ``result``, once done: the ids of the negative part (the old id)
+            and of the positive part (new).
 
         Raises
         ------
         RuntimeError
             Without a target or without both a positive and a negative click.
         """
-        from ..editing import split
+        from ..editing import plan_split
 
         if self.busy:
             raise RuntimeError("wait for the running job to finish (or cancel it)")
         pos, neg = self.clicks
         if not self._split_target or not pos or not neg:
             raise RuntimeError("split needs a positive and a negative click in one segment")
-        cid = self.current_class
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            ids = split(self.session, self._split_target, pos, neg,
-                        positive_class=cid if cid in self.session.classes else None)  # fmt: skip
-        finally:
-            QApplication.restoreOverrideCursor()
-        self.clear_clicks()
-        self._after_structural_edit(f"split segment {ids[0]} -> {ids[0]}, {ids[1]}")
-        return ids
+        pos, neg = [tuple(p) for p in pos], [tuple(p) for p in neg]  # clicks go on meanwhile
+        live, target, cid = self.session, self._split_target, self.current_class
+        cls = cid if cid in live.classes else None
 
-    def merge_selected(self, ids=None) -> int:
-        """Merge adjacent segments of one image; undoable.
+        def done(planned):
+            ids = planned.apply(live)
+            self.clear_clicks()
+            self._after_structural_edit(f"split segment {ids[0]} -> {ids[0]}, {ids[1]}")
+            return ids
+
+        return self._run("split", lambda progress: plan_split(
+            live, target, pos, neg, positive_class=cls, progress=progress), done, sync)  # fmt: skip
+
+    def merge_selected(self, ids=None, sync: bool | None = None):
+        """Merge adjacent segments of one image, as a job; undoable.
 
         Parameters
         ----------
         ids : sequence of int, optional
             Segments to merge. Default: the Ctrl+clicked segments when there
             are two or more, else the last scatter selection.
+        sync : bool, optional
 
         Returns
         -------
-        int
-            Id of the merged segment.
+        Job
+            Its ``result``, once done: the id of the merged segment.
 
         Raises
         ------
         ValueError
             Fewer than two segments, several images, or not adjacent.
         """
-        from ..editing import merge
+        from ..editing import plan_merge
 
         if self.busy:
             raise RuntimeError("wait for the running job to finish (or cancel it)")
@@ -405,14 +410,18 @@ class CorrectMixin:
         ids = np.unique(np.asarray(ids, np.int64))
         if ids.size < 2:
             raise ValueError("select (or Ctrl+click) at least two segments to merge")
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            target = merge(self.session, ids)
-        finally:
-            QApplication.restoreOverrideCursor()
-        self.clear_clicks()
-        self._after_structural_edit(f"merged {ids.size} segments into {target}")
-        return target
+        live = self.session
+        rows = live.segments.rows_of(ids)  # unknown ids and several images: said at once
+        if np.unique(live.segments.image[rows]).size != 1:
+            raise ValueError("segments to merge must lie in one image")
+
+        def done(planned):
+            target = planned.apply(live)
+            self.clear_clicks()
+            self._after_structural_edit(f"merged {ids.size} segments into {target}")
+            return target
+
+        return self._run("merge", lambda progress: plan_merge(live, ids, progress), done, sync)
 
     def remove_specks(self, fraction: float | None = None) -> int:
         """Unlabel the current image's small islands of each class; undoable.

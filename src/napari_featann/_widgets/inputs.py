@@ -325,8 +325,8 @@ class InputsMixin:
     def _stack_layer(self):
         """(record, 3-D layer) of the current image when its stack's layer is in the viewer."""
         s = self.session
-        if s is None or not s.n_images:
-            return None
+        if s is None or not 0 <= self.current_image < s.n_images:
+            return None  # (while a new session is being shown the spin box may be ahead)
         rec = s.images[self.current_image]
         if rec.plane is None:
             return None

@@ -93,9 +93,8 @@ class JobsMixin:
 
         self._status(f"{name}…")
 
-        def commit(result) -> None:
-            if not self._closed:
-                on_done(result)
+        def commit(result):
+            return None if self._closed else on_done(result)
 
         self._job = run_job(fn, progress_desc=name, on_done=commit, on_error=on_error,
                             on_finished=on_finished, parent_widget=self, sync=sync)  # fmt: skip
@@ -210,7 +209,7 @@ class JobsMixin:
         -------
         Job
         """
-        from ..editing import recut
+        from ..editing import plan_recut
 
         live = self._need_session()
         params = self.partition_panel.params()
@@ -223,15 +222,16 @@ class JobsMixin:
             return self.start(sync)
         self.layers.clear_preview()
 
-        def job(progress):
-            # recut computes everything, then swaps it in at its very end
-            return recut(live, params, images=images, progress=progress)
+        def job(progress):  # computed in the worker; swapped in on the main thread
+            return plan_recut(live, params, images=images, progress=progress)
 
-        def done(report) -> None:
+        def done(planned):
+            report = planned.apply(live)
             self.layers.update_structure()
             self._sync_scatter()
             self._touch()
             self._status(f"re-cut: {report.message()}")
+            return report
 
         return self._run("re-cut", job, done, sync)
 

@@ -81,12 +81,15 @@ class Job:
         The job's cancel token and progress callbacks.
     status : str
         ``"running"``, then ``"done"``, ``"cancelled"`` or ``"error"``.
+    result : object
+        What ``on_done`` returned when the job was done (None before).
     """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.status = "running"
         self.error: BaseException | None = None
+        self.result = None
         self.thread: threading.Thread | None = None
         self.pbar = None
         self.orphaned = False  # its widget was destroyed: its outcome is dropped
@@ -195,7 +198,7 @@ def run_job(
         try:
             if status == "done":
                 try:
-                    on_done(value)
+                    job.result = on_done(value)
                 except Exception as exc:  # a failing commit is an error, not a crash
                     log.exception("committing the result of %s failed", progress_desc)
                     job.status = status = "error"

@@ -157,3 +157,24 @@ def test_assign_nothing_leaves_no_history_step(session):
     s.history.clear()
     assert s.assign([], 1) == {}
     assert not s.history.can_undo
+
+
+def test_a_structural_edit_keeps_only_its_images_masks_for_undo(session):
+    from napari_featann.session import _Structure
+
+    s = session
+    a = s.add_class("a")
+    s.assign(s.segments.ids, a)  # every image labelled
+    row = int(
+        np.flatnonzero(s.segments.image == 1)[np.argmax(s.segments.area[s.segments.image == 1])]
+    )
+    sid = int(s.segments.ids[row])
+    yy, xx = np.nonzero(s.label_images[1] == sid)
+    editing.split(s, sid, [(yy[0], xx[0])], [(yy[-1], xx[-1])])
+    action = s.history._done[-1]
+    held = [c.cell_contents for f in (action.undo, action.redo) for c in f.__closure__ or ()]
+    states = [x for x in held if isinstance(x, _Structure)]
+    assert len(states) == 2 and all(set(x.class_masks) == {1} for x in states)
+    s.undo()
+    _check(s, "after undo")
+    assert (s.class_masks[0] == a).all() and (s.class_masks[1] == a).all()

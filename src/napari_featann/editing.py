@@ -129,10 +129,10 @@ class PlannedEdit:
         if _base_of(session) != self._base:
             raise RuntimeError("the segments changed while the edit was computed; "
                                "nothing was changed")  # fmt: skip
-        before = session._structure()
-        masks = [m.copy() for m in session.class_masks]
-        for img, classes in self.repaint.items():
-            masks[img] = _repaint(masks[img], session.manual_masks[img], self.labels[img], classes)
+        before = session._structure(self.repaint)  # the masks of the images it changes
+        masks = {img: _repaint(session.class_masks[img], session.manual_masks[img],
+                               self.labels[img], classes)
+                 for img, classes in self.repaint.items()}  # fmt: skip
         after = _Structure(self.labels, self.table, self.classes, self.features, self.embedding,
                            self.next_id, masks)  # fmt: skip
         if self.params is not None:

@@ -39,7 +39,9 @@ class _Structure:
     features: np.ndarray | None
     embedding: np.ndarray | None
     next_id: int
-    class_masks: list = field(default_factory=list)
+    # copies of the class masks of the images the edit touches (image index -> mask);
+    # only those, so that the undo history does not hold every image's mask per edit
+    class_masks: dict = field(default_factory=dict)
 
 
 def _mapped_zeros(shape: tuple[int, int]) -> np.ndarray:
@@ -218,11 +220,13 @@ class Session:
         self.history.clear()
 
     # ------------------------------------------------------------ structure
-    def _structure(self) -> _Structure:
+    def _structure(self, images=None) -> _Structure:
+        """The current structure, with copies of the class masks of ``images`` (default all)."""
+        images = range(self.n_images) if images is None else images
         return _Structure(
             list(self.label_images), self.segments, self.segment_class.copy(),
             self.features, self.embedding, self.next_id,
-            [m.copy() for m in self.class_masks],
+            {int(i): self.class_masks[i].copy() for i in images},
         )  # fmt: skip
 
     def _set_structure(self, s: _Structure) -> None:
@@ -233,10 +237,8 @@ class Session:
         self.features = s.features
         self.embedding = s.embedding
         self.next_id = int(s.next_id)
-        if s.class_masks:
-            # in place: napari Labels layers share these arrays
-            for cur, new in zip(self.class_masks, s.class_masks):
-                cur[...] = new
+        for i, new in s.class_masks.items():
+            self.class_masks[i][...] = new  # in place: napari Labels layers share these arrays
         self._pixel_index.clear()
 
     def push_structural_action(self, description: str, before: _Structure, after: _Structure):
@@ -401,12 +403,14 @@ class Session:
         """Delete a class; its segments and pixels become unlabelled (undoable)."""
         info = self._class(class_id)
         rows = np.flatnonzero(self.segment_class == class_id)
-        before = self._structure()
+        touched = [i for i, m in enumerate(self.class_masks) if (m == class_id).any()]
+        before = self._structure(touched)
         self.segment_class[rows] = 0
-        for m in self.class_masks:
+        for i in touched:
+            m = self.class_masks[i]
             m[m == class_id] = 0
         del self.classes[class_id]
-        after = self._structure()
+        after = self._structure(touched)
 
         def undo():
             self.classes[class_id] = info

@@ -44,6 +44,17 @@ class _Structure:
     class_masks: dict = field(default_factory=dict)
 
 
+def _held_bytes(before: _Structure, after: _Structure) -> int:
+    """Memory an undoable structural edit holds: its mask copies and the arrays it made."""
+    n = sum(m.nbytes for st in (before, after) for m in st.class_masks.values())
+    n += before.segment_class.nbytes + after.segment_class.nbytes
+    for new, old in ((after.features, before.features), (after.embedding, before.embedding)):
+        if new is not None and new is not old:
+            n += new.nbytes
+    old_labels = {id(a) for a in before.label_images}
+    return n + sum(a.nbytes for a in after.label_images if id(a) not in old_labels)
+
+
 def _mapped_zeros(shape: tuple[int, int]) -> np.ndarray:
     """A zeroed uint8 class mask whose memory is mapped now.
 
@@ -245,7 +256,7 @@ class Session:
         """Record a structural edit (both states already computed) for undo."""
         self.history.push(
             Action(description, lambda: self._set_structure(before),
-                   lambda: self._set_structure(after))
+                   lambda: self._set_structure(after), _held_bytes(before, after))
         )  # fmt: skip
 
     def segment_pixels(self, segment_id: int) -> tuple[int, np.ndarray]:
@@ -420,7 +431,9 @@ class Session:
             self.classes.pop(class_id, None)
             self._set_structure(after)
 
-        self.history.push(Action(f"delete class {info.name}", undo, redo))
+        self.history.push(
+            Action(f"delete class {info.name}", undo, redo, _held_bytes(before, after))
+        )
 
     def _class(self, class_id: int) -> ClassInfo:
         if class_id not in self.classes:

@@ -50,6 +50,35 @@ def test_history_undo_redo_and_limit():
     assert h.undo() is None and state == [0]
 
 
+def test_history_drops_the_oldest_actions_beyond_its_memory_budget():
+    h = History(max_bytes=100)
+    for k in range(5):
+        h.push(Action(f"edit {k}", undo=lambda: None, redo=lambda: None, nbytes=40))
+    assert len(h) == 2 and h.nbytes == 80  # 3 x 40 > 100: the oldest went
+    assert h.undo().description == "edit 4" and h.undo().description == "edit 3"
+    assert h.undo() is None
+    h.push(Action("huge", undo=lambda: None, redo=lambda: None, nbytes=1000))
+    assert len(h) == 1  # the last action is always kept
+    h.push(Action("small", undo=lambda: None, redo=lambda: None))
+    assert [a.description for a in h._done] == ["small"]  # the huge one is dropped first
+
+
+def test_split_states_count_toward_the_budget(squares_image):
+    from napari_featann import editing
+    from napari_featann.session import Session
+
+    s = Session.from_sources([squares_image])
+    s.partition_params.regions = 3
+    s.partition()
+    sid = s.segment_at(0, 16, 16)
+    editing.split(s, sid, [(10, 10)], [(22, 22)])
+    held = s.history.nbytes
+    assert held >= 2 * 48 * 64 + 48 * 64 * 4  # two mask copies and the new label image
+    s.history.max_bytes = held - 1
+    editing.merge(s, [sid, s.next_id - 1])
+    assert len(s.history) == 1 and s.history._done[0].description.startswith("merge")
+
+
 def test_history_merges_the_last_actions_into_one():
     state = []
     h = History()

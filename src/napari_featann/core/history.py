@@ -15,6 +15,7 @@ class Action:
     description: str
     undo: Callable[[], None]
     redo: Callable[[], None]
+    nbytes: int = 0  # memory held only for undoing it (the states of a structural edit)
 
 
 class History:
@@ -24,10 +25,15 @@ class History:
     ----------
     limit : int
         Oldest actions are dropped beyond this many.
+    max_bytes : int
+        Oldest actions are dropped while those kept hold more memory than this
+        (their :attr:`Action.nbytes`; splits, merges and re-cuts hold copies of
+        the features). The last action is always kept.
     """
 
-    def __init__(self, limit: int = 200) -> None:
+    def __init__(self, limit: int = 200, max_bytes: int = 2 * 2**30) -> None:
         self.limit = int(limit)
+        self.max_bytes = int(max_bytes)
         self._done: list[Action] = []
         self._undone: list[Action] = []
 
@@ -35,8 +41,16 @@ class History:
         """Record an action that was just performed (clears the redo stack)."""
         self._done.append(action)
         self._undone.clear()
-        if len(self._done) > self.limit:
+        while len(self._done) > self.limit:
             del self._done[0]
+        held = self.nbytes
+        while len(self._done) > 1 and held > self.max_bytes:
+            held -= self._done.pop(0).nbytes
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the undoable actions hold (the sum of their :attr:`Action.nbytes`)."""
+        return sum(a.nbytes for a in self._done)
 
     @property
     def can_undo(self) -> bool:
@@ -81,7 +95,7 @@ class History:
             for a in parts:
                 a.redo()
 
-        self._done.append(Action(description, undo, redo))
+        self._done.append(Action(description, undo, redo, sum(a.nbytes for a in parts)))
 
     def clear(self) -> None:
         """Forget everything."""

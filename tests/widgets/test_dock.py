@@ -6,29 +6,16 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from dock_helpers import JOB_TIMEOUT, left_half, open_session
 
 from napari_featann._widgets.link import camera, click_callback
 
 pytestmark = pytest.mark.gui
 
-JOB_TIMEOUT = 240_000  # ms; the first job may pay torch's import on a loaded machine
-
-
-def _left_half(emb: np.ndarray):
-    """A box around the left half of the scatter."""
-    lo, hi = emb.min(0) - 0.1, emb.max(0) + 0.1
-    mid = np.median(emb[:, 0])
-    return (lo[0], lo[1]), (mid, hi[1])
-
 
 def _pixels_of(session, seg_id):
     img, flat = session.segment_pixels(int(seg_id))
     return img, flat
-
-
-def _open(dock, session_file):
-    assert dock.load_session(session_file) is not None, dock.last_error
-    return dock.session
 
 
 def test_start_runs_the_pipeline_in_a_worker(dock, qtbot, photos):
@@ -175,7 +162,7 @@ def test_only_2d_layers_are_reused_each_for_its_own_image():
 
 
 def test_undo_of_a_class_deletion_or_addition_updates_the_class_list(dock, session_file):
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     sky = dock.add_class("sky")
     dock.assign(s.segments.ids[:4], sky)
     dock.class_manager.delete_class(sky)
@@ -193,12 +180,12 @@ def test_undo_of_a_class_deletion_or_addition_updates_the_class_list(dock, sessi
 
 
 def test_box_labelling_undo_redo(dock, session_file):
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     sky = dock.add_class("sky")
     thing = dock.add_class("thing", "#00ff00")
     assert dock.current_class == thing
     dock.set_current_class(sky)
-    ids = dock.select_box(*_left_half(s.embedding))
+    ids = dock.select_box(*left_half(s.embedding))
     assert ids.size > 0 and np.array_equal(ids, dock.selected_ids)
     assert np.all(s.segment_class[s.segments.rows_of(ids)] == sky)
     for seg in ids:
@@ -232,12 +219,12 @@ def test_box_labelling_undo_redo(dock, session_file):
     # hide labelled: the same box selects nothing more
     dock.set_hide_labelled(True)
     assert dock.scatter.hide_labelled
-    assert dock.select_box(*_left_half(s.embedding)).size == 0
+    assert dock.select_box(*left_half(s.embedding)).size == 0
 
 
 def test_a_selection_over_labelled_points_relabels_them(dock, session_file):
     """With "hide labelled" off a box also takes labelled points: a correction by selection."""
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     fg = dock.add_class("foreground")
     bg = dock.add_class("background")
     dock.set_current_class(fg)
@@ -245,7 +232,7 @@ def test_a_selection_over_labelled_points_relabels_them(dock, session_file):
     assert np.all(s.segment_class == fg)
     dock.set_hide_labelled(False)
     dock.set_current_class(bg)
-    ids = dock.select_box(*_left_half(s.embedding))
+    ids = dock.select_box(*left_half(s.embedding))
     assert 0 < ids.size < everything.size
     rows = s.segments.rows_of(ids)
     assert np.all(s.segment_class[rows] == bg)
@@ -258,7 +245,7 @@ def test_a_selection_over_labelled_points_relabels_them(dock, session_file):
 
 def test_thumbnails_follow_a_labelling_off_its_frame(dock, qtbot, session_file):
     """The layer-list thumbnail is redrawn shortly after a box, not inside it."""
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     dock.add_class("thing", "#00ff00")
     layer = dock.layers_for(dock.layers.current)[1]
     before = layer.thumbnail.copy()
@@ -270,7 +257,7 @@ def test_thumbnails_follow_a_labelling_off_its_frame(dock, qtbot, session_file):
 
 
 def test_hand_painted_pixels_survive_assign(dock, session_file):
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     a = dock.add_class("a")
     b = dock.add_class("b")
     dock.current_image = 0
@@ -296,7 +283,7 @@ def test_hand_painted_pixels_survive_assign(dock, session_file):
 
 def test_polygon_fill_and_brush_paints_undo_and_redo(dock, session_file):
     """napari reports a polygon before it writes it, a brush stroke after: both are redone."""
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     a, b = dock.add_class("a"), dock.add_class("b")
     dock.current_image = 0
     classes = dock.layers_for(0)[1]
@@ -321,7 +308,7 @@ def test_polygon_fill_and_brush_paints_undo_and_redo(dock, session_file):
 
 
 def test_linked_selection(dock, session_file):
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     row = int(s.segments.in_image(2)[3])
     seg = int(s.segments.ids[row])
     dock.focus_segment(seg)
@@ -472,9 +459,9 @@ def test_bands_field_picks_channels_of_a_multi_band_folder(make_napari_viewer, t
 
 
 def test_partition_panel_and_reprojection(dock, qtbot, session_file):
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     cid = dock.add_class("x")
-    ids = dock.select_box(*_left_half(s.embedding))
+    ids = dock.select_box(*left_half(s.embedding))
     n_before, labels0 = len(s.segments), s.label_images[0]
 
     # preview: the segments layer shows the candidate cut, the session is unchanged
@@ -529,7 +516,7 @@ def test_partition_panel_and_reprojection(dock, qtbot, session_file):
 def test_keys_are_bound_and_released(dock, session_file):
     from napari.utils.key_bindings import coerce_keybinding
 
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     a = dock.add_class("a")
     b = dock.add_class("b")
     viewer = dock.viewer
@@ -537,7 +524,7 @@ def test_keys_are_bound_and_released(dock, session_file):
     assert dock.current_class == a
     viewer.keymap[coerce_keybinding("2")](viewer)
     assert dock.current_class == b
-    ids = dock.select_box(*_left_half(s.embedding))
+    ids = dock.select_box(*left_half(s.embedding))
     classes = dock.layers_for(0)[1]
     classes.keymap[coerce_keybinding("Control-Z")](classes)  # Ctrl+Z on a classes layer
     assert not np.any(s.segment_class[s.segments.rows_of(ids)])

@@ -9,22 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dock_helpers import JOB_TIMEOUT, left_half, open_session
 
 pytestmark = pytest.mark.gui
-
-JOB_TIMEOUT = 240_000  # ms; the first job may pay torch's import on a loaded machine
-
-
-def _left_half(emb: np.ndarray):
-    """A box around the left half of the scatter."""
-    lo, hi = emb.min(0) - 0.1, emb.max(0) + 0.1
-    mid = np.median(emb[:, 0])
-    return (lo[0], lo[1]), (mid, hi[1])
-
-
-def _open(dock, session_file):
-    assert dock.load_session(session_file) is not None, dock.last_error
-    return dock.session
 
 
 def _start(dock, qtbot, status="done"):
@@ -39,7 +26,7 @@ def test_start_runs_on_a_session_or_folder_opened_after_a_pick(dock, qtbot, phot
 
     dock.viewer.add_image(photos[0], name="mine")
     dock.layer_list.item(0).setSelected(True)  # picked earlier, then a session is opened
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     mark = dock.add_class("mark")
     dock.assign(s.segments.ids[:5], mark)
     _start(dock, qtbot)
@@ -75,7 +62,7 @@ def _gate_features(monkeypatch):
 
 
 def test_no_class_can_be_deleted_while_start_runs(dock, qtbot, session_file, monkeypatch):
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     a = dock.add_class("a")
     dock.select_box(s.embedding.min(0) - 1, s.embedding.max(0) + 1)  # every segment: a
     reached, release = _gate_features(monkeypatch)
@@ -101,7 +88,7 @@ def test_no_class_can_be_deleted_while_start_runs(dock, qtbot, session_file, mon
 
 def test_a_failed_or_cancelled_start_on_a_new_pick_keeps_the_session(dock, qtbot, session_file,
                                                                      photos, tmp_path):  # fmt: skip
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     a = dock.add_class("a")
     dock.assign(s.segments.ids[:5], a)
     image = dock.layers_for(0)[0]
@@ -142,18 +129,18 @@ def test_a_renamed_layer_is_listed_and_stays_picked(dock, qtbot, photos):
 
 
 def test_new_images_clear_the_scatter_of_the_previous_session(dock, session_file, photos):
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     np.testing.assert_allclose(dock.scatter.points, s.embedding)
     dock.load_images(photos[:1], names=["x"])  # not projected yet: no points
     assert dock.session.embedding is None and len(dock.scatter.points) == 0
-    s = _open(dock, session_file)  # and a projected session shows its own
+    s = open_session(dock, session_file)  # and a projected session shows its own
     np.testing.assert_allclose(dock.scatter.points, s.embedding)
 
 
 def test_cancel_leaves_the_session_intact(dock, qtbot, session_file):
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     cid = dock.add_class("x")
-    dock.select_box(*_left_half(s.embedding))
+    dock.select_box(*left_half(s.embedding))
     before = (s.embedding.copy(), s.segments.ids.copy(), s.segment_class.copy(),
               [m.copy() for m in s.class_masks])  # fmt: skip
     dock.partition_panel.regions.value = 40
@@ -172,7 +159,7 @@ def test_cancel_leaves_the_session_intact(dock, qtbot, session_file):
 
 
 def test_missing_weights_is_reported_and_changes_nothing(dock, qtbot, session_file, tmp_path):
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     dock.features_panel.weights.value = str(tmp_path / "missing.pth")
     with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
         dock.start()
@@ -182,9 +169,9 @@ def test_missing_weights_is_reported_and_changes_nothing(dock, qtbot, session_fi
 
 
 def test_session_files(dock, qtbot, session_file, tmp_path):
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     cid = dock.add_class("sky")
-    ids = dock.select_box(*_left_half(s.embedding))
+    ids = dock.select_box(*left_half(s.embedding))
     out = dock.save_session(tmp_path / "mine")
     assert out.name == "mine.featann" and not dock.dirty
 
@@ -215,9 +202,9 @@ def test_session_files(dock, qtbot, session_file, tmp_path):
 
 
 def test_save_and_open_in_the_background(dock, qtbot, session_file, tmp_path):
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     cid = dock.add_class("sky")
-    first = dock.select_box(*_left_half(s.embedding))
+    first = dock.select_box(*left_half(s.embedding))
     dock.assign(first, cid)
     saved_masks = [m.copy() for m in s.class_masks]
     with qtbot.waitSignal(dock.session_written, timeout=JOB_TIMEOUT) as written:
@@ -248,7 +235,7 @@ def test_save_and_open_in_the_background(dock, qtbot, session_file, tmp_path):
 
 
 def test_a_failed_background_save_keeps_the_session_unsaved(dock, qtbot, session_file, tmp_path):
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     dock.assign(s.segments.ids[:3], dock.add_class("sky"))
     assert dock.dirty
     blocked = tmp_path / "file"
@@ -268,7 +255,7 @@ def test_closing_the_viewer_autosaves_unsaved_labels(make_napari_viewer, qtbot, 
     dock = FeatureSpaceWidget(viewer)
     viewer.window.add_dock_widget(dock)
     qtbot.waitUntil(lambda: dock._watched_window is not None, timeout=5000)
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     dock.autosave_target = tmp_path / "closing.featann"
     sky = dock.add_class("sky")
     dock.assign(s.segments.ids[:7], sky)
@@ -281,7 +268,7 @@ def test_closing_the_viewer_autosaves_unsaved_labels(make_napari_viewer, qtbot, 
 
 def test_opening_a_session_removes_the_old_layers_in_one_batch(dock, session_file):
     """napari's canvas cleans up (a full gc.collect) once per batch, not once per layer."""
-    _open(dock, session_file)
+    open_session(dock, session_file)
     for i in range(3):  # every image shown once: three layers each
         dock.current_image = i
     old = [layer for layer in dock.viewer.layers if layer.metadata.get("featann_role")]
@@ -291,7 +278,7 @@ def test_opening_a_session_removes_the_old_layers_in_one_batch(dock, session_fil
     layers.events.begin_batch.connect(lambda e: events.append("begin"))
     layers.events.end_batch.connect(lambda e: events.append("end"))
     layers.events.removed.connect(lambda e: events.append(e.value))
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     removed = [e for e in events if not isinstance(e, str)]
     assert {id(la) for la in removed} == {id(la) for la in old}
     first, last = events.index(removed[0]), events.index(removed[-1])
@@ -304,7 +291,7 @@ def test_opening_a_session_removes_the_old_layers_in_one_batch(dock, session_fil
 def test_classes_layers_cannot_be_painted_while_a_job_runs(dock, qtbot, session_file):
     import threading
 
-    s = _open(dock, session_file)
+    s = open_session(dock, session_file)
     dock.current_image = 0
     assert dock.layers_for(0)[1].editable
     gate, reached = threading.Event(), threading.Event()

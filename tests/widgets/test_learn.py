@@ -127,3 +127,43 @@ def test_add_images_reports_unreadable_files(dock, qtbot, session_file, photos, 
     assert len(warned) == 1 and warned[0].startswith("skipped: ") and "broken.png" in warned[0]
     assert any("broken.png" in k for k in dock.session.load_failures)
     assert dock.status_label.text().startswith("added 1 images")
+
+
+def _box_all(view):
+    view.select_box(*(view.points.min(0) - 1, view.points.max(0) + 1))
+
+
+def test_accepting_a_proposal_keeps_labels_given_since(dock, session_file):
+    s, a, b = _open_labelled(dock, session_file)
+    cid, ids, _conf = dock.propose(k=5, min_agreement=0.5)[0]
+    other = b if cid == a else a
+    dock.assign(ids[:1], other)  # the user labels one of the proposed segments otherwise
+    dock.accept_proposal(0)
+    rows = s.segments.rows_of(ids)
+    assert s.segment_class[rows[0]] == other
+    assert np.all(s.segment_class[rows[1:]] == cid)
+
+
+def test_local_views_follow_labels_hide_labelled_and_close_when_segments_go(dock,
+                                                                           session_file):  # fmt: skip
+    s, _a, b = _open_labelled(dock, session_file)
+    labelled = s.segments.ids[s.segment_class > 0][:3]
+    unlabelled = s.segments.ids[(s.segment_class == 0) & (s.segments.image == 0)][:7]
+    dock.open_local_view(np.concatenate([labelled, unlabelled]), sync=True)
+    view = dock.local_views[-1]
+    view._hide_checkbox.setChecked(True)  # the tab's own "Hide labelled"
+    assert view._vis_idx.size == 7
+    before = s.segment_class[s.segments.rows_of(labelled)].copy()
+    dock.set_current_class(b)
+    _box_all(view)  # only the 7 shown points take the class
+    np.testing.assert_array_equal(s.segment_class[s.segments.rows_of(labelled)], before)
+    assert np.all(s.segment_class[s.segments.rows_of(unlabelled)] == b)
+    dock.undo()  # the view's colours follow the session (here: undo)
+    rows = s.segments.rows_of(view.segment_ids)
+    np.testing.assert_allclose(view.colors, dock.point_colors()[rows])
+    assert view._vis_idx.size == 7
+    dock.partition_panel.regions.value = 12
+    dock.apply_partition(sync=True, images=[0])  # the view's segments of image 0 are gone
+    assert view not in dock.local_views
+    assert not any(dock.tabs.tabText(k).startswith("Local") for k in range(dock.tabs.count()))
+    _box_all(view)  # a closed view labels nothing (and raises nothing)

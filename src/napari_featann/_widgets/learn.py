@@ -274,11 +274,16 @@ class LearnMixin:
         if self.busy:
             raise RuntimeError("wait for the running job to finish (or cancel it)")
         cid, ids, _conf = self._take_proposal(i)
-        if cid not in self._session.classes:
+        s = self._session
+        if cid not in s.classes:
             raise KeyError(f"class {cid} no longer exists")
-        changed = self.assign(ids, cid)
-        self._refresh_local_views()
-        return changed
+        # only the segments still there and still unlabelled: a label given since stays
+        ids = ids[np.isin(ids, s.segments.ids)]
+        ids = ids[s.segment_class[s.segments.rows_of(ids)] == 0]
+        if ids.size == 0:
+            self._status("nothing to accept: the group's segments were labelled or changed since")
+            return {}
+        return self.assign(ids, cid)  # (the scatter and the local views follow)
 
     def reject_proposal(self, i: int) -> None:
         """Drop proposal group ``i`` without applying it."""
@@ -389,6 +394,7 @@ class LearnMixin:
         view.session = s
         view.set_points(xy, self.point_colors()[s.segments.rows_of(ids)])
         view.selection_made.connect(lambda rows, v=view: self._on_local_selection(v, rows))
+        view.hide_labelled_toggled.connect(lambda _on: self._refresh_local_views())
         view.set_thumbnail_provider(lambda r, v=view: self.thumbnails(
             int(s.segments.rows_of(v.segment_ids[r:r + 1])[0])))  # fmt: skip
         page = QWidget()
@@ -404,6 +410,7 @@ class LearnMixin:
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         index = self.tabs.addTab(scroll, f"Local ({ids.size})")
         close.clicked.connect(lambda: self._close_local_view(view, scroll))
+        view.page = scroll
         self._local_views.append(view)
         self.tabs.setCurrentIndex(index)
         return view
@@ -418,8 +425,8 @@ class LearnMixin:
 
     def _on_local_selection(self, view, rows) -> None:
         rows = np.asarray(rows, np.intp)
-        if self._session is not view.session or self.busy:
-            return
+        if view not in self._local_views or self._session is not view.session or self.busy:
+            return  # a closed (or out-of-date) view labels nothing
         view.highlight(rows)
         if not rows.size:
             return
@@ -430,11 +437,23 @@ class LearnMixin:
             self._warn(f"{rows.size} segments selected: add a class to label them")
             return
         self.assign(ids, cid)
-        self._refresh_local_views()
 
     def _refresh_local_views(self) -> None:
+        """Recolour the local views, hide their labelled points when asked, and close the
+        views whose segments are gone (another session; a split, merge or re-cut)."""
+        if not getattr(self, "_local_views", None):  # none open (or the tab not built yet)
+            return
         s = self._session
-        colors = self.point_colors()
-        for view in self._local_views:
-            if view.session is s:
-                view.set_colors(colors[s.segments.rows_of(view.segment_ids)])
+        colors = self.point_colors() if s is not None else None
+        closed = 0
+        for view in list(self._local_views):
+            if s is None or view.session is not s or not np.isin(view.segment_ids,
+                                                                  s.segments.ids).all():  # fmt: skip
+                self._close_local_view(view, view.page)
+                closed += 1
+                continue
+            rows = s.segments.rows_of(view.segment_ids)
+            view.set_colors(colors[rows])
+            view.set_visible_mask(s.segment_class[rows] == 0 if view.hide_labelled else None)
+        if closed:
+            self._status(f"{closed} local view(s) closed: their segments changed")

@@ -145,6 +145,7 @@ class ScatterLinkMixin:
         else:
             self.scatter.set_colors(self.point_colors())
             self._apply_visible_mask()
+        self._refresh_local_views()  # the Learn tab's local views follow (or close)
         self._update_enabled()
 
     def set_hide_labelled(self, hide: bool) -> None:

@@ -24,6 +24,10 @@ def test_segment_cuts_a_large_image_into_tiles(tmp_path, capsys):
                      "scene_r100_c100.tif"]  # fmt: skip
     assert tifffile.imread(tmp_path / "out" / "scene_r100_c100.tif").shape == (100, 50)
     assert build_parser().parse_args(["gui", "--tile", "512"]).tile == 512
+    import pytest
+
+    with pytest.raises(SystemExit):  # argparse: "give 1 or more"
+        build_parser().parse_args(["gui", "--tile", "-3"])
     assert main([*argv[:-1], "32"]) == 2  # too small: an error
     assert "at least 64" in capsys.readouterr().err
 

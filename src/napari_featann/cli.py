@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("-o", "--output", required=True, help="folder for the label images (TIFF)")
     seg.add_argument("--bands", type=_bands, metavar="R,G,B",
                      help="channels of multi-band images to use as red, green, blue (or one, grey)")  # fmt: skip
-    seg.add_argument("--tile", type=int, metavar="PX",
+    seg.add_argument("--tile", type=_positive, metavar="PX",
                      help="cut images larger than PX pixels into PX x PX tiles, each its own "
                      "label image")  # fmt: skip
     _add_partition_args(seg)
@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--weights", metavar="PATH", help="local backbone weights")
     gui.add_argument("--bands", type=_bands, metavar="R,G,B",
                      help="channels of multi-band images to use as red, green, blue (or one, grey)")  # fmt: skip
-    gui.add_argument("--tile", type=int, metavar="PX",
+    gui.add_argument("--tile", type=_positive, metavar="PX",
                      help="cut images larger than PX pixels into PX x PX tiles (large scenes)")  # fmt: skip
     gui.set_defaults(func=_cmd_gui)
     return parser

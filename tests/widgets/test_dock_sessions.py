@@ -327,3 +327,20 @@ def test_showing_a_session_with_fewer_images_than_the_current_index(dock, square
     dock.set_session(session(1))  # removing those layers resets the viewer's sliders
     assert dock.current_image == 0 and dock.session.n_images == 1
     assert dock.last_error in (None, "")
+
+
+def test_closing_the_dock_gives_the_classes_layers_napari_s_own_undo(dock, session_file):
+    s = open_session(dock, session_file)
+    sky = dock.add_class("sky")
+    dock.assign(s.segments.ids[:6], sky)
+    viewer, classes = dock.viewer, dock.layers_for(0)[1]
+    dock.teardown()  # as closing the dock
+    viewer.layers.selection.active = classes
+    classes.paint((5, 5), 7)  # napari's brush, after the dock is gone
+    before = s.segment_class.copy()
+    qt_viewer = viewer.window._qt_viewer
+    keys = getattr(qt_viewer.canvas, "_key_map_handler", None) or qt_viewer._key_map_handler
+    keys.press_key("Control-Z")
+    keys.release_key("Control-Z")
+    assert np.array_equal(s.segment_class, before)  # the closed session is not undone
+    assert classes.data[5, 5] != 7  # napari undid its own brush stroke

@@ -12,6 +12,8 @@ and scripts.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from qtpy.QtCore import QEvent, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
@@ -98,6 +100,7 @@ class FeatureSpaceWidget(
         self._init_inputs()
         self._closed = False
         self._watched_window = None  # the top-level window whose closing saves the work
+        self._key_layers: dict[int, weakref.ref] = {}  # layers whose Ctrl+Z this dock took
         self.refresh_layer_list()
         self._adopt_opened_sessions()
         self._update_enabled()
@@ -543,6 +546,16 @@ class FeatureSpaceWidget(
         """Ctrl+Z on a classes layer undoes in the session (one history for everything)."""
         layer.bind_key("Control-Z", lambda _l: self.undo(), overwrite=True)
         layer.bind_key("Control-Shift-Z", lambda _l: self.redo(), overwrite=True)
+        self._key_layers[id(layer)] = weakref.ref(layer)  # released on close
+
+    def _unbind_layer_keys(self) -> None:
+        """Give the classes layers napari's own Ctrl+Z back (the dock is closing)."""
+        for ref in self._key_layers.values():
+            layer = ref()
+            if layer is not None:
+                for key in ("Control-Z", "Control-Shift-Z"):
+                    layer.bind_key(key, None, overwrite=True)
+        self._key_layers.clear()
 
     def teardown(self) -> None:
         """Cancel jobs, unbind keys and callbacks (idempotent; called on close)."""
@@ -556,6 +569,7 @@ class FeatureSpaceWidget(
         self.set_split_mode(False)
         self._autosave_timer.stop()
         self._volume_timer.stop()
+        self._unbind_layer_keys()
         for key, previous in self._bound_keys.items():
             self.viewer.bind_key(key, previous if previous is not None else None, overwrite=True)
         self._bound_keys.clear()

@@ -79,7 +79,7 @@ def test_split_by_clicks_then_undo_and_merge(dock, squares, qtbot):
     assert (classes.data[12:28, 12:28] == cid).all()
     assert (classes.data[12:28, 32:48] == 0).all()
     assert len(dock.scatter.points) == n_points + 1
-    assert dock._layer_named(PREVIEW_LAYER) is None and dock.split_target == 0
+    assert not dock._layer_named(PREVIEW_LAYER).visible and dock.split_target == 0
 
     # undo restores one segment, and the layers show it
     assert dock.undo() is not None
@@ -97,8 +97,11 @@ def test_split_by_clicks_then_undo_and_merge(dock, squares, qtbot):
     assert dock.layers_for(0)[2].data is s.label_images[0]
     assert len(dock.scatter.points) == n_points
 
+    dock.add_click(20, 20, True)  # the next split: the kept preview layer shows again
+    dock.add_click(20, 40, False)
+    assert dock._layer_named(PREVIEW_LAYER).visible
     dock.set_split_mode(False)
-    assert dock._layer_named(CLICKS_LAYER) is None
+    assert dock._layer_named(CLICKS_LAYER) is None and dock._layer_named(PREVIEW_LAYER) is None
 
 
 def test_merge_errors_change_nothing(dock, squares):

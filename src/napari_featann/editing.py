@@ -28,7 +28,8 @@ from .core.progress import Progress, ensure_progress
 from .core.regions import describe_segments, offset_labels
 from .session import Session, _Structure
 
-__all__ = ["PlannedEdit", "RecutReport", "hole_segments", "merge", "plan_merge", "plan_recut",
+__all__ = ["PlannedEdit", "RecutReport", "hole_segments", "merge", "merge_image", "plan_merge",
+           "plan_recut",
            "plan_split", "preview_recut", "preview_split", "recut", "speck_segments",
            "split"]  # fmt: skip
 
@@ -192,15 +193,29 @@ def split(session: Session, segment_id: int, positive, negative, positive_class:
                       progress).apply(session)  # fmt: skip
 
 
+def merge_image(session: Session, segment_ids) -> int:
+    """The one image the segments to merge lie in.
+
+    Raises
+    ------
+    KeyError
+        An unknown segment id.
+    ValueError
+        The segments lie in several images.
+    """
+    rows = session.segments.rows_of(np.unique(np.asarray(segment_ids, np.int64)))
+    images = np.unique(session.segments.image[rows])
+    if images.size != 1:
+        raise ValueError("segments to merge must lie in one image")
+    return int(images[0])
+
+
 def plan_merge(session: Session, segment_ids, progress: Progress | None = None) -> PlannedEdit:
     """:func:`merge` computed, not applied (see :class:`PlannedEdit`)."""
     base = _base_of(session)
     ids = np.unique(np.asarray(segment_ids, np.int64))
     rows = session.segments.rows_of(ids)
-    images = np.unique(session.segments.image[rows])
-    if images.size != 1:
-        raise ValueError("segments to merge must lie in one image")
-    img = int(images[0])
+    img = merge_image(session, ids)
     new_label, target = merge_segments(session.label_images[img], ids)
     cls, area = session.segment_class[rows], session.segments.area[rows]
     votes = np.bincount(cls, weights=area, minlength=256)

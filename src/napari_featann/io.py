@@ -199,8 +199,8 @@ def locate_source(source: str, session_path, saved_in: str | None = None) -> str
     Parameters
     ----------
     source : str
-        The path the session stored (absolute since format 1.1; relative to the
-        working directory of the process that made it before).
+        The path the session stored: absolute in current files; in older ones,
+        relative to the working directory of the process that wrote them.
     session_path : path-like
         The session file being read.
     saved_in : str, optional

@@ -231,9 +231,8 @@ class Session:
         self.history.clear()
 
     # ------------------------------------------------------------ structure
-    def _structure(self, images=None) -> _Structure:
-        """The current structure, with copies of the class masks of ``images`` (default all)."""
-        images = range(self.n_images) if images is None else images
+    def _structure(self, images) -> _Structure:
+        """The current structure, with copies of the class masks of ``images`` only."""
         return _Structure(
             list(self.label_images), self.segments, self.segment_class.copy(),
             self.features, self.embedding, self.next_id,

@@ -414,7 +414,7 @@ class CorrectMixin:
         ValueError
             Fewer than two segments, several images, or not adjacent.
         """
-        from ..editing import plan_merge
+        from ..editing import merge_image, plan_merge
 
         if self.busy:
             raise RuntimeError("wait for the running job to finish (or cancel it)")
@@ -424,9 +424,7 @@ class CorrectMixin:
         if ids.size < 2:
             raise ValueError("select (or Ctrl+click) at least two segments to merge")
         live = self.session
-        rows = live.segments.rows_of(ids)  # unknown ids and several images: said at once
-        if np.unique(live.segments.image[rows]).size != 1:
-            raise ValueError("segments to merge must lie in one image")
+        merge_image(live, ids)  # unknown ids and several images: said at once
 
         def done(planned):
             target = planned.apply(live)

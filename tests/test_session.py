@@ -89,6 +89,19 @@ def test_save_load_roundtrip(session, tmp_path):
     assert loaded._gradient_keys == session._gradient_keys
 
 
+def test_a_cancelled_save_leaves_the_old_file_as_it_was(session, tmp_path):
+    from napari_featann.io import session_snapshot, write_snapshot
+
+    path = save_session(session, tmp_path / "s")
+    before = path.read_bytes()
+    session.assign([session.segment_at(0, 16, 16)], session.add_class("red"))
+    with pytest.raises(Cancelled):  # stops after the first arrays
+        write_snapshot(session_snapshot(session), path, CancelAfter(2))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.featann"]  # no temporary left
+    assert load_session(path).classes == {}
+
+
 def test_corrupted_and_foreign_files(tmp_path, session):
     (tmp_path / "junk.featann").write_bytes(b"not a zip at all")
     with pytest.raises(SessionFileError, match="not a napari-featann session"):

@@ -8,6 +8,7 @@ cannot run code. The format is versioned.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zipfile
@@ -124,14 +125,27 @@ def _absolute(params: dict, key: str) -> dict:
     return params
 
 
-def write_snapshot(arrays: dict, path: str | os.PathLike) -> Path:
+def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path:
     """Write a :func:`session_snapshot` to ``path`` (compressed; safe in a worker thread).
 
     ``.featann`` is appended when missing; the file is written under a
-    temporary name and renamed, so an interrupted write never leaves a broken file.
+    temporary name and renamed, so an interrupted or cancelled write never
+    leaves a broken file (and a cancelled one leaves the old file as it was).
     The folder it is written to is recorded, so that images found at the same
     place relative to the file are found again after the project folder moved.
+
+    Parameters
+    ----------
+    arrays : dict
+        From :func:`session_snapshot`.
+    path : str or path-like
+    progress : Progress, optional
+        Advanced by the megabytes written; its cancel stops the write between
+        two arrays (:class:`~napari_featann.core.progress.Cancelled`).
     """
+    from .core.progress import ensure_progress
+
+    progress = ensure_progress(progress)
     path = Path(path)
     if path.suffix != SUFFIX:
         path = path.with_name(path.name + SUFFIX)
@@ -139,9 +153,20 @@ def write_snapshot(arrays: dict, path: str | os.PathLike) -> Path:
     meta["saved_in"] = os.path.abspath(path.parent)
     encoded = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     arrays = {**arrays, "__meta__": encoded}
+    mib = [max(1, -(-np.asarray(a).nbytes // 2**20)) for a in arrays.values()]
+    progress.init(sum(mib), f"writing {path.name}")
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for (key, value), size in zip(arrays.items(), mib, strict=True):
+                progress.check()
+                with zf.open(key + ".npy", "w", force_zip64=True) as fh:
+                    np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
+                progress.update(size)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
     os.replace(tmp, path)
     return path
 

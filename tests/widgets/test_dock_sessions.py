@@ -245,6 +245,35 @@ def test_a_failed_background_save_keeps_the_session_unsaved(dock, qtbot, session
     assert dock.dirty and "could not save" in dock.last_error
 
 
+def test_a_cancelled_save_keeps_the_old_file_and_the_session_unsaved(dock, qtbot, session_file,
+                                                                      tmp_path, monkeypatch):  # fmt: skip
+    import threading
+
+    s = open_session(dock, session_file)
+    path = dock.save_session(tmp_path / "s.featann")
+    before = path.read_bytes()
+    dock.assign(s.segments.ids[:3], dock.add_class("sky"))
+    reached, release = threading.Event(), threading.Event()
+    write_array = np.lib.format.write_array
+
+    def gated(*args, **kwargs):  # the worker waits inside its first array
+        reached.set()
+        release.wait(60)
+        return write_array(*args, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "write_array", gated)
+    dock.save_session(path, wait=False)
+    assert reached.wait(JOB_TIMEOUT / 1000) and dock.writing and not dock.dirty
+    dock._writer.cancel()
+    release.set()
+    qtbot.waitUntil(lambda: not dock.writing, timeout=JOB_TIMEOUT)
+    assert dock._writer.status == "cancelled"
+    assert path.read_bytes() == before and not path.with_name("s.featann.tmp").exists()
+    assert dock.dirty  # still unsaved: autosave and the close prompt know it
+    dock.save_session(path)  # and a new save works
+    assert not dock.dirty and path.read_bytes() != before
+
+
 def test_closing_the_viewer_autosaves_unsaved_labels(make_napari_viewer, qtbot, session_file,
                                                      tmp_path, monkeypatch):  # fmt: skip
     from napari_featann._widgets.dock import FeatureSpaceWidget

@@ -109,20 +109,26 @@ class SessionFilesMixin:
             on_saved(out)
             self.session_written.emit(str(out))
 
-        def failed(exc: BaseException) -> None:
+        def unsaved() -> None:
             self.dirty = self.dirty or was_dirty  # nothing is lost: it stays unsaved
             self._autosave_pending = self._autosave_pending or was_pending
+
+        def failed(exc: BaseException) -> None:
+            unsaved()
             if not self._closed:
                 self._error(what, f"could not save to {path}: {exc}", box=what != "Autosave")
 
+        def finished(status: str) -> None:
+            if status == "cancelled":  # the file on disk is as it was before
+                unsaved()
+                self._status(f"{what.lower()} cancelled: {path} not changed")
+
         def write(progress) -> Path:
-            progress.init(1, f"writing {path.name}")
-            out = write_snapshot(snapshot, path)
-            progress.update(1)
-            return out
+            return write_snapshot(snapshot, path, progress)
 
         self._writer = run_job(write, progress_desc=what.lower(), on_done=done,
-                               on_error=failed, parent_widget=self, sync=wait or None)  # fmt: skip
+                               on_error=failed, on_finished=finished, parent_widget=self,
+                               sync=wait or None)  # fmt: skip
         if not wait:
             self._status(f"{what.lower()}: writing {path}…")
             return path

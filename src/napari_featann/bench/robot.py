@@ -86,16 +86,11 @@ from .common import (
     summarise,
 )
 from .plot import plot_curves
-from .robot_args import RobotOptions
+from .robot_args import COST_CLICK, COST_FIRST_CLICK, COST_SELECTION, COST_TRIGGER, RobotOptions
 from .robot_select import GroundTruth, _largest_part, best_selection, seeded_clicks
 from .robot_specks import SpeckPlanner
 
 __all__ = ["RobotOptions", "robot_benchmark"]
-
-COST_SELECTION = 3.0
-COST_FIRST_CLICK = 2.4
-COST_CLICK = 0.9
-COST_TRIGGER = 1.0
 
 
 def _iou_sum(tp, fp, total) -> float:

@@ -1,8 +1,14 @@
-"""Command-line options of the simulated-annotator benchmark, and the options object."""
+"""Command-line options of the simulated-annotator benchmark, the options object, and
+the cost model (seconds of human effort; see :mod:`napari_featann.bench.robot`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+COST_SELECTION = 3.0  # a box or a lasso
+COST_FIRST_CLICK = 2.4  # the first click on a segment
+COST_CLICK = 0.9  # each further click on it
+COST_TRIGGER = 1.0  # starting metric learning (its machine time is added)
 
 
 def add_robot_args(p) -> None:

@@ -126,3 +126,17 @@ def test_large_images_pool_on_a_bounded_grid():
     # weight, the one-pixel segment almost none
     np.testing.assert_allclose(np.linalg.norm(out[:2], axis=1), 1.0, rtol=1e-5)
     assert np.linalg.norm(out[2]) < 1e-3
+
+
+def test_a_vit_with_a_fixed_input_size_gets_context_features():
+    # a ViT only takes 224 x 224: the whole-image pass resizes any image to it
+    with pytest.warns(UserWarning, match="RANDOM"):
+        fx = FeatureExtractor("vit_tiny_patch16_224", weights="random", device="cpu")
+        _ = fx.model
+    img = np.random.default_rng(0).random((40, 30, 3)).astype(np.float32)
+    lab = np.ones((40, 30), np.int32)
+    lab[:, 20:] = 2
+    segs = types.SimpleNamespace(ids=np.array([1, 2]), image=np.zeros(2, int),
+                                 bbox=np.array([[0, 0, 40, 20], [0, 20, 40, 30]]))  # fmt: skip
+    out = fx.extract([img], [lab], segs)
+    assert out.shape == (2, fx.dim) and np.all(np.isfinite(out))

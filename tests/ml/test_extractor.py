@@ -238,3 +238,9 @@ def test_mismatched_inputs_raise():
     bad = types.SimpleNamespace(ids=segs.ids, image=np.array([0, 0, 0, 1]), bbox=segs.bbox)
     with pytest.raises(ValueError, match="index"):
         fx.extract([img], [lab], bad)
+
+
+def test_a_vit_refuses_crops_of_another_size():
+    fx = FeatureExtractor("vit_tiny_patch16_224", weights="random", device="cpu", size=160)
+    with pytest.warns(UserWarning, match="RANDOM"), pytest.raises(ValueError, match="224x224"):
+        _ = fx.model

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ContextMaps", "context_channels", "pool_in_segments"]
+__all__ = ["ContextMaps", "context_channels", "fixed_input_size", "pool_in_segments"]
 
 #: Pooling grid: one sample every ``GRID`` pixels (maps are upsampled to it), coarser on
 #: images whose long side exceeds ``GRID * MAX_SAMPLES`` so that memory stays bounded.
@@ -52,6 +52,17 @@ def context_indices(model) -> list[int]:
     return [n - 2, n - 1]
 
 
+def fixed_input_size(model) -> tuple[int, int] | None:
+    """The (height, width) a model only accepts (a ViT or Swin), or None when any size goes."""
+    pe = getattr(model, "patch_embed", None)
+    if pe is not None and getattr(pe, "strict_img_size", False) and getattr(pe, "img_size", None):
+        return tuple(int(v) for v in pe.img_size)
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    if cfg.get("fixed_input_size") and cfg.get("input_size"):
+        return tuple(int(v) for v in cfg["input_size"][-2:])
+    return None
+
+
 def context_channels(model) -> int:
     """Length of the context part of a feature vector for ``model``."""
     info = model.feature_info
@@ -65,7 +76,8 @@ class ContextMaps:
     ----------
     max_side : int
         Images whose long side is larger are resized down for the pass (the
-        maps are then upsampled to the pooling grid of the full image).
+        maps are then upsampled to the pooling grid of the full image). A
+        model with a fixed input size (a ViT) gets every image resized to it.
     capacity : int
         Images whose maps are kept (float16, about 0.6 MB for 854x480).
     """
@@ -92,8 +104,10 @@ class ContextMaps:
         x = torch.from_numpy(image).permute(2, 0, 1)[None]
         h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
-        if scale < 1.0:
+        size = fixed_input_size(model)  # a ViT sees the whole image at its one input size
+        if size is None and scale < 1.0:
             size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        if size is not None and size != (h, w):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         m = torch.as_tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         s = torch.as_tensor(std, dtype=torch.float32).view(1, 3, 1, 1)

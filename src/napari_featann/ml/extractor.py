@@ -312,6 +312,14 @@ class FeatureExtractor:
         with self._lock:
             if self._model is None:
                 model, mean, std = load_backbone(self.backbone, self.weights, self.device)
+                from .context import fixed_input_size
+
+                fixed = fixed_input_size(model)
+                if fixed is not None and fixed != (self.size, self.size):
+                    raise ValueError(
+                        f"{self.backbone} only takes {fixed[0]}x{fixed[1]} inputs; "
+                        f"the crops are {self.size}x{self.size}"
+                    )
                 self._mean = np.asarray(mean, np.float32)
                 self._std = np.asarray(std, np.float32)
                 dim = getattr(model, "num_features", None)

@@ -86,6 +86,19 @@ def test_init_from_previous_layout_with_new_rows():
     assert _loo_1nn_accuracy(again, y) > 0.95
 
 
+@pytest.mark.parametrize("layout", ["one point", "on a line"])
+def test_init_on_one_point_or_line_gives_a_finite_layout(layout):
+    # one segment per grey image placed at the one-point layout, then a re-projection;
+    # or points that all lie on a line (the 2-point layout): UMAP would divide by 0
+    x = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float32)
+    init = np.full((6, 2), BOX / 2)
+    if layout == "on a line":
+        init[:, 0] = np.arange(6)
+    xy = Projector(seed=0).fit(x, init=init)
+    assert np.isfinite(xy).all()
+    np.testing.assert_array_equal(xy, Projector(seed=0).fit(x, init=init))
+
+
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 5])
 def test_tiny_inputs(n):
     x = np.random.default_rng(n).normal(size=(n, 8)).astype(np.float32)

@@ -246,6 +246,11 @@ class Projector:
             k = min(3, int(known.sum()))
             idx, _ = _exact_knn(reduced[~known], reduced[known], k, same=False)
             xy[~known] = xy[known][idx].mean(axis=1)
+        span = xy.max(axis=0) - xy.min(axis=0)
+        flat = span <= 1e-6 * max(float(span.max()), 1.0)
+        if flat.any():  # UMAP divides each axis of its init by its span: a flat one gives NaN
+            rng = np.random.default_rng(self.seed)
+            xy[:, flat] += rng.normal(0.0, 1e-3 * max(float(span.max()), 1.0), (n, int(flat.sum())))
         return xy
 
     # -- API -------------------------------------------------------------

@@ -42,6 +42,9 @@ class _Structure:
     # copies of the class masks of the images the edit touches (image index -> mask);
     # only those, so that the undo history does not hold every image's mask per edit
     class_masks: dict = field(default_factory=dict)
+    # features refined by metric learning, one row per segment of this structure; None
+    # after an edit, so that rows of another table are never taken for these segments
+    refined: np.ndarray | None = None
 
 
 def _held_bytes(before: _Structure, after: _Structure) -> int:
@@ -236,7 +239,7 @@ class Session:
         return _Structure(
             list(self.label_images), self.segments, self.segment_class.copy(),
             self.features, self.embedding, self.next_id,
-            {int(i): self.class_masks[i].copy() for i in images},
+            {int(i): self.class_masks[i].copy() for i in images}, self.refined_features,
         )  # fmt: skip
 
     def _set_structure(self, s: _Structure) -> None:
@@ -247,6 +250,7 @@ class Session:
         self.features = s.features
         self.embedding = s.embedding
         self.next_id = int(s.next_id)
+        self.refined_features = s.refined
         for i, new in s.class_masks.items():
             self.class_masks[i][...] = new  # in place: napari Labels layers share these arrays
         self._pixel_index.clear()

@@ -1,0 +1,58 @@
+"""``featann bench metric`` runs from the command line, with and without a session cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+BACKBONE_WEIGHTS = SHARED / "weights" / "efficientnet_lite0_in1k_timm.pth"
+
+
+def _write_problem(root: Path, n: int = 6, size: int = 64) -> Path:
+    """``n`` images of a red square on green (and its mask) in ``root/images`` and ``masks``."""
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir()
+    (root / "masks").mkdir()
+    for k in range(n):
+        img = np.zeros((size, size, 3), np.uint8)
+        img[:] = (60, 160, 60)
+        mask = np.zeros((size, size), np.uint8)
+        r, c = rng.integers(4, size // 2, 2)
+        img[r : r + 24, c : c + 24] = (220, 40, 30)
+        mask[r : r + 24, c : c + 24] = 255
+        iio.imwrite(root / "images" / f"im{k}.png", img)
+        iio.imwrite(root / "masks" / f"im{k}.png", mask)
+    return root
+
+
+@pytest.mark.slow
+def test_metric_benchmark_runs_from_the_cli_and_reuses_its_cache(tmp_path, capsys, monkeypatch):
+    if not BACKBONE_WEIGHTS.exists():
+        pytest.skip(f"{BACKBONE_WEIGHTS} is not available")
+    pytest.importorskip("umap")
+    from napari_featann.bench import metric
+    from napari_featann.cli import main
+
+    root = _write_problem(tmp_path)
+    cache = tmp_path / "setup"  # without the suffix, as a user may type it
+    argv = ["bench", "metric", "--images", str(root / "images"), "--masks", str(root / "masks"),
+            "--weights", str(BACKBONE_WEIGHTS), "--device", "cpu", "--regions", "6",
+            "--labelled-fraction", "0.6", "--session-cache", str(cache)]  # fmt: skip
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n_images"] == 6 and result["n_segments"] > 0
+    assert (tmp_path / "setup.featann").is_file()
+
+    def no_setup(*_args, **_kwargs):
+        raise AssertionError("the cached session should have been used")
+
+    monkeypatch.setattr(metric, "partitioned_session", no_setup)
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["n_segments"] == result["n_segments"]

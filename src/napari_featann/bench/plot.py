@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PAPER_DAVIS", "plot_curves"]
+__all__ = ["PAPER_DAVIS", "plot_curves", "require_matplotlib"]
 
 # Reference points on DAVIS from the paper (mean IoU, seconds per image).
 PAPER_DAVIS = {"paper (feature space annotation)": (8.74, 84.53),
                "f-BRS, 5 clicks": (6.0, 82.44), "f-BRS, 3 clicks": (4.2, 79.87)}  # fmt: skip
+
+
+def require_matplotlib() -> None:
+    """Raise ValueError when matplotlib, which is not a dependency, cannot be imported.
+
+    Called before a benchmark starts, so that ``--plot`` fails at once rather
+    than after the whole run.
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "--plot needs matplotlib, which napari-featann does not install: "
+            "pip install matplotlib (or napari-featann[all])"
+        ) from None
 
 
 def plot_curves(curves: dict, path, oracle: float | None = None, title: str = "",

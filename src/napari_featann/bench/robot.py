@@ -85,7 +85,7 @@ from .common import (
     neighbour_agreement,
     summarise,
 )
-from .plot import plot_curves
+from .plot import plot_curves, require_matplotlib
 from .robot_args import COST_CLICK, COST_FIRST_CLICK, COST_SELECTION, COST_TRIGGER, RobotOptions
 from .robot_select import GroundTruth, _largest_part, best_selection, seeded_clicks
 from .robot_specks import SpeckPlanner
@@ -505,6 +505,8 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
     from .speed import partitioned_session
 
     opts = RobotOptions.from_args(args)
+    if getattr(args, "plot", None):
+        require_matplotlib()  # now, not after the run
     progress = ensure_progress(progress)
     t_start = time.perf_counter()
     limit = getattr(args, "limit", None)

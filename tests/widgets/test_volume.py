@@ -73,3 +73,18 @@ def test_a_volume_is_rebuilt_when_its_stack_grows_and_ignores_a_misfit_layer(mak
     s.class_masks.append(np.ones((8, 9), np.uint8))
     volumes.update(s)
     assert layer.data.shape == (4, 8, 9) and layer.data[3].all() and not layer.editable
+
+
+def test_a_stack_s_planes_are_drawn_on_its_layer(dock):
+    vol = np.arange(3 * 8 * 9, dtype=np.uint16).reshape(3, 8, 9)
+    user = dock.viewer.add_image(vol, name="vol", scale=(2, 0.5, 0.25), translate=(1, 10, 20))
+    dock.load_images([user])
+    assert [r.name for r in dock.session.images] == ["vol_000", "vol_001", "vol_002"]
+    for i in range(3):
+        dock.current_image = i
+        image, classes, _ = dock.layers_for(i)
+        assert image is not user
+        for layer in (image, classes):  # over the stack's layer, as its 3-D classes layer is
+            assert tuple(layer.scale) == (0.5, 0.25) and tuple(layer.translate) == (10, 20)
+    volume = dock.show_stack_volume()
+    np.testing.assert_allclose(volume.extent.world[:, 1:], dock.layers_for(2)[1].extent.world)

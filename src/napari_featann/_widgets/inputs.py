@@ -49,15 +49,17 @@ def reused_layers(session, layers) -> dict:
 
 
 def place_tiles(session, layers) -> None:
-    """Record the 2-D scale and translation of the layers whose scenes were cut into tiles.
+    """Record the 2-D scale and translation of the layers cut into tiles or planes.
 
-    Each tile of such a scene gets ``scene_scale`` and ``scene_translate`` in
-    its meta (saved with the session), so that its layers lie over the scene's
+    Each tile of a scene, and each plane of a stack, read from one of
+    ``layers`` gets ``scene_scale`` and ``scene_translate`` in its meta (saved
+    with the session), so that its layers lie over the scene's or the stack's
     layer; nothing is recorded for a layer at the origin with unit scale.
     """
     by_name = {layer.name: layer for layer in layers}
     for rec in session.images:
-        layer = by_name.get(rec.meta.get("scene")) if "tile" in rec.meta else None
+        source = rec.meta.get("scene") if "tile" in rec.meta else rec.meta.get("stack")
+        layer = by_name.get(source)
         if layer is None:
             continue
         scale, translate = list(layer.scale[-2:]), list(layer.translate[-2:])

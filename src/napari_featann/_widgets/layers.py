@@ -254,11 +254,13 @@ class LayerSet:
             limits = None if rgb else rec.meta.get("range")  # a stack's planes look alike
             image = self.viewer.add_image(rec.data, name=rec.name, rgb=rgb, visible=False,
                                           contrast_limits=limits)  # fmt: skip
-            if "tile" in rec.meta:  # at its place in the scene (and the scene's in the world)
+            if "tile" in rec.meta or "scene_scale" in rec.meta:
+                # a tile at its place in the scene, a plane on its stack (and those in the world)
                 scale = np.asarray(rec.meta.get("scene_scale", (1.0, 1.0)), float)
                 shift = np.asarray(rec.meta.get("scene_translate", (0.0, 0.0)), float)
+                corner = np.asarray(rec.meta.get("tile", (0, 0))[:2], float)
                 image.scale = tuple(scale)
-                image.translate = tuple(shift + scale * np.asarray(rec.meta["tile"][:2], float))
+                image.translate = tuple(shift + scale * corner)
             self._register(i, "image", image, owned=True)
         classes = self.get(i, "classes")
         if classes is None:

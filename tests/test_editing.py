@@ -97,6 +97,20 @@ def test_recut_keeps_labels_and_reports(two_squares):
     assert (s.class_masks[0] == after_first).all()
 
 
+def test_undo_of_a_recut_of_all_images_brings_back_its_parameters(two_squares):
+    s = two_squares
+    before = s.partition_params
+    editing.recut(s, PartitionParams(regions=2, criterion="area"))
+    assert s.partition_params.criterion == "area" and s.partition_params.regions == 2
+    s.undo()  # the old segments, and the parameters they were cut with (for added images)
+    assert s.partition_params == before
+    s.redo()
+    assert s.partition_params.criterion == "area" and s.partition_params.regions == 2
+    editing.recut(s, PartitionParams(regions=1), images=[0])  # (all images: one here)
+    s.undo()
+    assert s.partition_params.regions == 2
+
+
 def test_recut_on_davis_frame_keeps_labels(davis_files):
     s = Session.from_sources([davis_files[0]])
     s.partition_params.regions = 60

@@ -136,10 +136,11 @@ class PlannedEdit:
                  for img, classes in self.repaint.items()}  # fmt: skip
         after = _Structure(self.labels, self.table, self.classes, self.features, self.embedding,
                            self.next_id, masks)  # fmt: skip
+        params = None if self.params is None else (session.partition_params, self.params)
         if self.params is not None:
             session.partition_params = self.params
         session._set_structure(after)
-        session.push_structural_action(self.description, before, after)
+        session.push_structural_action(self.description, before, after, params)
         return self.result
 
 

@@ -255,12 +255,18 @@ class Session:
             self.class_masks[i][...] = new  # in place: napari Labels layers share these arrays
         self._pixel_index.clear()
 
-    def push_structural_action(self, description: str, before: _Structure, after: _Structure):
-        """Record a structural edit (both states already computed) for undo."""
-        self.history.push(
-            Action(description, lambda: self._set_structure(before),
-                   lambda: self._set_structure(after), _held_bytes(before, after))
-        )  # fmt: skip
+    def push_structural_action(self, description: str, before: _Structure, after: _Structure,
+                               params: tuple | None = None):  # fmt: skip
+        """Record a structural edit (both states already computed) for undo; ``params``, the
+        partition parameters before and after (a re-cut of all images), go back and forth too."""
+
+        def put(state: _Structure, p) -> None:
+            self._set_structure(state)
+            self.partition_params = self.partition_params if p is None else p
+
+        old, new = params or (None, None)
+        self.history.push(Action(description, lambda: put(before, old), lambda: put(after, new),
+                                 _held_bytes(before, after)))  # fmt: skip
 
     def segment_pixels(self, segment_id: int) -> tuple[int, np.ndarray]:
         """Image index and flat pixel indices of a segment."""

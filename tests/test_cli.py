@@ -67,3 +67,19 @@ def test_oracle_refuses_an_empty_folder_and_a_zero_sweep(tmp_path, capsys):
     argv = ["bench", "oracle", "--images", masks, "--masks", masks, "--sweep", "0,5"]
     assert main(argv) == 2
     assert "region counts of 1 or more" in capsys.readouterr().err
+
+
+def test_gui_without_a_qt_binding_says_how_to_install_one(monkeypatch, capsys):
+    """pip installs napari without Qt: featann gui says so before anything else."""
+    import sys
+
+    from napari_featann._widgets import launch
+    from napari_featann.cli import main
+
+    monkeypatch.setitem(sys.modules, "qtpy", None)  # import qtpy fails, as without a binding
+    opened = []
+    monkeypatch.setattr(launch, "launch", lambda *a, **k: opened.append(a))
+    assert main(["gui"]) == 2
+    err = capsys.readouterr().err
+    assert "featann gui needs a Qt binding" in err and "pip install" in err
+    assert opened == []

@@ -188,6 +188,13 @@ def _bands(text: str) -> list[int]:
 
 
 def _cmd_gui(args) -> int:
+    try:
+        import qtpy  # noqa: F401  (pip installs napari without a Qt binding)
+    except (ImportError, RuntimeError) as exc:
+        raise RuntimeError(
+            f"{exc}: featann gui needs a Qt binding for napari; install one, e.g. "
+            "pip install 'napari-featann[pyqt6]' (or 'napari[all]')"
+        ) from None
     from ._widgets.launch import launch
 
     launch(args.images, edge_weights=args.edge_weights, weights=args.weights, block=True,

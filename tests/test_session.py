@@ -300,3 +300,20 @@ def test_a_large_image_is_cut_into_tiles_saved_by_reference_and_exported_as_a_mo
     assert s.images[-1].shape2d == (72, 72) and s.images[-1].meta["scene"] == "scene-2"
     with pytest.raises(ValueError, match="at least 64"):
         Session.from_sources(tmp_path / "scene.tif", tile=32)
+
+
+def test_new_segments_of_a_fine_tuned_session_are_placed_by_their_nearest_twin(squares_image):
+    # the layout of a fine-tuned backbone is fit on its features, of another length than the
+    # session's own: new segments (a split) go next to their nearest neighbour, by distance
+    s = Session.from_sources([squares_image], names=["a"])
+    s.partition_params.regions = 40
+    s.partition()
+    n = len(s.segments)
+    rng = np.random.default_rng(0)
+    s.features = rng.normal(size=(n, 16)).astype(np.float32)
+    s.features[1] = 3 * s.features[0]  # longer, same direction: the dot product would pick it
+    refined = rng.normal(size=(n, 8)).astype(np.float32)
+    s.project(features=refined)
+    s.refined_features, s.metric_state = refined, ("full", None)
+    placed = s.place(s.features[[0, 2, 5]])
+    np.testing.assert_allclose(placed, s.embedding[[0, 2, 5]], atol=0.3)

@@ -324,11 +324,13 @@ class Session:
     def place(self, features: np.ndarray) -> np.ndarray:
         """2-D positions for new segments: UMAP ``transform`` when the projection is fitted.
 
-        After a reload (the UMAP model is not saved, as it would need pickle), new
-        points go next to their nearest neighbour in feature space.
+        After a reload (the UMAP model is not saved, as it would need pickle), or
+        when the layout was fit on the features of a fine-tuned backbone (which
+        ``features``, from the session's own backbone, are not), new points go
+        next to their nearest neighbour in feature space.
         """
-        if self._projector is not None:
-            state = getattr(self, "metric_state", None)  # set by learning.train_metric
+        state = getattr(self, "metric_state", None)  # set by learning.train_metric
+        if self._projector is not None and (state is None or state[0] != "full"):
             if (state is not None and state[0] == "head"
                     and np.shape(features)[1] == state[1].in_dim
                     and self._projector._dim == state[1].out_dim):  # fmt: skip
@@ -336,8 +338,11 @@ class Session:
             return np.asarray(self._projector.transform(features), np.float32)
         if self.embedding is None or self.features is None or not len(self.features):
             raise RuntimeError("project the features first")
-        sims = np.asarray(features) @ self.features.T
-        nearest = np.argmax(sims, axis=1)
+        # Euclidean, not the dot product: rows with context blocks differ in length, and a
+        # longer row would outscore a segment's own twin
+        f = np.asarray(features, np.float32)
+        d2 = (self.features**2).sum(1)[None, :] - 2 * (f @ self.features.T)
+        nearest = np.argmin(d2, axis=1)
         jitter = np.random.default_rng(0).normal(0, 0.05, (len(features), 2))
         return (self.embedding[nearest] + jitter).astype(np.float32)
 

@@ -43,6 +43,22 @@ def test_start_runs_on_a_session_or_folder_opened_after_a_pick(dock, qtbot, phot
     assert not dock.layer_list.selectedItems()  # the list no longer claims the old pick
 
 
+def test_a_tiles_change_after_loading_is_said_not_ignored(dock, photos, session_file):
+    scene = np.concatenate([photos[0], photos[0]], axis=1)  # 128 x 256
+    s = dock.load_images([scene], names=["scene"], tile=128)
+    assert s.n_images == 2
+    for value in (0, 64):  # nothing picked: Start would run on the tiles as they are
+        dock.tile_spin.setValue(value)
+        dock._guard(dock.start)
+        assert "Tiles" in dock.last_error and not dock.busy and dock.session is s
+    # an opened session: the Tiles shown then count as its own; a change is said
+    s = open_session(dock, session_file)
+    dock.last_error = ""
+    dock.tile_spin.setValue(128)
+    dock._guard(dock.start)
+    assert "Tiles" in dock.last_error and not dock.busy and dock.session is s
+
+
 def _gate_features(monkeypatch):
     """Make Start's feature step wait: returns (reached, release) events."""
     import threading

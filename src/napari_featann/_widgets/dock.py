@@ -76,6 +76,7 @@ class FeatureSpaceWidget(
         avoid_llvm_clash()  # before anything imports torch (see _compat)
         self.viewer = napari_viewer
         self._session = None
+        self._loaded_from, self._loaded_tile = [], None  # what the session was read with
         self._selected_ids = np.zeros(0, np.int64)
         self._hide_labelled = False
         self._shown_embedding = None
@@ -349,7 +350,7 @@ class FeatureSpaceWidget(
             projection.warm_up()  # and UMAP's code, while the user looks or Start runs
         self._session = session
         self._loaded_from = []
-        self._loaded_tile = None
+        self._loaded_tile = self.chosen_tile()  # a session opened: the Tiles shown are its own
         self.select_listed()  # an old pick would replace this session at the next Start
         self._selected_ids = np.zeros(0, np.int64)
         self.layers.set_session(session, source_layers, adopt)

@@ -124,7 +124,7 @@ class JobsMixin:
         if picked and (
             self._session is None
             or bands is not None
-            or self.chosen_tile() != getattr(self, "_loaded_tile", None)
+            or self.chosen_tile() != self._loaded_tile
             or (
                 picked != self._loaded_from
                 and picked
@@ -136,6 +136,12 @@ class JobsMixin:
             raise ValueError(
                 "Bands apply when images are loaded: pick the image layers or use "
                 "Open folder… (or clear the Bands field to run on these images)"
+            )
+        elif self._session is not None and self.chosen_tile() != self._loaded_tile:
+            was = f"{self._loaded_tile} px" if self._loaded_tile else "off"
+            raise ValueError(
+                "Tiles apply when images are loaded: pick the image layers or use "
+                f"Open folder… (or set Tiles back to {was} to run on these images)"
             )
         live = self._need_session() if pending is None else pending.session
         fork = live.fork()

@@ -63,7 +63,9 @@ def gt_classes(mask: np.ndarray) -> np.ndarray:
     return (mask > 0).astype(np.int64) if is_binary(mask) else mask.astype(np.int64)
 
 
-def majority_labels(label_image: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def majority_labels(
+    label_image: np.ndarray, gt: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Majority ground-truth class and purity of every segment.
 
     Parameters

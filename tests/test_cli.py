@@ -83,3 +83,19 @@ def test_gui_without_a_qt_binding_says_how_to_install_one(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "featann gui needs a Qt binding" in err and "pip install" in err
     assert opened == []
+
+
+def test_segment_never_overwrites_an_input_image(tmp_path, capsys, monkeypatch):
+    """``featann segment x.tif -o .`` would write x.tif's label image over x.tif itself."""
+    import tifffile
+
+    from napari_featann.cli import main
+
+    image = (np.random.default_rng(2).random((40, 50)) * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "x.tif", image)
+    monkeypatch.chdir(tmp_path)
+    assert main(["segment", "x.tif", "-o", ".", "--regions", "4"]) == 2
+    assert "would overwrite an input image" in capsys.readouterr().err
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "x.tif"), image)  # untouched
+    assert main(["segment", "x.tif", "-o", "labels", "--regions", "4"]) == 0  # elsewhere: fine
+    assert tifffile.imread(tmp_path / "labels" / "x.tif").max() == 4

@@ -95,6 +95,11 @@ def _cmd_segment(args) -> int:
                                    bands=args.bands, tile=args.tile)  # fmt: skip
     for src, why in session.load_failures.items():
         print(f"[featann] skipped {src}: {why}", file=sys.stderr)
+    sources = {Path(rec.path).resolve() for rec in session.images if rec.path is not None}
+    clash = [rec.name for rec in session.images if (out / f"{rec.name}.tif").resolve() in sources]
+    if clash:  # a label image would overwrite an input image: refuse before any work
+        raise ValueError(f"--output {out}: the label image of {clash[0]} would overwrite an "
+                         f"input image ({out / (clash[0] + '.tif')}); give another folder")  # fmt: skip
     session.partition_params = params
     session.partition(StderrProgress())
     out.mkdir(parents=True, exist_ok=True)

@@ -262,6 +262,24 @@ def test_the_bands_of_a_multi_band_file_are_kept_in_the_session_file(tmp_path):
     np.testing.assert_array_equal(back.label_images[0], s.label_images[0])
 
 
+def test_one_file_added_twice_with_other_bands_opens_again(tmp_path):
+    """A scene shown in two band choices (true and false colour) is read once per choice."""
+    import tifffile
+
+    from napari_featann.batches import add_images
+
+    ms = (np.random.default_rng(1).random((40, 50, 5)) * 4000).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "ms.tif", ms, photometric="minisblack", planarconfig="contig")
+    s = Session.from_sources(tmp_path / "ms.tif", bands=[0])
+    s.partition_params.regions = 4
+    s.partition()
+    add_images(s, tmp_path / "ms.tif", bands=[4, 2, 1])
+    back = load_session(save_session(s, tmp_path / "two"))
+    np.testing.assert_array_equal(back.images[0].data, ms[..., 0])
+    np.testing.assert_array_equal(back.images[1].data, ms[..., [4, 2, 1]])
+    assert [r.meta["bands"] for r in back.images] == [[0], [4, 2, 1]]
+
+
 def test_a_large_image_is_cut_into_tiles_saved_by_reference_and_exported_as_a_mosaic(tmp_path):
     import tifffile
 

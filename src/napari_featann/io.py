@@ -252,7 +252,8 @@ def locate_source(source: str, session_path, saved_in: str | None = None) -> str
 
 def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams):
     records, missing = [], {}
-    stacks: dict[str, list] = {}  # each stack file is read once, however many planes it has
+    # each file is read once per choice of bands, however many planes or tiles it gives
+    stacks: dict[tuple, list] = {}
     for i, im in enumerate(meta["images"]):
         extra = im.get("meta") or {}
         if im["embedded"]:
@@ -260,9 +261,11 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
         else:
             im = {**im, "path": locate_source(im["path"], path, meta.get("saved_in"))}
             try:
-                if im["path"] not in stacks:
-                    stacks[im["path"]] = read_planes(im["path"], extra.get("bands"))
-                data = pick_plane(stacks[im["path"]], extra.get("plane"))
+                bands = extra.get("bands")
+                key = (im["path"], None if bands is None else tuple(bands))
+                if key not in stacks:
+                    stacks[key] = read_planes(im["path"], bands)
+                data = pick_plane(stacks[key], extra.get("plane"))
                 if "tile" in extra:  # a tile of a larger image: its window
                     r, c, h, w = (int(v) for v in extra["tile"])
                     data = np.ascontiguousarray(data[r : r + h, c : c + w])

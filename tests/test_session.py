@@ -248,6 +248,29 @@ def test_the_stack_volume_never_overwrites_an_image_mask(squares_image, tmp_path
     assert tifffile.imread(files[-1]).shape == (5, 48, 64)
 
 
+def test_masks_of_images_named_with_a_slash_stay_in_the_export_folder(squares_image, tmp_path):
+    """napari layer names may hold "/": they name files, not folders (nor a way out)."""
+    import imageio.v3 as iio
+    import tifffile
+
+    grey = squares_image[..., 0]
+    s = Session.from_sources([grey, grey[::-1].copy(), np.stack([grey] * 5)],
+                             names=["cells/DAPI", "cells_DAPI", "../up"])  # fmt: skip
+    s.partition_params.regions = 3
+    s.partition()
+    cid = s.add_class("x")
+    s.assign([s.segment_at(0, 16, 16)], cid)
+    out = tmp_path / "deep" / "out"
+    files = export_masks(s, out)
+    planes = [f".._up_00{k}.png" for k in range(5)]
+    assert [f.name for f in files] == ["cells_DAPI.png", "cells_DAPI-2.png", *planes,
+                                       ".._up-stack.tif"]  # fmt: skip
+    assert all(f.parent == out for f in files)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file() and p.parent != out) == []
+    np.testing.assert_array_equal(iio.imread(files[0]), s.class_masks[0])
+    assert tifffile.imread(files[-1]).shape == (5, 48, 64)
+
+
 def test_the_bands_of_a_multi_band_file_are_kept_in_the_session_file(tmp_path):
     import tifffile
 

@@ -358,11 +358,18 @@ def _grouped(session, key: str, belongs) -> dict[str, list[int]]:
     return groups
 
 
-def _export_stacks(session, folder: Path) -> list[Path]:
+def _file_stem(name: str) -> str:
+    """``name`` as one file name: path separators (napari allows them in layer names) -> ``_``."""
+    for sep in {"/", "\\", os.sep}:
+        name = name.replace(sep, "_")
+    return name
+
+
+def _export_stacks(session, folder: Path, taken: set[str]) -> list[Path]:
     import tifffile
 
     groups = _grouped(session, "stack", lambda rec: rec.plane is not None)
-    out, taken = [], {rec.name for rec in session.images}  # never a per-image mask's name
+    out = []  # taken: never a per-image mask's name
     for stack, members in groups.items():
         shape = session.images[members[0]].shape2d
         n = max(int(session.images[i].meta.get("planes", 0)) for i in members)
@@ -372,7 +379,7 @@ def _export_stacks(session, folder: Path) -> list[Path]:
         volume = np.zeros((n, *shape), np.uint8)  # planes left out of the session stay 0
         for i in members:
             volume[session.images[i].plane] = session.class_masks[i]
-        p = folder / f"{_unique(f'{stack}-stack', taken)}.tif"
+        p = folder / f"{_unique(_file_stem(f'{stack}-stack'), taken)}.tif"
         tifffile.imwrite(
             p, volume, photometric="minisblack", metadata={"axes": "ZYX"}, compression="zlib"
         )
@@ -380,19 +387,19 @@ def _export_stacks(session, folder: Path) -> list[Path]:
     return out
 
 
-def _export_scenes(session, folder: Path) -> list[Path]:
+def _export_scenes(session, folder: Path, taken: set[str]) -> list[Path]:
     """One mask per tiled scene (``<scene>-mosaic.tif``), its tiles' masks in place."""
     import tifffile
 
     groups = _grouped(session, "scene", lambda rec: "tile" in rec.meta)
-    out, taken = [], {rec.name for rec in session.images}
+    out = []
     for scene, members in groups.items():
         h, w = (int(v) for v in session.images[members[0]].meta["scene_shape"])
         mosaic = np.zeros((h, w), np.uint8)  # tiles left out of the session stay 0
         for i in members:
             r, c, th, tw = (int(v) for v in session.images[i].meta["tile"])
             mosaic[r : r + th, c : c + tw] = session.class_masks[i]
-        p = folder / f"{_unique(f'{scene}-mosaic', taken)}.tif"
+        p = folder / f"{_unique(_file_stem(f'{scene}-mosaic'), taken)}.tif"
         tifffile.imwrite(p, mosaic, photometric="minisblack", compression="zlib")
         out.append(p)
     return out
@@ -412,7 +419,9 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
     Returns
     -------
     list of Path
-        The mask files, in image order (named ``<image name>.png|tif``), then,
+        The mask files, in image order (named ``<image name>.png|tif``, a path
+        separator in the name written ``_``, and ``-2`` and so on added when two
+        names then meet), then,
         for each stack the images came from, one TIFF of all its planes' masks
         (``<stack name>-stack.tif``, shape (planes, H, W); ``-stack-2`` and so on
         when an image has that name), and for each scene cut into tiles, its
@@ -422,9 +431,9 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
         raise ValueError(f"fmt must be 'png' or 'tif', got {fmt!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    out = []
+    out, taken = [], set()
     for rec, mask in zip(session.images, session.class_masks):
-        p = folder / f"{rec.name}.{fmt}"
+        p = folder / f"{_unique(_file_stem(rec.name), taken)}.{fmt}"
         if fmt == "png":
             import imageio.v3 as iio
 
@@ -434,8 +443,8 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
 
             tifffile.imwrite(p, mask.astype(np.uint8))
         out.append(p)
-    out.extend(_export_stacks(session, folder))
-    out.extend(_export_scenes(session, folder))
+    out.extend(_export_stacks(session, folder, taken))
+    out.extend(_export_scenes(session, folder, taken))
     legend = [{"id": 0, "name": "unlabelled", "color": "#000000"}] + [
         {"id": c.id, "name": c.name, "color": c.color} for c in session.classes.values()
     ]

@@ -99,3 +99,20 @@ def test_segment_never_overwrites_an_input_image(tmp_path, capsys, monkeypatch):
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "x.tif"), image)  # untouched
     assert main(["segment", "x.tif", "-o", "labels", "--regions", "4"]) == 0  # elsewhere: fine
     assert tifffile.imread(tmp_path / "labels" / "x.tif").max() == 4
+
+
+def test_oracle_names_the_mask_it_cannot_read(tmp_path, capsys):
+    import imageio.v3 as iio
+
+    from napari_featann.cli import main
+
+    for d in ("images", "masks"):
+        (tmp_path / d).mkdir()
+    for stem in ("a", "b"):
+        iio.imwrite(tmp_path / "images" / f"{stem}.png", np.zeros((20, 20), np.uint8))
+    iio.imwrite(tmp_path / "masks" / "a.png", np.zeros((20, 20), np.uint8))
+    (tmp_path / "masks" / "b.png").write_bytes(b"")  # an empty file, as a failed copy leaves
+    argv = ["bench", "oracle", "--images", str(tmp_path / "images")]
+    assert main([*argv, "--masks", str(tmp_path / "masks"), "--regions", "4"]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "masks" / "b.png") in err and "the file is empty" in err

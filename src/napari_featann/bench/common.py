@@ -28,7 +28,7 @@ def load_masks_for(image_paths, mask_dir) -> list[np.ndarray]:
     Raises
     ------
     ValueError
-        Naming every image that has no mask.
+        Naming every image that has no mask, or the mask that cannot be read.
     """
     masks = {p.stem: p for p in list_image_files(mask_dir)}
     out, problems = [], []
@@ -37,7 +37,11 @@ def load_masks_for(image_paths, mask_dir) -> list[np.ndarray]:
         if p.stem not in masks:
             problems.append(f"{p.name}: no mask named {p.stem}.* in {mask_dir}")
             continue
-        for m in read_planes(masks[p.stem]):
+        try:
+            planes = read_planes(masks[p.stem])
+        except ValueError as exc:  # say which mask: the reason alone names no file
+            raise ValueError(f"mask {masks[p.stem]}: {exc}") from None
+        for m in planes:
             out.append(np.asarray(m[..., 0] if m.ndim == 3 else m))
     if problems:
         raise ValueError("missing ground truth: " + "; ".join(problems))

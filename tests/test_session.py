@@ -102,6 +102,14 @@ def test_a_cancelled_save_leaves_the_old_file_as_it_was(session, tmp_path):
     assert load_session(path).classes == {}
 
 
+def test_a_failed_save_leaves_no_temporary_file(session, tmp_path):
+    (tmp_path / "s.featann").mkdir()  # a folder where the file should go: the rename fails
+    with pytest.raises(OSError):
+        save_session(session, tmp_path / "s")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.featann"]
+    assert (tmp_path / "s.featann").is_dir()
+
+
 def test_corrupted_and_foreign_files(tmp_path, session):
     (tmp_path / "junk.featann").write_bytes(b"not a zip at all")
     with pytest.raises(SessionFileError, match="not a napari-featann session"):

@@ -163,11 +163,11 @@ def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path
                 with zf.open(key + ".npy", "w", force_zip64=True) as fh:
                     np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
                 progress.update(size)
+        os.replace(tmp, path)  # fails, for one, where path is a folder: no temporary left
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
-    os.replace(tmp, path)
     return path
 
 

@@ -196,6 +196,18 @@ def test_export_masks_with_legend(session, tmp_path):
     assert legend[1] == {"id": red, "name": "red", "color": session.classes[red].color}
 
 
+def test_the_csv_legend_gives_back_the_class_names_as_typed(session, tmp_path):
+    import csv
+
+    names = ["tumour, grade 2", 'big "cell"', "café", "细胞"]
+    ids = [session.add_class(n) for n in names]
+    export_masks(session, tmp_path / "masks")
+    with open(tmp_path / "masks" / "legend.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["id", "name", "color"] and rows[1] == ["0", "unlabelled", "#000000"]
+    assert rows[2:] == [[str(i), n, session.classes[i].color] for i, n in zip(ids, names)]
+
+
 def test_select_box_and_lasso(session):
     n = len(session.segments)
     session.embedding = np.stack([np.arange(n), np.zeros(n)], 1).astype("f4")

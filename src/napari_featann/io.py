@@ -449,6 +449,8 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
         {"id": c.id, "name": c.name, "color": c.color} for c in session.classes.values()
     ]
     (folder / "legend.json").write_text(json.dumps(legend, indent=2))
-    lines = ["id,name,color"] + [f"{d['id']},{json.dumps(d['name'])},{d['color']}" for d in legend]
-    (folder / "legend.csv").write_text("\n".join(lines) + "\n")
+    # CSV quoting (a quote doubled), UTF-8: names as typed, for spreadsheets and csv readers
+    quoted = ['"' + d["name"].replace('"', '""') + '"' for d in legend]
+    lines = ["id,name,color"] + [f"{d['id']},{q},{d['color']}" for d, q in zip(legend, quoted)]
+    (folder / "legend.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out

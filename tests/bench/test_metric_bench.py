@@ -56,3 +56,27 @@ def test_metric_benchmark_runs_from_the_cli_and_reuses_its_cache(tmp_path, capsy
     assert main(argv) == 0
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again["n_segments"] == result["n_segments"]
+
+
+def test_an_annotation_session_given_as_the_cache_is_never_overwritten(tmp_path, capsys):
+    """--session-cache naming someone's labelled session: refused, the file left as it was."""
+    if not BACKBONE_WEIGHTS.exists():
+        pytest.skip(f"{BACKBONE_WEIGHTS} is not available")
+    from napari_featann.cli import main
+    from napari_featann.io import load_session, save_session
+    from napari_featann.session import Session
+
+    root = _write_problem(tmp_path, n=3)
+    s = Session.from_sources(root / "images")
+    s.partition_params.regions = 6
+    s.partition()
+    s.assign(s.segments.ids[:3], s.add_class("mine"))
+    work = save_session(s, tmp_path / "mywork")
+    before = work.read_bytes()
+    argv = ["bench", "metric", "--images", str(root / "images"), "--masks", str(root / "masks"),
+            "--weights", str(BACKBONE_WEIGHTS), "--device", "cpu", "--regions", "6",
+            "--session-cache", str(work)]  # fmt: skip
+    rc = main(argv)
+    assert work.read_bytes() == before  # the benchmark's unlabelled cache did not replace it
+    assert load_session(work).classes[1].name == "mine"
+    assert rc == 2 and "an annotation session, not a benchmark's" in capsys.readouterr().err

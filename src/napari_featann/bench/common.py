@@ -173,6 +173,12 @@ def cached_session(path, files, pparams, fparams):
         The session, unlabelled, not projected and with default projection
         parameters, or None when the file is
         missing, unreadable or made from other inputs.
+
+    Raises
+    ------
+    ValueError
+        The file holds classes or labels: someone's annotation session, not a
+        benchmark's cache, which the benchmark would overwrite.
     """
     from dataclasses import asdict
 
@@ -184,6 +190,12 @@ def cached_session(path, files, pparams, fparams):
         s = load_session(path)
     except SessionFileError:
         return None
+    if s.classes or np.any(s.segment_class) or any(m.any() for m in s.class_masks):
+        raise ValueError(
+            f"--session-cache {path} holds {len(s.classes)} classes and labels: an annotation "
+            "session, not a benchmark's cache (which is overwritten when the inputs change); "
+            "give another file"
+        )
     same = (
         # a stack's planes share their file: compare each file once
         [Path(p).resolve() for p in dict.fromkeys(r.path for r in s.images)]

@@ -196,6 +196,20 @@ def test_export_masks_with_legend(session, tmp_path):
     assert legend[1] == {"id": red, "name": "red", "color": session.classes[red].color}
 
 
+def test_masks_are_never_exported_over_the_images(squares_image, tmp_path):
+    """Export masks into the images' own folder: a.png's mask would be written over a.png."""
+    import imageio.v3 as iio
+
+    iio.imwrite(tmp_path / "a.png", squares_image)
+    s = Session.from_sources(tmp_path)
+    before = (tmp_path / "a.png").read_bytes()
+    with pytest.raises(ValueError, match="one of the session's images"):
+        export_masks(s, tmp_path)
+    assert (tmp_path / "a.png").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]  # nothing written
+    assert [f.name for f in export_masks(s, tmp_path, "tif")] == ["a.tif"]  # no clash: fine
+
+
 def test_the_csv_legend_gives_back_the_class_names_as_typed(session, tmp_path):
     import csv
 

@@ -365,7 +365,15 @@ def _file_stem(name: str) -> str:
     return name
 
 
-def _export_stacks(session, folder: Path, taken: set[str]) -> list[Path]:
+def _not_a_source(p: Path, sources: set[Path]) -> Path:
+    """``p``, unless it is one of the session's image files (a mask must never replace one)."""
+    if p.resolve() in sources:
+        raise ValueError(f"{p} is one of the session's images: a mask written there would "
+                         "replace it; choose another folder")  # fmt: skip
+    return p
+
+
+def _export_stacks(session, folder: Path, taken: set[str], sources: set[Path]) -> list[Path]:
     import tifffile
 
     groups = _grouped(session, "stack", lambda rec: rec.plane is not None)
@@ -379,7 +387,7 @@ def _export_stacks(session, folder: Path, taken: set[str]) -> list[Path]:
         volume = np.zeros((n, *shape), np.uint8)  # planes left out of the session stay 0
         for i in members:
             volume[session.images[i].plane] = session.class_masks[i]
-        p = folder / f"{_unique(_file_stem(f'{stack}-stack'), taken)}.tif"
+        p = _not_a_source(folder / f"{_unique(_file_stem(f'{stack}-stack'), taken)}.tif", sources)
         tifffile.imwrite(
             p, volume, photometric="minisblack", metadata={"axes": "ZYX"}, compression="zlib"
         )
@@ -387,7 +395,7 @@ def _export_stacks(session, folder: Path, taken: set[str]) -> list[Path]:
     return out
 
 
-def _export_scenes(session, folder: Path, taken: set[str]) -> list[Path]:
+def _export_scenes(session, folder: Path, taken: set[str], sources: set[Path]) -> list[Path]:
     """One mask per tiled scene (``<scene>-mosaic.tif``), its tiles' masks in place."""
     import tifffile
 
@@ -399,7 +407,7 @@ def _export_scenes(session, folder: Path, taken: set[str]) -> list[Path]:
         for i in members:
             r, c, th, tw = (int(v) for v in session.images[i].meta["tile"])
             mosaic[r : r + th, c : c + tw] = session.class_masks[i]
-        p = folder / f"{_unique(_file_stem(f'{scene}-mosaic'), taken)}.tif"
+        p = _not_a_source(folder / f"{_unique(_file_stem(f'{scene}-mosaic'), taken)}.tif", sources)
         tifffile.imwrite(p, mosaic, photometric="minisblack", compression="zlib")
         out.append(p)
     return out
@@ -426,14 +434,24 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
         (``<stack name>-stack.tif``, shape (planes, H, W); ``-stack-2`` and so on
         when an image has that name), and for each scene cut into tiles, its
         mask (``<scene>-mosaic.tif``, the scene's shape).
+
+    Raises
+    ------
+    ValueError
+        A bad ``fmt``, or a mask would replace one of the session's image files
+        (``folder`` holds the images): nothing is written then.
     """
     if fmt not in ("png", "tif"):
         raise ValueError(f"fmt must be 'png' or 'tif', got {fmt!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    out, taken = [], set()
-    for rec, mask in zip(session.images, session.class_masks):
-        p = folder / f"{_unique(_file_stem(rec.name), taken)}.{fmt}"
+    taken: set[str] = set()
+    paths = [folder / f"{_unique(_file_stem(rec.name), taken)}.{fmt}" for rec in session.images]
+    sources = {Path(rec.path).resolve() for rec in session.images if rec.path is not None}
+    for p in paths:  # all checked before anything is written
+        _not_a_source(p, sources)
+    out = []
+    for p, mask in zip(paths, session.class_masks):
         if fmt == "png":
             import imageio.v3 as iio
 
@@ -443,8 +461,8 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
 
             tifffile.imwrite(p, mask.astype(np.uint8))
         out.append(p)
-    out.extend(_export_stacks(session, folder, taken))
-    out.extend(_export_scenes(session, folder, taken))
+    out.extend(_export_stacks(session, folder, taken, sources))
+    out.extend(_export_scenes(session, folder, taken, sources))
     legend = [{"id": 0, "name": "unlabelled", "color": "#000000"}] + [
         {"id": c.id, "name": c.name, "color": c.color} for c in session.classes.values()
     ]

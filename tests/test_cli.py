@@ -116,3 +116,17 @@ def test_oracle_names_the_mask_it_cannot_read(tmp_path, capsys):
     assert main([*argv, "--masks", str(tmp_path / "masks"), "--regions", "4"]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "masks" / "b.png") in err and "the file is empty" in err
+
+
+def test_label_and_scatter_benchmarks_refuse_counts_below_one(capsys):
+    """``bench label --per-image 0`` died in numpy ("zero-size array to reduction ...")."""
+    import pytest
+
+    from napari_featann.cli import main
+
+    for argv in (["label", "--per-image", "0"], ["label", "--n-images", "-2"],
+                 ["scatter", "--points", "0"], ["scatter", "--frames", "0"]):  # fmt: skip
+        with pytest.raises(SystemExit) as stop:  # argparse's usage error, before any work
+            main(["bench", *argv])
+        assert stop.value.code == 2
+        assert "give 1 or more" in capsys.readouterr().err

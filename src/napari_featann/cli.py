@@ -272,16 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
         b.set_defaults(func=_cmd_bench)
 
     lab = bsub.add_parser("label", help="time one box labelling every segment of many images")
-    lab.add_argument("--n-images", type=int, default=100)
-    lab.add_argument("--per-image", type=int, default=100)
+    lab.add_argument("--n-images", type=_positive, default=100)
+    lab.add_argument("--per-image", type=_positive, default=100)
     lab.add_argument("--viewer", action="store_true",
                      help="time the dock's whole path in napari (needs a display)")  # fmt: skip
     lab.add_argument("--fraction", type=float, default=1.0,
                      help="part of the scatter the box covers (default: all of it)")  # fmt: skip
     lab.set_defaults(func=_cmd_bench)
     sc = bsub.add_parser("scatter", help="scatter pan/zoom frame times (needs a display)")
-    sc.add_argument("--points", type=int, default=100_000)
-    sc.add_argument("--frames", type=int, default=60)
+    sc.add_argument("--points", type=_positive, default=100_000)
+    sc.add_argument("--frames", type=_positive, default=60)
     sc.add_argument("--lod-cap", type=int, default=None,
                     help="points drawn while the camera moves (0: level of detail off; "
                     "default: the view's own, by renderer)")  # fmt: skip

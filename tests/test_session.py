@@ -170,6 +170,26 @@ def test_a_recut_after_reopening_gives_the_segments_of_before(tmp_path):
         )
 
 
+def test_hed_gradients_saved_with_a_relative_weights_path_are_reused(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from napari_featann.core.partition import PartitionParams
+
+    hed = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "hed_bsds500.pth"
+    if not hed.exists():
+        pytest.skip(f"{hed} is not available")
+    monkeypatch.chdir(hed.parent)  # as after featann gui --edge-weights hed_bsds500.pth there
+    img = np.random.default_rng(3).integers(0, 255, (48, 64, 3)).astype(np.uint8)
+    s = Session.from_sources([img])
+    s.partition_params = PartitionParams(gradient="hed", edge_weights=hed.name, regions=8)
+    s.partition()
+    loaded = load_session(save_session(s, tmp_path / "hed"))
+    assert loaded._gradient_keys[0] == loaded.partition_params.gradient_key()
+    saved = loaded.gradients[0]
+    loaded.compute_gradients()  # a re-cut or Start after reopening: nothing to compute
+    assert loaded.gradients[0] is saved
+
+
 def test_masks_of_the_wrong_shape_are_refused(session, tmp_path):
     path = save_session(session, tmp_path / "ok")
     with np.load(path) as npz:

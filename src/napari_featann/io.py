@@ -108,13 +108,24 @@ def session_snapshot(session, embed_images: bool = False, copy: bool = True) -> 
             "features": _absolute(asdict(session.feature_params), "weights"),
             "projection": asdict(session.projection_params),
         },
-        "gradient_keys": [list(k) if k else None for k in session._gradient_keys],
+        "gradient_keys": [_key_json(k) for k in session._gradient_keys],
         "classes": [asdict(c) for c in session.classes.values()],
         "next_id": int(session.next_id),
         "n_label_images": len(session.label_images),
     }
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     return arrays
+
+
+def _key_json(key: tuple | None) -> list | None:
+    """A gradient key as JSON, its weights file made absolute as the partition's is.
+
+    Else a key saved with a relative path never matches the parameters read back,
+    and the saved gradients (HED: seconds per image) are computed again.
+    """
+    if not key:
+        return None
+    return [key[0], _absolute({"w": key[1]}, "w")["w"], list(key[2])]
 
 
 def _absolute(params: dict, key: str) -> dict:

@@ -450,7 +450,8 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
     ------
     ValueError
         A bad ``fmt``, or a mask would replace one of the session's image files
-        (``folder`` holds the images): nothing is written then.
+        (``folder`` holds the images): no image file is ever replaced, and a
+        per-image mask's clash is found before anything is written.
     """
     if fmt not in ("png", "tif"):
         raise ValueError(f"fmt must be 'png' or 'tif', got {fmt!r}")

@@ -412,3 +412,11 @@ def test_new_segments_of_a_fine_tuned_session_are_placed_by_their_nearest_twin(s
     s.refined_features, s.metric_state = refined, ("full", None)
     placed = s.place(s.features[[0, 2, 5]])
     np.testing.assert_allclose(placed, s.embedding[[0, 2, 5]], atol=0.3)
+
+
+def test_a_file_name_with_the_suffix_in_capitals_is_kept(session, tmp_path):
+    written = save_session(session, tmp_path / "Run.FEATANN")
+    assert written == tmp_path / "Run.FEATANN" and [p.name for p in tmp_path.iterdir()] == [
+        "Run.FEATANN"
+    ]
+    assert load_session(written).n_images == session.n_images

@@ -158,7 +158,7 @@ def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path
 
     progress = ensure_progress(progress)
     path = Path(path)
-    if path.suffix != SUFFIX:
+    if path.suffix.lower() != SUFFIX:  # x.FEATANN is one too, not x.FEATANN.featann
         path = path.with_name(path.name + SUFFIX)
     meta = json.loads(bytes(arrays["__meta__"]).decode())
     meta["saved_in"] = os.path.abspath(path.parent)

@@ -306,3 +306,9 @@ def test_a_grey_and_alpha_png_is_read_as_grey(tmp_path):
     recs, failures = load_collection(tmp_path)
     assert not failures and recs[0].data.shape == (30, 40)
     np.testing.assert_array_equal(recs[0].data, la[..., 0])
+
+
+def test_an_empty_folder_is_named_in_the_message(tmp_path):
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(ImageLoadError, match=f"{tmp_path} holds no .*png"):
+        load_collection(tmp_path)

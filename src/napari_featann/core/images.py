@@ -513,8 +513,10 @@ def load_collection(
     """
     if tile is not None and int(tile) < MIN_TILE:
         raise ValueError(f"tiles must be at least {MIN_TILE} pixels, got {tile}")
+    folder = None
     if isinstance(sources, (str, os.PathLike)):
         p = Path(sources)
+        folder = p if p.is_dir() else None
         sources = list_image_files(p) if p.is_dir() else [p]
     elif isinstance(sources, np.ndarray):
         sources = [sources]
@@ -549,7 +551,9 @@ def load_collection(
         records.extend(_records(label, planes, None if path is None else str(path), taken, bands,
                                 tile))  # fmt: skip
     if not records:
-        detail = "; ".join(f"{k}: {v}" for k, v in failures.items()) or "no image files given"
+        none = "no image files given" if folder is None else (
+            f"{folder} holds no {', '.join(sorted(IMAGE_SUFFIXES))} file")  # fmt: skip
+        detail = "; ".join(f"{k}: {v}" for k, v in failures.items()) or none
         raise ImageLoadError(f"no readable image: {detail}", failures)
     return records, failures
 

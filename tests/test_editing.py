@@ -207,3 +207,26 @@ def test_image_edits_check_the_image_index_and_the_partition(squares_image):
         with pytest.raises(IndexError, match="the session has 1"):
             call()
     assert not s.history.can_undo  # nothing changed
+
+
+def test_recut_of_an_image_named_twice_cuts_it_once(squares_image):
+    s = Session.from_sources([squares_image, squares_image[::-1].copy()])
+    s.partition_params.regions = 3
+    s.partition()
+    red = s.add_class("red")
+    s.assign([s.segment_at(1, 30, 40)], red)
+    twin = Session.from_sources([squares_image, squares_image[::-1].copy()])
+    twin.partition_params.regions = 3
+    twin.partition()
+    twin.add_class("red")
+    twin.assign([twin.segment_at(1, 30, 40)], red)
+    once = editing.recut(twin, PartitionParams(regions=5), images=[1])
+    twice = editing.recut(s, PartitionParams(regions=5), images=[1, 1])
+    # the table holds each segment of the label images once, and nothing else
+    assert np.unique(s.segments.ids).size == len(s.segments)
+    for i in range(2):
+        ids = np.unique(s.label_images[i])
+        assert np.array_equal(np.sort(s.segments.ids[s.segments.image == i]), ids[ids > 0])
+    assert len(s.segments) == len(twin.segments) and twice.new_segments == once.new_segments
+    assert (twice.kept, twice.moved, twice.lost) == (once.kept, once.moved, once.lost)
+    assert np.array_equal(s.class_masks[1], twin.class_masks[1])

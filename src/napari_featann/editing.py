@@ -386,7 +386,8 @@ def plan_recut(session: Session, params: PartitionParams, images=None, min_fract
     base = _base_of(session)
     if images is None:
         images = list(range(session.n_images))
-    images = [_partitioned(session, i) for i in images]  # all checked before any change
+    # all checked before any change; an image named twice is cut once
+    images = list(dict.fromkeys(_partitioned(session, i) for i in images))
     report = RecutReport()
     labels = list(session.label_images)
     next_id = session.next_id
@@ -413,7 +414,7 @@ def plan_recut(session: Session, params: PartitionParams, images=None, min_fract
     classes = np.concatenate([session.segment_class[keep], cls_new]).astype(np.int32)
     feats, emb = _kept_plus_new(session, keep, added, labels, progress)
     repaint = {img: _image_classes(table, classes, img) for img in images}
-    everything = len(set(images)) == session.n_images  # the session's parameters, for new images
+    everything = len(images) == session.n_images  # the session's parameters, for new images
     return PlannedEdit(f"re-cut {len(images)} images ({report.message()})", labels, table,
                        classes, feats, emb, next_id, repaint, result=report,
                        params=params if everything else None, _base=base)  # fmt: skip

@@ -205,3 +205,32 @@ def test_refined_features_follow_the_segments_through_edits_and_undo(session):
     s.undo()
     s.undo()
     assert learning.refined_features(s) is trained  # the rows of the segments they belong to
+
+
+def test_undoing_a_class_deletion_keeps_a_layout_and_metric_learnt_since(session):
+    # deleting a class changes no segment: undoing it must bring the class back, not the
+    # scatter layout and refined features of before a training made after the deletion
+    from napari_featann import learning
+
+    rng = np.random.default_rng(0)
+    s = session
+    n = len(s.segments)
+    s.features = rng.normal(size=(n, 24)).astype(np.float32)
+    s.project()
+    a, b, c = s.add_class("a"), s.add_class("b"), s.add_class("c")
+    for cid, rows in ((a, [0, 1, 2]), (b, [3, 4, 5]), (c, [6, 7])):
+        s.assign(s.segments.ids[rows], cid)
+    labelled = [m.copy() for m in s.class_masks]
+    s.remove_class(c)
+    learning.train_metric(s, "head", epochs=2)  # re-embeds and re-projects
+    layout, refined = s.embedding, s.refined_features
+    assert s.undo() == "delete class c"
+    assert s.embedding is layout and s.refined_features is refined
+    assert learning.refined_features(s) is refined
+    assert all(np.array_equal(x, y) for x, y in zip(s.class_masks, labelled, strict=True))
+    assert np.array_equal(s.segment_class[6:8], [c, c])
+    _check(s, "after undo")
+    s.redo()
+    assert s.embedding is layout and s.refined_features is refined
+    assert c not in s.classes and not (s.segment_class == c).any()
+    _check(s, "after redo")

@@ -242,15 +242,15 @@ class Session:
             {int(i): self.class_masks[i].copy() for i in images}, self.refined_features,
         )  # fmt: skip
 
-    def _set_structure(self, s: _Structure) -> None:
+    def _set_structure(self, s: _Structure, keep_layout: bool = False) -> None:
         self.label_images = list(s.label_images)
         self.segments = s.segments
         # a copy: labelling writes segment_class in place, and the saved state must not move
         self.segment_class = np.array(s.segment_class, np.int32)
-        self.features = s.features
-        self.embedding = s.embedding
         self.next_id = int(s.next_id)
-        self.refined_features = s.refined
+        if not keep_layout:  # edits of the classes keep them: a projection made since stays
+            self.features, self.embedding = s.features, s.embedding
+            self.refined_features = s.refined
         for i, new in s.class_masks.items():
             self.class_masks[i][...] = new  # in place: napari Labels layers share these arrays
         self._pixel_index.clear()
@@ -439,11 +439,11 @@ class Session:
 
         def undo():
             self.classes[class_id] = info
-            self._set_structure(before)
+            self._set_structure(before, keep_layout=True)  # no segment changed
 
         def redo():
             self.classes.pop(class_id, None)
-            self._set_structure(after)
+            self._set_structure(after, keep_layout=True)
 
         self.history.push(
             Action(f"delete class {info.name}", undo, redo, _held_bytes(before, after))

@@ -207,3 +207,28 @@ def test_specks_and_holes_before_start_say_so(dock, squares_image):
     assert len(dock.session.history._done) == steps  # nothing done
     with pytest.raises(RuntimeError, match="press Start first"):
         dock.fill_holes()
+
+
+def test_a_re_cut_or_start_drops_clicks_on_the_old_segments(dock, squares):
+    # the ids of a re-cut or of a new Start name other segments (or none): the clicks made on
+    # the old ones must not split or merge them
+    s, _left = squares
+    dock.set_session(s)
+    dock.set_split_mode(True)
+    assert dock.add_click(20, 20, True) and dock.add_click(20, 40, False)
+    assert dock.add_merge_click(2, 2) == 1 and dock.add_merge_click(20, 20) == 2
+    dock.partition_panel.regions.value = 3
+    dock.apply_partition(sync=True, images=[0])
+    assert 2 not in s.segments.ids  # the re-cut's segments have new ids
+    assert dock.split_target == 0 and dock.clicks == ([], []) and dock._merge_ids == []
+    assert not dock._layer_named(PREVIEW_LAYER).visible
+    assert dock.add_click(20, 20, True) and dock.add_merge_click(2, 2)  # clicks go on
+    dock.start(sync=True)  # new segments, numbered from 1 again
+    new = dock.session
+    assert {1, 2} <= set(new.segments.ids.tolist())
+    assert dock.split_target == 0 and dock.clicks == ([], []) and dock._merge_ids == []
+    before = [lab.copy() for lab in new.label_images]
+    dock.merge_button.click()  # nothing Ctrl+clicked since: nothing to merge
+    assert "at least two" in dock.last_error
+    assert all(np.array_equal(a, b) for a, b in zip(new.label_images, before, strict=True))
+    assert not new.history.can_undo

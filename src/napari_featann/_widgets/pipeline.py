@@ -159,6 +159,7 @@ class JobsMixin:
         return self._run("pipeline", job, lambda f: self._adopt_pipeline(f, pending), sync)
 
     def _adopt_pipeline(self, fork, pending=None) -> None:
+        self.clear_clicks()  # split and merge clicks name the old segments
         if pending is not None:  # new images: the session shown is replaced only now
             self.show_loaded(pending, fork)
         else:
@@ -233,6 +234,7 @@ class JobsMixin:
 
         def done(planned):
             report = planned.apply(live)
+            self.clear_clicks()  # the split target and the segments to merge may be gone
             self.layers.update_structure()
             self._sync_scatter()
             self._touch()

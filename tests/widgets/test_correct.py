@@ -232,3 +232,22 @@ def test_a_re_cut_or_start_drops_clicks_on_the_old_segments(dock, squares):
     assert "at least two" in dock.last_error
     assert all(np.array_equal(a, b) for a, b in zip(new.label_images, before, strict=True))
     assert not new.history.can_undo
+
+
+def test_opening_another_session_drops_the_clicks_on_the_shown_one(dock, squares, squares_image):
+    from napari_featann.session import Session
+
+    s, _left = squares
+    dock.set_session(s)
+    dock.set_split_mode(True)
+    assert dock.add_click(20, 20, True) and dock.add_click(20, 40, False)
+    assert dock.add_merge_click(2, 2) == 1 and dock.add_merge_click(20, 20) == 2
+    other = Session.from_sources([squares_image])
+    other.partition_params.regions = 3
+    other.partition()
+    dock.set_session(other)  # as Open session does
+    assert dock.split_target == 0 and dock.clicks == ([], []) and dock._merge_ids == []
+    before = other.label_images[0].copy()
+    dock.merge_button.click()  # the clicks were on the other session's segments
+    assert "at least two" in dock.last_error
+    assert np.array_equal(other.label_images[0], before) and not other.history.can_undo

@@ -353,6 +353,7 @@ class FeatureSpaceWidget(
         self._loaded_tile = self.chosen_tile()  # a session opened: the Tiles shown are its own
         self.select_listed()  # an old pick would replace this session at the next Start
         self._selected_ids = np.zeros(0, np.int64)
+        self.clear_clicks()  # split and merge clicks name segments of the session shown before
         self.layers.set_session(session, source_layers, adopt)
         self.volumes.clear()
         self._show_bands(session)

@@ -230,3 +230,27 @@ def test_recut_of_an_image_named_twice_cuts_it_once(squares_image):
     assert len(s.segments) == len(twin.segments) and twice.new_segments == once.new_segments
     assert (twice.kept, twice.moved, twice.lost) == (once.kept, once.moved, once.lost)
     assert np.array_equal(s.class_masks[1], twin.class_masks[1])
+
+
+def test_labels_given_while_an_edit_is_computed_stay_when_it_is_applied(squares_image):
+    s = Session.from_sources([squares_image, squares_image[::-1].copy()])
+    s.partition_params.regions = 6
+    s.partition()
+    a = s.add_class("a")
+    sid = s.segment_at(0, 30, 40)
+    pix = np.argwhere(s.label_images[0] == sid)
+    planned = editing.plan_split(s, sid, [tuple(pix[0])], [tuple(pix[-1])])
+    other = s.segments.ids[s.segments.image == 1][:3]
+    s.assign(other, a)  # while the split is computed (a GUI computes it in a worker)
+    labelled = s.class_masks[1].copy()
+    planned.apply(s)
+    assert (s.segment_class[s.segments.rows_of(other)] == a).all()
+    assert np.array_equal(s.class_masks[1], labelled)
+    lut = np.zeros(s.next_id, np.int64)
+    lut[s.segments.ids] = s.segment_class
+    for i in range(2):  # every pixel shows its segment's class
+        assert np.array_equal(s.class_masks[i], lut[s.label_images[i]])
+    s.undo()
+    assert (s.segment_class[s.segments.rows_of(other)] == a).all()
+    s.undo()
+    assert not s.segment_class.any() and not s.class_masks[1].any()

@@ -117,9 +117,13 @@ class PlannedEdit:
     result: Any = None
     params: PartitionParams | None = None  # a re-cut of all images: the session's new ones
     _base: tuple = field(default=(), repr=False)
+    _keep: np.ndarray | None = field(default=None, repr=False)  # old rows kept, first in table
 
     def apply(self, session: Session):
         """Swap the edit in as one undoable action and return :attr:`result`.
+
+        The kept segments take their classes of now: labels given while the
+        edit was computed stay.
 
         Raises
         ------
@@ -130,11 +134,16 @@ class PlannedEdit:
         if _base_of(session) != self._base:
             raise RuntimeError("the segments changed while the edit was computed; "
                                "nothing was changed")  # fmt: skip
+        classes = self.classes
+        if self._keep is not None:
+            kept = session.segment_class[self._keep]
+            classes = np.concatenate([kept, self.classes[kept.size :]]).astype(np.int32)
+            classes[~np.isin(classes, [0, *session.classes])] = 0  # a class deleted meanwhile
         before = session._structure(self.repaint)  # the masks of the images it changes
         masks = {img: _repaint(session.class_masks[img], session.manual_masks[img],
-                               self.labels[img], classes)
-                 for img, classes in self.repaint.items()}  # fmt: skip
-        after = _Structure(self.labels, self.table, self.classes, self.features, self.embedding,
+                               self.labels[img], _image_classes(self.table, classes, img))
+                 for img in self.repaint}  # fmt: skip
+        after = _Structure(self.labels, self.table, classes, self.features, self.embedding,
                            self.next_id, masks)  # fmt: skip
         params = None if self.params is None else (session.partition_params, self.params)
         if self.params is not None:
@@ -168,7 +177,7 @@ def plan_split(session: Session, segment_id: int, positive, negative,
     classes = np.concatenate([session.segment_class[keep], [old_class, pos_class]]).astype(np.int32)
     return PlannedEdit(f"split segment {segment_id}", labels, table, classes, feats, emb,
                        new_id + 1, {img: _image_classes(table, classes, img)},
-                       result=(segment_id, new_id), _base=base)  # fmt: skip
+                       result=(segment_id, new_id), _base=base, _keep=keep)  # fmt: skip
 
 
 def split(session: Session, segment_id: int, positive, negative, positive_class: int | None = None,
@@ -226,7 +235,7 @@ def plan_merge(session: Session, segment_ids, progress: Progress | None = None) 
     classes = np.concatenate([session.segment_class[keep], [merged_class]]).astype(np.int32)
     return PlannedEdit(f"merge {ids.size} segments", labels, table, classes, feats, emb,
                        session.next_id, {img: _image_classes(table, classes, img)},
-                       result=int(target), _base=base)  # fmt: skip
+                       result=int(target), _base=base, _keep=keep)  # fmt: skip
 
 
 def merge(session: Session, segment_ids, progress: Progress | None = None) -> int:
@@ -417,7 +426,8 @@ def plan_recut(session: Session, params: PartitionParams, images=None, min_fract
     everything = len(images) == session.n_images  # the session's parameters, for new images
     return PlannedEdit(f"re-cut {len(images)} images ({report.message()})", labels, table,
                        classes, feats, emb, next_id, repaint, result=report,
-                       params=params if everything else None, _base=base)  # fmt: skip
+                       params=params if everything else None, _base=base,
+                       _keep=keep)  # fmt: skip
 
 
 def recut(session: Session, params: PartitionParams, images=None, min_fraction: float = 0.5,

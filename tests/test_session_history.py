@@ -234,3 +234,34 @@ def test_undoing_a_class_deletion_keeps_a_layout_and_metric_learnt_since(session
     assert s.embedding is layout and s.refined_features is refined
     assert c not in s.classes and not (s.segment_class == c).any()
     _check(s, "after redo")
+
+
+def test_undo_of_a_split_made_before_a_re_projection_places_new_points_in_its_own_layout(session):
+    # split, re-project (another UMAP model), undo: the layout of before the split comes back,
+    # and the model that made it with it, so that points placed later land in that layout
+    rng = np.random.default_rng(0)
+    s = session
+    n = len(s.segments)
+    centres = rng.normal(0, 6, (3, 16))
+    s.features = (centres[np.arange(n) % 3] + rng.normal(0, 1, (n, 16))).astype(np.float32)
+    s.compute_features = lambda table=None, **_: (
+        centres[np.arange(len(table)) % 3] + rng.normal(0, 1, (len(table), 16))
+    ).astype(np.float32)
+    s.project()
+    first, layout = s._projector, s.embedding.copy()
+    sid = int(s.segments.ids[3])
+    pix = np.argwhere(s.label_images[0] == sid)
+    editing.split(s, sid, [tuple(pix[0])], [tuple(pix[-1])])
+    s.projection_params.seed = 1
+    s.embedding = None  # a layout of its own, not one started from the old
+    s.project()
+    assert s._projector is not first
+    s.undo()
+    np.testing.assert_array_equal(s.embedding, layout)
+    assert s._projector is first
+    # the segments' own features land by their points in the layout shown
+    offset = np.linalg.norm(s.place(s.features) - s.embedding, axis=1)
+    span = np.ptp(s.embedding, axis=0).max()
+    assert np.median(offset) < 0.1 * span
+    s.redo()
+    assert s._projector is first  # the model that placed the split's new segments

@@ -144,7 +144,7 @@ class PlannedEdit:
                                self.labels[img], _image_classes(self.table, classes, img))
                  for img in self.repaint}  # fmt: skip
         after = _Structure(self.labels, self.table, classes, self.features, self.embedding,
-                           self.next_id, masks)  # fmt: skip
+                           self.next_id, masks, None, (session._projector, session.metric_state))  # fmt: skip
         params = None if self.params is None else (session.partition_params, self.params)
         if self.params is not None:
             session.partition_params = self.params

@@ -45,6 +45,7 @@ class _Structure:
     # features refined by metric learning, one row per segment of this structure; None
     # after an edit, so that rows of another table are never taken for these segments
     refined: np.ndarray | None = None
+    fit: tuple | None = None  # (UMAP model, metric state) the layout goes with; None: keep
 
 
 def _held_bytes(before: _Structure, after: _Structure) -> int:
@@ -240,6 +241,7 @@ class Session:
             list(self.label_images), self.segments, self.segment_class.copy(),
             self.features, self.embedding, self.next_id,
             {int(i): self.class_masks[i].copy() for i in images}, self.refined_features,
+            (self._projector, self.metric_state),
         )  # fmt: skip
 
     def _set_structure(self, s: _Structure, keep_layout: bool = False) -> None:
@@ -251,6 +253,8 @@ class Session:
         if not keep_layout:  # edits of the classes keep them: a projection made since stays
             self.features, self.embedding = s.features, s.embedding
             self.refined_features = s.refined
+            if s.fit is not None:  # else new points would go through another layout's model
+                self._projector, self.metric_state = s.fit
         for i, new in s.class_masks.items():
             self.class_masks[i][...] = new  # in place: napari Labels layers share these arrays
         self._pixel_index.clear()

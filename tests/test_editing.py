@@ -254,3 +254,23 @@ def test_labels_given_while_an_edit_is_computed_stay_when_it_is_applied(squares_
     assert (s.segment_class[s.segments.rows_of(other)] == a).all()
     s.undo()
     assert not s.segment_class.any() and not s.class_masks[1].any()
+
+
+def test_a_recut_never_swaps_the_session_s_parameters_while_it_runs(two_squares, monkeypatch):
+    # a re-cut runs in a worker thread: the main thread (an autosave, the panels) must see
+    # the session's own parameters all along, not the re-cut's
+    s = two_squares
+    before = s.partition_params
+    seen = []
+    real_cut = editing.cut_hierarchy
+
+    def cut(hierarchy, threshold=None, regions=None):
+        seen.append(s.partition_params)
+        return real_cut(hierarchy, threshold, regions)
+
+    monkeypatch.setattr(editing, "cut_hierarchy", cut)
+    planned = editing.plan_recut(s, PartitionParams(regions=2, criterion="area"), images=[0])
+    assert seen and all(p is before for p in seen)
+    assert s.partition_params is before
+    planned.apply(s)  # on the main thread: all images re-cut (one here), their parameters now
+    assert s.partition_params.criterion == "area" and s.partition_params.regions == 2

@@ -378,14 +378,12 @@ def preview_recut(session: Session, image_index: int, params: PartitionParams) -
     """Local labels (1..k) of one image under new partition parameters; no state change."""
     params.validate()
     image_index = _partitioned(session, image_index)
-    saved = session.partition_params
-    try:
-        session.partition_params = params
-        if params.gradient_key() != saved.gradient_key():
-            raise ValueError("a re-cut keeps the gradient; use partition() to change it")
-        return cut_hierarchy(session.hierarchy(image_index), params.threshold, params.regions)
-    finally:
-        session.partition_params = saved
+    if params.gradient_key() != session.partition_params.gradient_key():
+        raise ValueError("a re-cut keeps the gradient; use partition() to change it")
+    # the session's parameters stay as they are: a re-cut runs in a worker thread while the
+    # main thread may read them (an autosave)
+    hierarchy = session.hierarchy(image_index, params)
+    return cut_hierarchy(hierarchy, params.threshold, params.regions)
 
 
 def plan_recut(session: Session, params: PartitionParams, images=None, min_fraction: float = 0.5,

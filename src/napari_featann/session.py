@@ -195,9 +195,10 @@ class Session:
             self._gradient_keys[i] = key
             self._hierarchies.pop(i, None)
 
-    def hierarchy(self, index: int) -> Hierarchy:
-        """The (cached) watershed hierarchy of image ``index`` for the current parameters."""
-        p = self.partition_params
+    def hierarchy(self, index: int, params: PartitionParams | None = None) -> Hierarchy:
+        """The (cached) watershed hierarchy of image ``index`` for ``params`` (default: the
+        session's), which must have the gradient of the session's."""
+        p = self.partition_params if params is None else params
         h = self._hierarchies.get(index)
         if h is None or h.criterion != p.criterion or h.frontier != float(p.frontier):
             if self.gradients[index] is None:

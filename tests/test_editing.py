@@ -274,3 +274,11 @@ def test_a_recut_never_swaps_the_session_s_parameters_while_it_runs(two_squares,
     assert s.partition_params is before
     planned.apply(s)  # on the main thread: all images re-cut (one here), their parameters now
     assert s.partition_params.criterion == "area" and s.partition_params.regions == 2
+
+
+def test_a_recut_of_no_image_is_refused_and_adds_no_undo_step(two_squares):
+    s = two_squares
+    assert not s.history.can_undo
+    with pytest.raises(ValueError, match="no image"):
+        editing.recut(s, PartitionParams(regions=2), images=[])
+    assert not s.history.can_undo

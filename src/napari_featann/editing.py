@@ -395,6 +395,8 @@ def plan_recut(session: Session, params: PartitionParams, images=None, min_fract
         images = list(range(session.n_images))
     # all checked before any change; an image named twice is cut once
     images = list(dict.fromkeys(_partitioned(session, i) for i in images))
+    if not images:  # else an empty step in the undo history
+        raise ValueError("no image to re-cut")
     report = RecutReport()
     labels = list(session.label_images)
     next_id = session.next_id

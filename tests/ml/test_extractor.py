@@ -244,3 +244,11 @@ def test_a_vit_refuses_crops_of_another_size():
     fx = FeatureExtractor("vit_tiny_patch16_224", weights="random", device="cpu", size=160)
     with pytest.warns(UserWarning, match="RANDOM"), pytest.raises(ValueError, match="224x224"):
         _ = fx.model
+
+
+def test_a_cuda_device_on_a_machine_without_one_is_said_in_words():
+    # a session saved on a GPU machine keeps its device; here it is refused with a message
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    with pytest.raises(ValueError, match=r"no usable CUDA GPU.*auto or cpu"):
+        FeatureExtractor("efficientnet_lite0", weights="random", device="cuda")

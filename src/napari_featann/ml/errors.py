@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-__all__ = ["WeightsError", "check_state_dict", "read_state_dict"]
+__all__ = ["WeightsError", "check_state_dict", "read_state_dict", "resolve_device"]
 
 _SHOW = 5  # how many offending keys a message names
 
@@ -103,3 +103,23 @@ def check_state_dict(expected: Mapping, found: Mapping, path: str | os.PathLike)
         more = f" (+{len(shapes) - _SHOW} more)" if len(shapes) > _SHOW else ""
         parts.append(f"shape mismatches: {desc}{more}")
     raise WeightsError(f"weights in {path} do not fit the model; " + "; ".join(parts))
+
+
+def resolve_device(device=None):
+    """The torch device to run on: ``None`` is CUDA when available, else the CPU.
+
+    Raises
+    ------
+    ValueError
+        A CUDA device is asked for (a session saved on a GPU machine, say) and
+        none is available here: said in words, not as torch's driver error.
+    """
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r}: this machine has no usable CUDA GPU; "
+                         "choose the device auto or cpu")  # fmt: skip
+    return dev

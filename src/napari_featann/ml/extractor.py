@@ -31,6 +31,7 @@ from torch import nn
 
 from ..core.progress import Progress, ensure_progress
 from .errors import WeightsError, check_state_dict, read_state_dict
+from .errors import resolve_device as _resolve_device
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -54,12 +55,6 @@ _CLASSIFIER_PREFIXES = (
     "head.weight",
     "head.bias",
 )
-
-
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _has_pretrained_source(cfg) -> bool:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import WeightsError, check_state_dict, read_state_dict
+from .errors import resolve_device as _resolve_device
 
 __all__ = ["HED", "HED_MEAN_BGR", "WeightsError", "hed_edges", "load_hed"]
 
@@ -64,12 +65,6 @@ class HED(nn.Module):
                 x = F.relu(conv(x))
             sides.append(F.interpolate(side(x), size=size, mode="bilinear", align_corners=False))
         return torch.sigmoid(self.fuse(torch.cat(sides, dim=1)))
-
-
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @functools.lru_cache(maxsize=4)

@@ -435,20 +435,31 @@ class Session:
         rows = np.flatnonzero(self.segment_class == class_id)
         touched = [i for i, m in enumerate(self.class_masks) if (m == class_id).any()]
         before = self._structure(touched)
+        # its hand-painted pixels become free too, not protected like erased ones
+        hand = [(i, np.flatnonzero(self.manual_masks[i] & (self.class_masks[i] == class_id)))
+                for i in touched]  # fmt: skip
+
+        def set_painted(value: bool) -> None:
+            for i, idx in hand:
+                self.manual_masks[i].ravel()[idx] = value
+
         self.segment_class[rows] = 0
         for i in touched:
             m = self.class_masks[i]
             m[m == class_id] = 0
+        set_painted(False)
         del self.classes[class_id]
         after = self._structure(touched)
 
         def undo():
             self.classes[class_id] = info
             self._set_structure(before, keep_layout=True)  # no segment changed
+            set_painted(True)
 
         def redo():
             self.classes.pop(class_id, None)
             self._set_structure(after, keep_layout=True)
+            set_painted(False)
 
         self.history.push(
             Action(f"delete class {info.name}", undo, redo, _held_bytes(before, after))

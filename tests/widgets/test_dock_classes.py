@@ -1,0 +1,38 @@
+"""The class list and hand painting in the dock: deleting a class, painting without one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from dock_helpers import open_session
+
+pytestmark = pytest.mark.gui
+
+
+def test_a_deleted_class_s_hand_painted_pixels_take_a_later_class(dock, session_file):
+    """Deleting a class frees its hand-painted pixels; undoing the deletion protects them again."""
+    s = open_session(dock, session_file)
+    a, b = dock.add_class("a"), dock.add_class("b")
+    dock.current_image = 0
+    classes = dock.layers_for(0)[1]
+    seg = int(s.segments.ids[s.segments.in_image(0)][0])
+    _img, flat = s.segment_pixels(seg)
+    r, c = np.unravel_index(flat[len(flat) // 2], s.class_masks[0].shape)
+    classes.brush_size = 3
+    classes.paint((r, c), a)  # napari's brush, inside the segment
+    painted = np.flatnonzero(s.manual_masks[0].ravel())
+    assert painted.size and np.all(s.class_masks[0].ravel()[painted] == a)
+
+    dock.class_manager.delete_class(a)
+    assert not s.class_masks[0].any()
+    dock.assign([seg], b)  # the whole segment, the pixels painted with "a" included
+    assert np.all(classes.data.ravel()[flat] == b)
+
+    dock.undo()  # the assignment
+    dock.undo()  # the deletion: the painted pixels are "a" again, and protected
+    assert np.all(s.class_masks[0].ravel()[painted] == a)
+    assert np.array_equal(np.flatnonzero(s.manual_masks[0].ravel()), painted)
+    assert dock.redo() == "delete class a"  # free again
+    assert not s.manual_masks[0].any()
+    dock.assign([seg], b)
+    assert np.all(classes.data.ravel()[flat] == b)

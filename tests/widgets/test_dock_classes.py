@@ -36,3 +36,25 @@ def test_a_deleted_class_s_hand_painted_pixels_take_a_later_class(dock, session_
     assert not s.manual_masks[0].any()
     dock.assign([seg], b)
     assert np.all(classes.data.ravel()[flat] == b)
+
+
+def test_nothing_can_be_painted_without_a_class(dock, session_file):
+    """With no class, napari's brush would paint label 1 unseen, shown by the next class added."""
+    s = open_session(dock, session_file)
+    dock.current_image = 0
+    classes = dock.layers_for(0)[1]
+    brush = dock.viewer.window._qt_viewer.controls.widgets[classes].paint_button
+    assert not s.classes
+    assert not classes.editable and not brush.isEnabled()  # napari's paint tools are off
+    a = dock.add_class("a")
+    assert classes.editable and brush.isEnabled() and classes.selected_label == a
+    classes.mode = "paint"
+    dock.class_manager.delete_class(a)  # the last class: the brush is put away
+    assert not classes.editable and classes.mode == "pan_zoom"
+    dock.current_image = 1  # a layer made now cannot be painted either
+    assert not dock.layers_for(1)[1].editable
+    dock.undo()  # the deletion: the class is back, and so is painting
+    assert dock.layers_for(1)[1].editable and classes.editable
+    dock.undo()  # the addition
+    assert not classes.editable
+    assert not s.class_masks[0].any() and not s.manual_masks[0].any()

@@ -337,6 +337,7 @@ def test_classes_layers_cannot_be_painted_while_a_job_runs(dock, qtbot, session_
     import threading
 
     s = open_session(dock, session_file)
+    dock.add_class("a")  # without a class nothing can be painted anyway
     dock.current_image = 0
     assert dock.layers_for(0)[1].editable
     gate, reached = threading.Event(), threading.Event()

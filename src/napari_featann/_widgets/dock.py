@@ -266,7 +266,7 @@ class FeatureSpaceWidget(
         self.redo_button.setEnabled(has and not busy and self._session.history.can_redo)
         self.scatter.setEnabled(projected and not busy)
         self.class_manager.set_busy(busy)  # no class deletion while a job runs
-        self.layers.set_paintable(not busy)  # no hand painting under a job's masks
+        self.layers.set_paintable(not busy and has and bool(self._session.classes))
         for w in (self.save_button, self.export_button):
             w.setEnabled(has and not busy)
         self.volume_button.setEnabled(has and not busy and bool(stack_names(self._session)))

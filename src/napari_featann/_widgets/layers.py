@@ -220,7 +220,12 @@ class LayerSet:
             layer.editable = False  # segments change through the session only
 
     def set_paintable(self, paintable: bool) -> None:
-        """Let the classes layers be painted, or not (while a job runs)."""
+        """Let the classes layers be painted, or not.
+
+        Not while a job runs (the masks must not change under it), nor while the
+        session has no class: napari's brush would paint its label 1 unseen, and a
+        class added later would take those pixels.
+        """
         self.paintable = bool(paintable)
         for (_i, role), layer in self._layers.items():
             if role == "classes":

@@ -144,6 +144,23 @@ def test_accepting_a_proposal_keeps_labels_given_since(dock, session_file):
     assert np.all(s.segment_class[rows[1:]] == cid)
 
 
+def test_proposals_of_a_deleted_class_never_label_with_a_class_added_later(dock, session_file):
+    """A deleted class's id goes to the next class added: its proposal groups are dropped."""
+    s, a, b = _open_labelled(dock, session_file)
+    groups = dock.propose(k=5, min_agreement=0.5)
+    assert {cid for cid, _ids, _conf in groups} == {a, b}
+    dock.class_manager.rename_class(b, "far right")
+    texts = [dock.proposal_list.item(k).text() for k in range(dock.proposal_list.count())]
+    assert sum(text.startswith("far right:") for text in texts) == 1  # the list follows
+    dock.class_manager.delete_class(a)
+    assert [cid for cid, _ids, _conf in dock.proposals] == [b]
+    assert dock.proposal_list.count() == 1
+    later = dock.add_class("later")
+    assert later == a  # the freed id
+    dock.accept_proposal(0)  # the group of "far right", the only one left
+    assert not np.any(s.segment_class == later)
+
+
 def test_local_views_follow_labels_hide_labelled_and_close_when_segments_go(dock,
                                                                            session_file):  # fmt: skip
     s, _a, b = _open_labelled(dock, session_file)

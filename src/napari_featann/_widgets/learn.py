@@ -115,6 +115,7 @@ class LearnMixin:
         lay.addWidget(self.local_view_button)
         lay.addStretch(1)
         self.session_changed.connect(self._clear_learn_state)
+        self.class_manager.classes_changed.connect(self._follow_classes)
         self.session_changed.connect(self._update_learn_enabled)
         self.job_finished.connect(self._update_learn_enabled)
         self._update_learn_enabled()
@@ -140,6 +141,23 @@ class LearnMixin:
         self._suggested_ids = np.zeros(0, np.int64)
         self._proposals = []
         self.proposal_list.clear()
+
+    def _follow_classes(self) -> None:
+        """Classes were edited: drop the proposal groups of a deleted class, show new names.
+
+        A deleted class's id goes to the next class added: its groups must not
+        label segments with that class.
+        """
+        s, row = self._session, self.proposal_list.currentRow()
+        kept = [g for g in self._proposals if s is not None and g[0] in s.classes]
+        if len(kept) != len(self._proposals):
+            self._status(f"{len(self._proposals) - len(kept)} proposal groups of a deleted "
+                         "class dropped")  # fmt: skip
+            row = 0
+        self._proposals = kept
+        self._fill_proposals()
+        if 0 <= row < len(kept):
+            self.proposal_list.setCurrentRow(row)
 
     # ================================================================ training
     def train_metric(self, mode: str = "head", sync: bool | None = None) -> Job:

@@ -58,3 +58,26 @@ def test_nothing_can_be_painted_without_a_class(dock, session_file):
     dock.undo()  # the addition
     assert not classes.editable
     assert not s.class_masks[0].any() and not s.manual_masks[0].any()
+
+
+def test_napari_s_label_box_stays_on_a_class(dock, session_file):
+    """A label that is no class (napari's new-label key, a typed value) would paint unseen."""
+    s = open_session(dock, session_file)
+    a, b = dock.add_class("a"), dock.add_class("b")
+    dock.set_current_class(a)
+    dock.current_image = 0
+    classes = dock.layers_for(0)[1]
+    classes.brush_size = 3
+    classes.selected_label = b  # another class: kept, it paints b
+    classes.paint((20, 20), classes.selected_label)
+    assert s.class_masks[0][20, 20] == b
+    classes.selected_label = int(classes.data.max()) + 1  # as napari's M key (new label)
+    assert classes.selected_label == a  # back on the current class
+    classes.paint((40, 40), classes.selected_label)
+    classes.selected_label = 0  # 0 (unlabelled) is a value napari's eraser paints: kept
+    assert classes.selected_label == 0
+    classes.selected_label = 9
+    assert classes.selected_label == a
+    c = dock.add_class("c")  # would have taken pixels painted with label 3
+    assert c == 3 and s.class_masks[0][40, 40] == a
+    assert set(np.unique(s.class_masks[0])) <= {0, a, b}

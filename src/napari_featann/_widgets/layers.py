@@ -141,6 +141,8 @@ class LayerSet:
         self._layers: dict[tuple[int, str], object] = {}
         self._owned: set[int] = set()  # id() of layers we created
         self._paint_cbs: dict[int, Callable] = {}
+        self._label_cbs: dict[int, Callable] = {}  # napari's label box kept on a class
+        self._selected_class = 0
         self._focus: tuple[int, int] | None = None
         self._preview: int | None = None
         self.source_layers: dict[int, object] = {}  # image index -> the user's Image layer
@@ -212,6 +214,9 @@ class LayerSet:
             cb = lambda event, i=i: self._on_paint(i, event)  # noqa: E731
             layer.events.paint.connect(cb)
             self._paint_cbs[id(layer)] = cb
+            keep = lambda event=None, layer=layer: self._keep_a_class(layer)  # noqa: E731
+            layer.events.selected_label.connect(keep)
+            self._label_cbs[id(layer)] = keep
             if self.key_binder is not None:
                 self.key_binder(layer)
         elif role == "segments":
@@ -238,6 +243,9 @@ class LayerSet:
         cb = self._paint_cbs.pop(id(layer), None)
         if cb is not None:
             layer.events.paint.disconnect(cb)
+        keep = self._label_cbs.pop(id(layer), None)
+        if keep is not None:
+            layer.events.selected_label.disconnect(keep)
 
     # ------------------------------------------------------------ layers
     def get(self, i: int, role: str):
@@ -363,9 +371,27 @@ class LayerSet:
 
     def set_selected_class(self, class_id: int) -> None:
         """Brush label of every classes layer = the current class."""
+        self._selected_class = int(class_id)
         for (_i, role), layer in self._layers.items():
             if role == "classes" and class_id > 0:
                 layer.selected_label = int(class_id)
+
+    def _keep_a_class(self, layer) -> None:
+        """napari's label box of a classes layer holds a class or 0 (the eraser's value).
+
+        Another label (napari's *new label* key, a typed value) would paint
+        pixels no class colours, which the next class added on that id takes:
+        the box goes back to the current class, with a warning.
+        """
+        label, classes = int(layer.selected_label), getattr(self.session, "classes", {})
+        if label == 0 or label in classes or not classes:
+            return
+        from napari.utils.notifications import show_warning
+
+        back = self._selected_class if self._selected_class in classes else min(classes)
+        layer.selected_label = back
+        show_warning(f"label {label} is no class (add one in the Classes tab): "
+                     f"painting with {classes[back].name}")  # fmt: skip
 
     # ------------------------------------------------------------ focus and preview
     def highlight_segment(self, i: int, segment_id: int) -> None:

@@ -324,9 +324,13 @@ class LayerSet:
     def set_boundaries_visible(self, visible: bool) -> None:
         """The "Show segment boundaries" checkbox."""
         self.show_boundaries = bool(visible)
+        focused = None if self._focus is None else self.get(self._focus[0], "segments")
+        if focused is not None:  # the focused segment alone while the boundaries are off
+            focused.show_selected_label = not self.show_boundaries
+            focused.contour = 1 if self.show_boundaries else 2
         seg = self.get(self.current, "segments")
         if seg is not None:
-            seg.visible = self.show_boundaries or self._focus is not None
+            seg.visible = self.show_boundaries or (focused is not None and focused is seg)
 
     def refresh_classes(self, images: Iterable[int] | None = None, thumbnail: bool = True) -> None:
         """Redraw the classes layers of ``images`` (default: all) that are visible.

@@ -1,4 +1,4 @@
-"""The "Show segment boundaries" checkbox with a focused (yellow) segment."""
+"""What the canvas shows of an image: its boundaries with a focused segment, its layers' order."""
 
 from __future__ import annotations
 
@@ -28,3 +28,22 @@ def test_unchecking_boundaries_with_a_focused_segment_leaves_it_alone(dock, sess
     assert not other.visible  # no boundary in image 0
     dock.current_image = 2
     assert focused.visible and focused.show_selected_label  # still only the focused one
+
+
+def test_a_deleted_image_or_classes_layer_comes_back_under_the_labels(dock, session_file):
+    """napari adds a layer on top: made again, an image would hide its labels and boundaries."""
+    s = open_session(dock, session_file)
+    dock.current_image = 0
+    layers = dock.viewer.layers
+    image, classes, segments = dock.layers_for(0)
+    layers.remove(image)  # the user deletes the image layer
+    dock.current_image = 1
+    dock.current_image = 0  # shown again: the image is made again
+    image = dock.layers_for(0)[0]
+    assert image.visible
+    assert layers.index(image) < layers.index(classes) < layers.index(segments)
+    layers.remove(classes)
+    dock.current_image = 0
+    classes = dock.layers_for(0)[1]
+    assert classes.data is s.class_masks[0]
+    assert layers.index(image) < layers.index(classes) < layers.index(segments)

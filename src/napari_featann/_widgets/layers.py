@@ -275,12 +275,14 @@ class LayerSet:
                 image.scale = tuple(scale)
                 image.translate = tuple(shift + scale * corner)
             self._register(i, "image", image, owned=True)
+            self._put_below(image, self.get(i, "classes"), self.get(i, "segments"))
         classes = self.get(i, "classes")
         if classes is None:
             classes = self.viewer.add_labels(s.class_masks[i], name=f"{rec.name} classes",
                                              opacity=0.5, visible=False)  # fmt: skip
             place_like(classes, image)
             self._register(i, "classes", classes, owned=True)
+            self._put_below(classes, self.get(i, "segments"))
         segments = self.get(i, "segments")
         if segments is None and i < len(s.label_images):
             segments = self.viewer.add_labels(s.label_images[i], name=f"{rec.name} segments",
@@ -295,6 +297,17 @@ class LayerSet:
         ):
             _set_segments(segments, s.label_images[i])
         return image, classes, segments
+
+    def _put_below(self, layer, *upper) -> None:
+        """Move a layer made again (napari adds it on top) under its image's ``upper`` layers.
+
+        The user may delete an image's image or classes layer; made again, it
+        must not cover the labels and boundaries that stayed.
+        """
+        ll = self.viewer.layers
+        above = [ll.index(la) for la in upper if la is not None]
+        if above and ll.index(layer) > min(above):
+            ll.move(ll.index(layer), min(above))
 
     def show(self, i: int) -> None:
         """Make image ``i`` the only one shown (its layers are created if needed)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from dock_helpers import open_session
 
@@ -47,3 +48,21 @@ def test_a_deleted_image_or_classes_layer_comes_back_under_the_labels(dock, sess
     classes = dock.layers_for(0)[1]
     assert classes.data is s.class_masks[0]
     assert layers.index(image) < layers.index(classes) < layers.index(segments)
+
+
+def test_deleting_a_previewed_segments_layer_ends_the_preview(dock, session_file):
+    """Clicks on the canvas are off during a preview; with its layer deleted, they work again."""
+    s = open_session(dock, session_file)
+    dock.current_image = 0
+    dock.partition_panel.regions.value = 8
+    dock.preview_partition(sync=True)
+    assert dock.layers.previewing == 0
+    dock.viewer.layers.remove(dock.layers_for(0)[2])  # the user deletes the previewed cut
+    assert dock.layers.previewing is None
+    assert dock.layers_for(0)[2].data is s.label_images[0]  # the session's segments again
+    row = int(s.segments.in_image(0)[2])
+    seg = int(s.segments.ids[row])
+    _img, flat = s.segment_pixels(seg)
+    r, c = np.unravel_index(flat[0], s.label_images[0].shape)
+    dock._on_canvas_click((r, c))  # a plain click on the segment
+    assert dock.layers.focused == (0, seg) and dock.scatter.focused == row

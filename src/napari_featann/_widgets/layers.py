@@ -198,6 +198,8 @@ class LayerSet:
                 self._owned.discard(id(layer))
                 if role == "image":
                     self.source_layers.pop(i, None)
+                elif role == "segments" and self._preview == i:
+                    self._preview = None  # the preview went with its layer
 
     def _register(self, i: int, role: str, layer, owned: bool) -> None:
         self._layers[(i, role)] = layer

@@ -160,7 +160,7 @@ def test_assign_nothing_leaves_no_history_step(session):
 
 
 def test_a_structural_edit_keeps_only_its_images_masks_for_undo(session):
-    from napari_featann.session import _Structure
+    from napari_featann.structure import Structure
 
     s = session
     a = s.add_class("a")
@@ -173,7 +173,7 @@ def test_a_structural_edit_keeps_only_its_images_masks_for_undo(session):
     editing.split(s, sid, [(yy[0], xx[0])], [(yy[-1], xx[-1])])
     action = s.history._done[-1]
     held = [c.cell_contents for f in (action.undo, action.redo) for c in f.__closure__ or ()]
-    states = [x for x in held if isinstance(x, _Structure)]
+    states = [x for x in held if isinstance(x, Structure)]
     assert len(states) == 2 and all(set(x.class_masks) == {1} for x in states)
     s.undo()
     _check(s, "after undo")

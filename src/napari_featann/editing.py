@@ -26,7 +26,8 @@ from .core.correction import (
 from .core.partition import PartitionParams, cut_hierarchy
 from .core.progress import Progress, ensure_progress
 from .core.regions import describe_segments, offset_labels
-from .session import Session, _Structure
+from .session import Session
+from .structure import Structure
 
 __all__ = ["PlannedEdit", "RecutReport", "hole_segments", "merge", "merge_image", "plan_merge",
            "plan_recut",
@@ -143,7 +144,7 @@ class PlannedEdit:
         masks = {img: _repaint(session.class_masks[img], session.manual_masks[img],
                                self.labels[img], _image_classes(self.table, classes, img))
                  for img in self.repaint}  # fmt: skip
-        after = _Structure(self.labels, self.table, classes, self.features, self.embedding,
+        after = Structure(self.labels, self.table, classes, self.features, self.embedding,
                            self.next_id, masks, None, (session._projector, session.metric_state))  # fmt: skip
         params = None if self.params is None else (session.partition_params, self.params)
         if self.params is not None:

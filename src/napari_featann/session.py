@@ -13,7 +13,7 @@ previous state intact.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import numpy as np
 
@@ -25,38 +25,10 @@ from .core.progress import Progress, ensure_progress
 from .core.regions import SegmentTable, offset_labels, table_from_label_images
 from .core.selection import points_in_box, points_in_polygon
 from .params import PALETTE, ClassInfo, FeatureParams, ProjectionParams
+from .structure import Structure as _Structure
+from .structure import held_bytes as _held_bytes
 
 __all__ = ["ClassInfo", "FeatureParams", "ProjectionParams", "Session"]
-
-
-@dataclass
-class _Structure:
-    """Everything a structural edit (partition, split, merge, re-cut) replaces at once."""
-
-    label_images: list
-    segments: SegmentTable
-    segment_class: np.ndarray
-    features: np.ndarray | None
-    embedding: np.ndarray | None
-    next_id: int
-    # copies of the class masks of the images the edit touches (image index -> mask);
-    # only those, so that the undo history does not hold every image's mask per edit
-    class_masks: dict = field(default_factory=dict)
-    # features refined by metric learning, one row per segment of this structure; None
-    # after an edit, so that rows of another table are never taken for these segments
-    refined: np.ndarray | None = None
-    fit: tuple | None = None  # (UMAP model, metric state) the layout goes with; None: keep
-
-
-def _held_bytes(before: _Structure, after: _Structure) -> int:
-    """Memory an undoable structural edit holds: its mask copies and the arrays it made."""
-    n = sum(m.nbytes for st in (before, after) for m in st.class_masks.values())
-    n += before.segment_class.nbytes + after.segment_class.nbytes
-    for new, old in ((after.features, before.features), (after.embedding, before.embedding)):
-        if new is not None and new is not old:
-            n += new.nbytes
-    old_labels = {id(a) for a in before.label_images}
-    return n + sum(a.nbytes for a in after.label_images if id(a) not in old_labels)
 
 
 def _mapped_zeros(shape: tuple[int, int]) -> np.ndarray:

@@ -420,3 +420,21 @@ def test_a_file_name_with_the_suffix_in_capitals_is_kept(session, tmp_path):
         "Run.FEATANN"
     ]
     assert load_session(written).n_images == session.n_images
+
+
+def test_renaming_and_recolouring_are_undoable_and_names_stay_unique(session):
+    x, y = session.add_class("x"), session.add_class("y")
+    with pytest.raises(ValueError, match="exists already"):
+        session.rename_class(y, "x")
+    session.remove_class(x)
+    session.rename_class(y, "x")  # the name is free now
+    session.recolor_class(y, "#123456")
+    session.undo()
+    assert session.classes[y].color != "#123456"
+    session.undo()  # the rename, then the deletion: never two classes named x
+    assert session.classes[y].name == "y"
+    session.undo()
+    assert sorted(c.name for c in session.classes.values()) == ["x", "y"]
+    session.redo()
+    session.redo()
+    assert session.classes[y].name == "x" and x not in session.classes

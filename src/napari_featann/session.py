@@ -392,14 +392,27 @@ class Session:
         return cid
 
     def rename_class(self, class_id: int, name: str) -> None:
-        """Rename a class."""
-        self._class(class_id).name = str(name)
+        """Rename a class (undoable); a name another class has is refused (ValueError)."""
+        info, name = self._class(class_id), str(name).strip()
+        if not name:
+            raise ValueError("a class needs a name")
+        if any(c.name == name and c.id != class_id for c in self.classes.values()):
+            raise ValueError(f"a class named {name!r} exists already")
+        self._set_class_field(info, "name", name, f"rename class {info.name} to {name}")
 
     def recolor_class(self, class_id: int, color: str) -> None:
-        """Change a class's colour (``#rrggbb``)."""
+        """Change a class's colour (``#rrggbb``; undoable)."""
         if not (isinstance(color, str) and color.startswith("#") and len(color) == 7):
             raise ValueError(f"colour must be '#rrggbb', got {color!r}")
-        self._class(class_id).color = color
+        info = self._class(class_id)
+        self._set_class_field(info, "color", color, f"colour of class {info.name}")
+
+    def _set_class_field(self, info: ClassInfo, key: str, value: str, description: str) -> None:
+        old = getattr(info, key)
+        if old != value:
+            setattr(info, key, value)
+            self.history.push(Action(description, lambda: setattr(info, key, old),
+                                     lambda: setattr(info, key, value)))  # fmt: skip
 
     def remove_class(self, class_id: int) -> None:
         """Delete a class; its segments and pixels become unlabelled (undoable)."""

@@ -81,3 +81,13 @@ def test_napari_s_label_box_stays_on_a_class(dock, session_file):
     c = dock.add_class("c")  # would have taken pixels painted with label 3
     assert c == 3 and s.class_masks[0][40, 40] == a
     assert set(np.unique(s.class_masks[0])) <= {0, a, b}
+
+
+def test_undo_follows_a_rename(dock, session_file):
+    s = open_session(dock, session_file)
+    cid = dock.add_class("sky")
+    dock.class_manager.rename_class(cid, "clouds")
+    assert dock.undo() == "rename class sky to clouds"
+    assert s.classes[cid].name == "sky"
+    shown = [dock.class_manager.list.item(k).text() for k in range(dock.class_manager.list.count())]
+    assert any("sky" in t for t in shown) and not any("clouds" in t for t in shown)

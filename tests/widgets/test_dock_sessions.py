@@ -93,6 +93,8 @@ def test_no_class_can_be_deleted_while_start_runs(dock, qtbot, session_file, mon
             manager.delete_button.click()
             with pytest.raises(RuntimeError, match="wait for the running job"):
                 manager.delete_class(a)
+            assert dock.undo() is None  # Ctrl+Z: nothing, and the status line says why
+            assert "while a job runs" in dock.status_label.text()
         finally:
             release.set()
     assert blocker.args == ["pipeline", "done"], dock.last_error

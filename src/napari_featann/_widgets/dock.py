@@ -507,11 +507,13 @@ class FeatureSpaceWidget(
         return self._history("redo")
 
     def _history(self, which: str) -> str | None:
-        s = self._session
-        if s is None or self.busy:
+        s, busy = self._session, self.busy
+        if busy:  # Ctrl+Z pressed while a job runs: say why nothing happens
+            self._status(f"nothing to {which} while a job runs (wait, or cancel it)")
+        if s is None or busy:
             return None
         before = [id(a) for a in s.label_images] + [id(s.segments)]
-        classes = list(s.classes.items())
+        classes = [(k, c.name, c.color) for k, c in s.classes.items()]
         desc = s.undo() if which == "undo" else s.redo()
         if desc is None:
             self._status(f"nothing to {which}")
@@ -522,7 +524,7 @@ class FeatureSpaceWidget(
         for (_i, role), layer in self.layers._layers.items():
             if role == "classes":
                 layer.refresh()
-        if list(s.classes.items()) != classes:  # a class was added or deleted
+        if [(k, c.name, c.color) for k, c in s.classes.items()] != classes:  # any class edit
             self.class_manager.follow_session()
         self._sync_scatter()
         self._touch()

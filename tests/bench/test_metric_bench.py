@@ -32,7 +32,12 @@ def _write_problem(root: Path, n: int = 6, size: int = 64) -> Path:
 
 
 @pytest.mark.slow
-def test_metric_benchmark_runs_from_the_cli_and_reuses_its_cache(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("weights", ["absolute", "relative"])
+def test_metric_benchmark_runs_from_the_cli_and_reuses_its_cache(
+    tmp_path, capsys, monkeypatch, weights
+):
+    # the README's commands name the weights relative to the checkout (../shared/...); the
+    # session file keeps them absolute: the cache must still be found the second time
     if not BACKBONE_WEIGHTS.exists():
         pytest.skip(f"{BACKBONE_WEIGHTS} is not available")
     pytest.importorskip("umap")
@@ -41,8 +46,12 @@ def test_metric_benchmark_runs_from_the_cli_and_reuses_its_cache(tmp_path, capsy
 
     root = _write_problem(tmp_path)
     cache = tmp_path / "setup"  # without the suffix, as a user may type it
+    w = str(BACKBONE_WEIGHTS)
+    if weights == "relative":
+        monkeypatch.chdir(BACKBONE_WEIGHTS.parent)
+        w = BACKBONE_WEIGHTS.name
     argv = ["bench", "metric", "--images", str(root / "images"), "--masks", str(root / "masks"),
-            "--weights", str(BACKBONE_WEIGHTS), "--device", "cpu", "--regions", "6",
+            "--weights", w, "--device", "cpu", "--regions", "6",
             "--labelled-fraction", "0.6", "--session-cache", str(cache)]  # fmt: skip
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -182,7 +182,7 @@ def cached_session(path, files, pparams, fparams):
     """
     from dataclasses import asdict
 
-    from ..io import SessionFileError, load_session
+    from ..io import SessionFileError, _absolute, load_session
 
     if not path or not Path(path).is_file():
         return None
@@ -200,8 +200,10 @@ def cached_session(path, files, pparams, fparams):
         # a stack's planes share their file: compare each file once
         [Path(p).resolve() for p in dict.fromkeys(r.path for r in s.images)]
         == [Path(f).resolve() for f in files]
-        and s.partition_params.to_dict() == pparams.to_dict()
-        and asdict(s.feature_params) == asdict(fparams)
+        # weights files as a session file keeps them: absolute (a command names them relative)
+        and _absolute(s.partition_params.to_dict(), "edge_weights")
+        == _absolute(pparams.to_dict(), "edge_weights")
+        and _absolute(asdict(s.feature_params), "weights") == _absolute(asdict(fparams), "weights")
         and s.features is not None
         and not np.any(s.segment_class)
     )

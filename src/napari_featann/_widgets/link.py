@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -40,21 +41,24 @@ class Thumbnails:
         self._get_session = get_session
         self.size = int(size)
         self.margin = int(margin)
-        self._rgb: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        # (id of the data, image index) -> (weak reference to the data, its RGB)
+        self._rgb: OrderedDict[tuple[int, int], tuple[weakref.ref, np.ndarray]] = OrderedDict()
 
     def _image_u8(self, session, i: int) -> np.ndarray:
-        key = (id(session.images[i].data), i)
-        if key not in self._rgb:
-            data = session.images[i].data
+        data = session.images[i].data
+        key = (id(data), i)
+        # an id is unique among live objects only: a freed image's comes back with a new
+        # array (another session's image), so the entry is valid while its data lives
+        if key not in self._rgb or self._rgb[key][0]() is not data:
             if data.dtype == np.uint8 and data.ndim == 3 and data.shape[-1] == 3:
                 rgb = data
             else:
                 rgb = (session.images[i].float_rgb() * 255 + 0.5).astype(np.uint8)
-            self._rgb[key] = rgb
+            self._rgb[key] = (weakref.ref(data), rgb)
             while len(self._rgb) > 4:
                 self._rgb.popitem(last=False)
         self._rgb.move_to_end(key)
-        return self._rgb[key]
+        return self._rgb[key][1]
 
     def __call__(self, row: int) -> np.ndarray | None:
         s = self._get_session()

@@ -66,3 +66,29 @@ def test_deleting_a_previewed_segments_layer_ends_the_preview(dock, session_file
     r, c = np.unravel_index(flat[0], s.label_images[0].shape)
     dock._on_canvas_click((r, c))  # a plain click on the segment
     assert dock.layers.focused == (0, seg) and dock.scatter.focused == row
+
+
+def test_a_point_clicked_during_a_preview_outlines_no_segment_of_the_preview(dock, session_file):
+    """The preview's labels are not the session's segments: no outline goes on them.
+
+    Before, the yellow outline went on the preview's region that happened to carry
+    the clicked segment's id: another region, or none (all gone with the boundaries off).
+    """
+    s = open_session(dock, session_file)
+    dock.current_image = 0
+    dock.partition_panel.regions.value = 8
+    dock.preview_partition(sync=True)
+    assert dock.layers.previewing == 0
+    preview = dock.layers_for(0)[2]
+    local = preview.data.copy()
+    row = int(s.segments.in_image(0)[2])
+    seg = int(s.segments.ids[row])
+    assert (local == seg).any()  # the preview has a region of that number
+    assert not np.array_equal(local == seg, s.label_images[0] == seg)  # another region
+    dock.scatter.point_clicked.emit(row)
+    assert dock.current_image == 0 and dock.scatter.focused == row  # the link still works
+    assert dock.layers.previewing == 0 and np.array_equal(preview.data, local)
+    assert dock.layers.focused is None
+    assert preview.colormap.map(seg).tolist() == preview.colormap.map(seg + 1).tolist()
+    dock.boundaries_check.setChecked(False)
+    assert not preview.show_selected_label  # the whole preview stays drawn

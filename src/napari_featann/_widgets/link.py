@@ -203,12 +203,19 @@ class ScatterLinkMixin:
 
     # ================================================================ linked selection
     def focus_segment(self, segment_id: int) -> None:
-        """Show a segment: switch to its image, outline it, centre napari and the scatter on it."""
+        """Show a segment: switch to its image, outline it, centre napari and the scatter on it.
+
+        While its image shows a preview cut, nothing is outlined: the preview's labels
+        are not the session's segments.
+        """
         s = self._session
         row = int(s.segments.rows_of([segment_id])[0])
         img = int(s.segments.image[row])
         self._set_current_image(img)
-        self.layers.highlight_segment(img, segment_id)
+        if self.layers.previewing == img:  # its labels are a candidate cut, not the segments
+            self.layers.clear_focus()
+        else:
+            self.layers.highlight_segment(img, segment_id)
         center_on(self.viewer, self.layers.get(img, "image"), s.segments.bbox[row])
         if self._shown_embedding is not None:
             self.scatter.focus_point(row)

@@ -91,3 +91,19 @@ def test_undo_follows_a_rename(dock, session_file):
     assert s.classes[cid].name == "sky"
     shown = [dock.class_manager.list.item(k).text() for k in range(dock.class_manager.list.count())]
     assert any("sky" in t for t in shown) and not any("clouds" in t for t in shown)
+
+
+def test_a_class_coloured_by_name_or_short_hex_colours_its_points(dock, session_file):
+    """napari takes any colour for a class; the scatter failed on all but #rrggbb.
+
+    Before, adding a class coloured "red" raised in the scatter's sync (the class was
+    in the session already), and so did every labelling after it.
+    """
+    s = open_session(dock, session_file)
+    red = dock.add_class("named", "red")
+    green = dock.add_class("short", "#0f0")
+    dock.assign(s.segments.ids[[0, 1]], red)
+    dock.assign(s.segments.ids[[2]], green)
+    np.testing.assert_allclose(dock.scatter.colors[:3], [[1, 0, 0, 1]] * 2 + [[0, 1, 0, 1]])
+    dock.class_manager.recolor_class(red, "#0000ff")
+    np.testing.assert_allclose(dock.scatter.colors[:2], [[0, 0, 1, 1]] * 2)

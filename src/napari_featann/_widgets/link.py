@@ -119,9 +119,12 @@ def click_callback(on_click: Callable[..., None]) -> Callable:
     return callback
 
 
-def _rgba(hex_color: str) -> tuple[float, float, float, float]:
-    h = hex_color.lstrip("#")
-    return (*(int(h[k : k + 2], 16) / 255 for k in (0, 2, 4)), 1.0)
+def _rgba(color: str) -> tuple[float, float, float, float]:
+    """A class colour, opaque: any colour napari takes (its classes layer draws the class)."""
+    from napari.utils.colormaps.standardize_color import transform_color
+
+    r, g, b = (float(v) for v in transform_color(color)[0][:3])
+    return (r, g, b, 1.0)
 
 
 class ScatterLinkMixin:

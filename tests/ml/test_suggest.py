@@ -139,3 +139,16 @@ def test_knn_proposals_edge_cases():
         knn_proposals(f, np.array([0, 1, -1]), min_agreement=0.0)
     with pytest.raises(ValueError, match="shape"):
         knn_proposals(f, np.array([0, 1]))
+
+
+def test_knn_proposals_need_two_labelled_classes():
+    """With one class labelled every neighbour votes for it: no evidence, no proposal."""
+    x, labels, (deep0, deep1, _) = two_blobs()
+    only0 = np.where(labels == 1, -1, labels)
+    assert knn_proposals(x, only0, k=10, min_agreement=0.8) == []
+    assert knn_proposals(x[:, ::-1], np.where(labels == 0, -1, labels), k=3) == []
+    # a second class, even with one example, makes the vote informative again
+    only0[np.flatnonzero(labels == 1)[0]] = 1
+    props = knn_proposals(x, only0, k=1)
+    assert [p.class_id for p in props] == [0, 1]
+    assert deep0 in props[0].indices and deep1 in props[1].indices

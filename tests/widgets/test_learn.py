@@ -133,6 +133,18 @@ def _box_all(view):
     view.select_box(*(view.points.min(0) - 1, view.points.max(0) + 1))
 
 
+def test_one_labelled_class_proposes_nothing(dock, session_file):
+    """Labels of one class only: every neighbour would vote for it, so no group at all."""
+    assert dock.load_session(session_file) is not None, dock.last_error
+    s = dock.session
+    a = dock.add_class("only")
+    dock.assign(s.segments.ids[np.argsort(s.embedding[:, 0])[:6]], a)
+    assert dock.propose(k=5, min_agreement=0.5) == []
+    assert dock.proposal_list.count() == 0 and not dock.accept_button.isEnabled()
+    assert "at least 2 classes" in dock.status_label.text()
+    assert np.count_nonzero(s.segment_class) == 6
+
+
 def test_accepting_a_proposal_keeps_labels_given_since(dock, session_file):
     s, a, b = _open_labelled(dock, session_file)
     cid, ids, _conf = dock.propose(k=5, min_agreement=0.5)[0]

@@ -256,7 +256,10 @@ class LearnMixin:
         self._proposals = [(int(c), np.asarray(ids, np.int64), conf) for c, ids, conf in
                            suggest_proposals(s, int(k), float(min_agreement))]  # fmt: skip
         self._fill_proposals()
-        self._status(f"{len(self._proposals)} proposal groups: accept or reject each")
+        if len(np.unique(s.segment_class[s.segment_class > 0])) < 2:
+            self._status("no proposals: label segments of at least 2 classes first")
+        else:
+            self._status(f"{len(self._proposals)} proposal groups: accept or reject each")
         return list(self._proposals)
 
     @property

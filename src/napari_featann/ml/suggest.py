@@ -401,7 +401,9 @@ def knn_proposals(
     -------
     proposals : list of Proposal
         One per class that received proposals, by ascending class id. Empty
-        when nothing is labelled or nothing is unlabelled.
+        when fewer than two classes are labelled (the neighbours of every
+        segment would then agree, whatever the segment) or nothing is
+        unlabelled.
 
     Examples
     --------
@@ -414,7 +416,7 @@ def knn_proposals(
     if not 0.0 < min_agreement <= 1.0:
         raise ValueError(f"min_agreement must be in (0, 1], got {min_agreement}")
     lab = labels >= 0
-    if not lab.any() or lab.all():
+    if len(np.unique(labels[lab])) < 2 or lab.all():
         return []
     pred, share = knn_predict(x, lab, labels, ~lab, k)
     unl = np.flatnonzero(~lab)

@@ -196,3 +196,20 @@ def test_local_views_follow_labels_hide_labelled_and_close_when_segments_go(dock
     assert view not in dock.local_views
     assert not any(dock.tabs.tabText(k).startswith("Local") for k in range(dock.tabs.count()))
     _box_all(view)  # a closed view labels nothing (and raises nothing)
+
+
+def test_re_projecting_after_training_keeps_the_learned_metric(dock, session_file):
+    """Re-project fits the scatter on the refined features, as training did, not the raw ones."""
+    from napari_featann.learning import refined_features
+
+    s, _, _ = _open_labelled(dock, session_file)
+    dock.train_metric("head", sync=True)
+    assert s.metric_state is not None, dock.last_error
+    want = s.fork()
+    want.project(features=refined_features(s))
+    raw = s.fork()
+    raw.project()
+    dock.reproject(sync=True)
+    np.testing.assert_allclose(s.embedding, want.embedding, atol=1e-4)
+    assert not np.allclose(s.embedding, raw.embedding, atol=1e-2)
+    np.testing.assert_allclose(dock.scatter.points, s.embedding)

@@ -245,7 +245,12 @@ class JobsMixin:
 
     # ------------------------------------------------------------ projection panel
     def reproject(self, sync: bool | None = None) -> Job:
-        """Fit the projection again (semi-supervised with the labels so far)."""
+        """Fit the projection again (semi-supervised with the labels so far).
+
+        After metric learning the fit is on the refined features, as training's was.
+        """
+        from ..learning import refined_features
+
         live = self._need_session()
         if live.features is None:
             raise RuntimeError("run the pipeline (Start) first")
@@ -253,7 +258,7 @@ class JobsMixin:
         fork.projection_params = self.projection_panel.params(live.projection_params)
 
         def job(progress):
-            fork.project(progress)
+            fork.project(progress, features=refined_features(fork))
             return fork
 
         def done(f) -> None:

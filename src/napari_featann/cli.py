@@ -85,6 +85,7 @@ def _cmd_segment(args) -> int:
     import numpy as np
 
     from .core.progress import StderrProgress
+    from .io import source_files
     from .session import Session
 
     out = Path(args.output)
@@ -95,7 +96,7 @@ def _cmd_segment(args) -> int:
                                    bands=args.bands, tile=args.tile)  # fmt: skip
     for src, why in session.load_failures.items():
         print(f"[featann] skipped {src}: {why}", file=sys.stderr)
-    sources = {Path(rec.path).resolve() for rec in session.images if rec.path is not None}
+    sources = source_files(session)
     clash = [rec.name for rec in session.images if (out / f"{rec.name}.tif").resolve() in sources]
     if clash:  # a label image would overwrite an input image: refuse before any work
         raise ValueError(f"--output {out}: the label image of {clash[0]} would overwrite an "

@@ -24,10 +24,12 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "SessionFileError",
+    "absolute_file",
     "export_masks",
     "load_session",
     "save_session",
     "session_snapshot",
+    "source_files",
     "write_snapshot",
 ]
 
@@ -125,15 +127,22 @@ def _key_json(key: tuple | None) -> list | None:
     """
     if not key:
         return None
-    return [key[0], _absolute({"w": key[1]}, "w")["w"], list(key[2])]
+    return [key[0], absolute_file(key[1]), list(key[2])]
+
+
+def absolute_file(value):
+    """``value`` made an absolute path when it names an existing file; else as it is."""
+    return os.path.abspath(value) if isinstance(value, str) and os.path.isfile(value) else value
 
 
 def _absolute(params: dict, key: str) -> dict:
     """``params`` with its ``key`` made absolute when it names an existing file."""
-    value = params.get(key)
-    if isinstance(value, str) and os.path.isfile(value):
-        params = {**params, key: os.path.abspath(value)}
-    return params
+    return {**params, key: absolute_file(params.get(key))} if key in params else params
+
+
+def source_files(session) -> set[Path]:
+    """The resolved paths of the files the session's images were read from."""
+    return {Path(rec.path).resolve() for rec in session.images if rec.path is not None}
 
 
 def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path:
@@ -459,7 +468,7 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
     folder.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
     paths = [folder / f"{_unique(_file_stem(rec.name), taken)}.{fmt}" for rec in session.images]
-    sources = {Path(rec.path).resolve() for rec in session.images if rec.path is not None}
+    sources = source_files(session)
     for p in paths:  # all checked before anything is written
         _not_a_source(p, sources)
     out = []

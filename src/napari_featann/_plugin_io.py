@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["get_reader", "read_session", "session_layer_data", "write_session"]
+import numpy as np
+
+__all__ = ["get_reader", "image_placement", "read_session", "session_layer_data", "write_session"]
 
 _SUFFIX = ".featann"
 _TRANSPARENT = "transparent"
@@ -27,6 +29,31 @@ def get_reader(path):
     if not str(path).lower().endswith(_SUFFIX):
         return None
     return read_session
+
+
+def image_placement(meta: dict) -> dict:
+    """The 2-D ``scale`` and ``translate`` of an image's layers, from its record's meta.
+
+    A tile lies at its corner in its scene, and a tile or a plane read from a
+    user's layer over that layer (``scene_scale``, ``scene_translate``); an
+    image with neither gets an empty dict (napari's origin, unit scale).
+
+    Parameters
+    ----------
+    meta : dict
+        ``ImageRecord.meta``.
+
+    Returns
+    -------
+    dict
+        Empty, or ``{"scale": (sy, sx), "translate": (ty, tx)}``.
+    """
+    if "tile" not in meta and "scene_scale" not in meta:
+        return {}
+    scale = np.asarray(meta.get("scene_scale", (1.0, 1.0)), float)
+    shift = np.asarray(meta.get("scene_translate", (0.0, 0.0)), float)
+    corner = np.asarray(meta.get("tile", (0, 0))[:2], float)
+    return {"scale": tuple(scale.tolist()), "translate": tuple((shift + scale * corner).tolist())}
 
 
 def session_layer_data(session) -> list[tuple]:
@@ -50,15 +77,18 @@ def session_layer_data(session) -> list[tuple]:
 
         visible = i == 0
         rgb = rec.data.ndim == 3 and rec.data.shape[-1] in (3, 4)
-        out.append((rec.data, {"name": rec.name, "rgb": rgb, "visible": visible,
-                               "metadata": meta("image")}, "image"))  # fmt: skip
+        place = image_placement(rec.meta)  # as the dock places the layers it makes
+        image = {"name": rec.name, "rgb": rgb, "visible": visible, "metadata": meta("image")}
+        if not rgb and rec.meta.get("range") is not None:  # a stack's planes look alike
+            image["contrast_limits"] = list(rec.meta["range"])
+        out.append((rec.data, {**image, **place}, "image"))
         out.append((session.class_masks[i], {"name": f"{rec.name} classes", "opacity": 0.5,
                                              "colormap": dict(colors), "visible": visible,
-                                             "metadata": meta("classes")}, "labels"))  # fmt: skip
+                                             "metadata": meta("classes"), **place}, "labels"))  # fmt: skip
         if i < len(session.label_images):
             out.append((session.label_images[i], {"name": f"{rec.name} segments", "opacity": 0.8,
-                                                  "visible": visible,
-                                                  "metadata": meta("segments")}, "labels"))  # fmt: skip
+                                                  "visible": visible, "metadata": meta("segments"),
+                                                  **place}, "labels"))  # fmt: skip
     return out
 
 

@@ -88,3 +88,22 @@ def test_a_stack_s_planes_are_drawn_on_its_layer(dock):
             assert tuple(layer.scale) == (0.5, 0.25) and tuple(layer.translate) == (10, 20)
     volume = dock.show_stack_volume()
     np.testing.assert_allclose(volume.extent.world[:, 1:], dock.layers_for(2)[1].extent.world)
+
+
+def test_a_stack_session_opened_by_napari_s_reader_lies_on_its_stack(dock, qtbot, tmp_path):
+    """File > Open (or a drop) of a stack's session places its layers as the dock does."""
+    vol = np.arange(3 * 8 * 9, dtype=np.uint16).reshape(3, 8, 9)
+    user = dock.viewer.add_image(vol, name="vol", scale=(2, 0.5, 0.25), translate=(1, 10, 20))
+    s = dock.load_images([user])
+    path = dock.save_session(tmp_path / "stack")
+    dock.viewer.open(str(path), plugin="napari-featann")
+    qtbot.waitUntil(lambda: dock.session is not s, timeout=5000)
+    opened = dock.session
+    for i in range(3):
+        image, classes, _ = dock.layers_for(i)
+        assert image.metadata["featann_session"] is opened  # the reader's layers
+        for layer in (image, classes):
+            assert tuple(layer.scale) == (0.5, 0.25) and tuple(layer.translate) == (10, 20)
+        assert list(image.contrast_limits) == pytest.approx(opened.images[i].meta["range"])
+    volume = dock.show_stack_volume()
+    np.testing.assert_allclose(volume.extent.world[:, 1:], dock.layers_for(2)[1].extent.world)

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from .._plugin_io import image_placement
+
 __all__ = ["META_INDEX", "META_ROLE", "META_SESSION", "ROLES", "LayerSet", "class_colormap"]
 
 META_SESSION = "featann_session"
@@ -269,13 +271,9 @@ class LayerSet:
             limits = None if rgb else rec.meta.get("range")  # a stack's planes look alike
             image = self.viewer.add_image(rec.data, name=rec.name, rgb=rgb, visible=False,
                                           contrast_limits=limits)  # fmt: skip
-            if "tile" in rec.meta or "scene_scale" in rec.meta:
-                # a tile at its place in the scene, a plane on its stack (and those in the world)
-                scale = np.asarray(rec.meta.get("scene_scale", (1.0, 1.0)), float)
-                shift = np.asarray(rec.meta.get("scene_translate", (0.0, 0.0)), float)
-                corner = np.asarray(rec.meta.get("tile", (0, 0))[:2], float)
-                image.scale = tuple(scale)
-                image.translate = tuple(shift + scale * corner)
+            place = image_placement(rec.meta)
+            if place:  # a tile at its place in the scene, a plane on its stack (and in the world)
+                image.scale, image.translate = place["scale"], place["translate"]
             self._register(i, "image", image, owned=True)
             self._put_below(image, self.get(i, "classes"), self.get(i, "segments"))
         classes = self.get(i, "classes")

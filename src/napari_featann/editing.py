@@ -114,7 +114,7 @@ class PlannedEdit:
     features: np.ndarray | None
     embedding: np.ndarray | None
     next_id: int
-    repaint: dict[int, dict[int, int]]  # image -> {segment id: class} to draw its pixels
+    repaint: list[int]  # the images whose pixels it draws again (from the classes at apply)
     result: Any = None
     params: PartitionParams | None = None  # a re-cut of all images: the session's new ones
     _base: tuple = field(default=(), repr=False)
@@ -177,8 +177,7 @@ def plan_split(session: Session, segment_id: int, positive, negative,
     )
     classes = np.concatenate([session.segment_class[keep], [old_class, pos_class]]).astype(np.int32)
     return PlannedEdit(f"split segment {segment_id}", labels, table, classes, feats, emb,
-                       new_id + 1, {img: _image_classes(table, classes, img)},
-                       result=(segment_id, new_id), _base=base, _keep=keep)  # fmt: skip
+                       new_id + 1, [img], result=(segment_id, new_id), _base=base, _keep=keep)  # fmt: skip
 
 
 def split(session: Session, segment_id: int, positive, negative, positive_class: int | None = None,
@@ -235,8 +234,7 @@ def plan_merge(session: Session, segment_ids, progress: Progress | None = None) 
     labels, table, keep, feats, emb = _with_rows(session, img, new_label, ids, [target], progress)
     classes = np.concatenate([session.segment_class[keep], [merged_class]]).astype(np.int32)
     return PlannedEdit(f"merge {ids.size} segments", labels, table, classes, feats, emb,
-                       session.next_id, {img: _image_classes(table, classes, img)},
-                       result=int(target), _base=base, _keep=keep)  # fmt: skip
+                       session.next_id, [img], result=int(target), _base=base, _keep=keep)  # fmt: skip
 
 
 def merge(session: Session, segment_ids, progress: Progress | None = None) -> int:
@@ -423,10 +421,9 @@ def plan_recut(session: Session, params: PartitionParams, images=None, min_fract
     cls_new = np.array([new_classes.get(int(i), 0) for i in added.ids], np.int32)
     classes = np.concatenate([session.segment_class[keep], cls_new]).astype(np.int32)
     feats, emb = _kept_plus_new(session, keep, added, labels, progress)
-    repaint = {img: _image_classes(table, classes, img) for img in images}
     everything = len(images) == session.n_images  # the session's parameters, for new images
     return PlannedEdit(f"re-cut {len(images)} images ({report.message()})", labels, table,
-                       classes, feats, emb, next_id, repaint, result=report,
+                       classes, feats, emb, next_id, images, result=report,
                        params=params if everything else None, _base=base,
                        _keep=keep)  # fmt: skip
 

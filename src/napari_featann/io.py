@@ -28,6 +28,7 @@ __all__ = [
     "export_masks",
     "load_session",
     "save_session",
+    "session_path",
     "session_snapshot",
     "source_files",
     "write_snapshot",
@@ -145,6 +146,13 @@ def source_files(session) -> set[Path]:
     return {Path(rec.path).resolve() for rec in session.images if rec.path is not None}
 
 
+def session_path(path: str | os.PathLike) -> Path:
+    """``path`` with ``.featann`` appended when missing (x.FEATANN is one too): the name
+    :func:`save_session` writes."""
+    path = Path(path)
+    return path if path.suffix.lower() == SUFFIX else path.with_name(path.name + SUFFIX)
+
+
 def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path:
     """Write a :func:`session_snapshot` to ``path`` (compressed; safe in a worker thread).
 
@@ -166,9 +174,7 @@ def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path
     from .core.progress import ensure_progress
 
     progress = ensure_progress(progress)
-    path = Path(path)
-    if path.suffix.lower() != SUFFIX:  # x.FEATANN is one too, not x.FEATANN.featann
-        path = path.with_name(path.name + SUFFIX)
+    path = session_path(path)
     meta = json.loads(bytes(arrays["__meta__"]).decode())
     meta["saved_in"] = os.path.abspath(path.parent)
     encoded = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)

@@ -182,9 +182,10 @@ def cached_session(path, files, pparams, fparams):
     """
     from dataclasses import asdict
 
-    from ..io import SessionFileError, _absolute, load_session
+    from ..io import SessionFileError, _absolute, load_session, session_path
 
-    if not path or not Path(path).is_file():
+    path = session_path(path) if path else None  # the name save_session gave it
+    if path is None or not path.is_file():
         return None
     try:
         s = load_session(path)

@@ -48,8 +48,6 @@ def metric_benchmark(images, masks, params: PartitionParams, feature_params,
 
     t0 = time.perf_counter()
     files = image_files(images)[:limit]
-    if session_cache and not str(session_cache).endswith(".featann"):
-        session_cache = f"{session_cache}.featann"  # the name save_session writes
     s = cached_session(session_cache, files, params, feature_params)
     if s is None:
         s = partitioned_session(images, params, feature_params, limit, progress)

@@ -515,8 +515,6 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
         raise ValueError(f"no images in {args.images}")
     gts = load_masks_for(files, args.masks)
     cache = getattr(args, "session_cache", None)
-    if cache and not str(cache).endswith(".featann"):
-        cache = f"{cache}.featann"
     session = cached_session(cache, files, pparams, fparams)
     from_cache = session is not None
     t_partition = t_features = time.perf_counter()

@@ -312,3 +312,40 @@ def test_an_empty_folder_is_named_in_the_message(tmp_path):
     (tmp_path / "notes.txt").write_text("not an image")
     with pytest.raises(ImageLoadError, match=f"{tmp_path} holds no .*png"):
         load_collection(tmp_path)
+
+
+def test_a_tiff_of_a_thumbnail_and_its_page_reads_the_page_and_warns(tmp_path):
+    import tifffile
+    from PIL import Image
+
+    page = np.random.default_rng(2).integers(0, 255, (90, 120, 3), np.uint8)
+    thumb = np.ascontiguousarray(page[::4, ::4])
+    with tifffile.TiffWriter(tmp_path / "scan.tif") as tif:  # the thumbnail first
+        tif.write(thumb, photometric="rgb")
+        tif.write(page, photometric="rgb")
+    pages = [Image.fromarray(thumb), Image.fromarray(page), Image.fromarray(thumb[:, :20])]
+    pages[0].save(tmp_path / "pil.tif", save_all=True, append_images=pages[1:])  # no metadata
+    for name, skipped in (("scan.tif", "series 0 (23x30x3)"),
+                          ("pil.tif", "series 0 (23x30x3), 2 (23x20x3)")):  # fmt: skip
+        with pytest.warns(UserWarning, match="TIFF series") as caught:
+            recs, failures = load_collection([tmp_path / name])
+        assert not failures and len(recs) == 1
+        np.testing.assert_array_equal(recs[0].data, page)
+        text = str(caught[0].message)
+        assert str(tmp_path / name) in text and "90x120x3" in text and skipped in text
+
+
+def test_a_pyramid_tiff_is_read_at_full_resolution_without_a_warning(tmp_path):
+    import warnings
+
+    import tifffile
+
+    full = np.random.default_rng(3).integers(0, 4000, (80, 96), np.uint16)
+    with tifffile.TiffWriter(tmp_path / "pyr.tif") as tif:
+        tif.write(full, photometric="minisblack", subifds=1)
+        tif.write(full[::2, ::2], photometric="minisblack", subfiletype=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        recs, _ = load_collection([tmp_path / "pyr.tif"])
+    assert len(recs) == 1
+    np.testing.assert_array_equal(recs[0].data, full)

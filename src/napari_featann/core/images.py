@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .image_files import read_array
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageLoadError",
@@ -299,7 +301,8 @@ def read_planes(path: str | os.PathLike, bands=None) -> list[np.ndarray]:
     -------
     list of ndarray, each (H, W) or (H, W, C)
         One image, or the planes of a stack (a multi-page or volume TIFF),
-        dtype as stored.
+        dtype as stored. Of a TIFF holding several images (a thumbnail and the
+        page...), the largest, with a warning (:func:`.image_files.read_tiff`).
 
     Raises
     ------
@@ -311,21 +314,8 @@ def read_planes(path: str | os.PathLike, bands=None) -> list[np.ndarray]:
         raise ValueError("no such file")
     if p.stat().st_size == 0:
         raise ValueError("the file is empty")
-    suffix = p.suffix.lower()
-    axes = None
     try:
-        if suffix in (".tif", ".tiff"):
-            import tifffile
-
-            with tifffile.TiffFile(str(p)) as tif:
-                series = tif.series[0]
-                arr, axes = series.asarray(), series.axes
-        else:
-            import imageio.v3 as iio
-
-            arr = iio.imread(str(p))
-            if arr.ndim == 3 and arr.shape[-1] == 2 and bands is None:
-                arr = arr[..., 0]  # grey + alpha (a PNG's "LA" mode): the grey
+        arr, axes = read_array(p, bands)
     except Exception as exc:  # the readers raise many types
         raise ValueError(f"not a readable image ({type(exc).__name__}: {exc})") from None
     return image_planes(arr, axes, bands)

@@ -1,0 +1,99 @@
+"""Reading image files into arrays: the TIFF and picture (PNG, JPEG) readers.
+
+:func:`napari_featann.core.images.read_planes` reads a file with
+:func:`read_array` and then turns the array into 2-D images.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+__all__ = ["read_array", "read_tiff"]
+
+
+def _plane_pixels(series) -> int:
+    """Pixels in one plane of a tifffile series (its Y and X axes)."""
+    axes, shape = series.axes.upper(), series.shape
+    if "Y" in axes and "X" in axes:
+        return int(shape[axes.index("Y")]) * int(shape[axes.index("X")])
+    return int(np.prod(shape))
+
+
+def _shape_text(series) -> str:
+    return "x".join(str(int(s)) for s in series.shape)
+
+
+def read_tiff(path: str | os.PathLike) -> tuple[np.ndarray, str]:
+    """Read a TIFF file's image: its largest series, with a warning when it has others.
+
+    A TIFF can hold several images (tifffile's *series*) of different sizes: a
+    thumbnail and the full page, pages of different sizes, a stack and an
+    overview. The series whose planes have the most pixels is read (the first
+    of those, when several tie), and a ``UserWarning`` names the file and the
+    series left out. A pyramid (reduced-resolution levels of one image) is one
+    series, read at full resolution without a warning.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The TIFF file.
+
+    Returns
+    -------
+    (ndarray, str)
+        The pixels as stored and tifffile's axes letters (``"YX"``, ``"ZYX"``, ``"YXS"``...).
+
+    Raises
+    ------
+    ValueError
+        The file holds no image.
+    """
+    import tifffile
+
+    with tifffile.TiffFile(str(path)) as tif:
+        series = list(tif.series)
+        if not series:
+            raise ValueError("the TIFF holds no image")
+        sizes = [_plane_pixels(s) for s in series]
+        k = sizes.index(max(sizes))
+        arr, axes = series[k].asarray(), series[k].axes
+        if len(series) > 1:
+            skipped = ", ".join(f"{i} ({_shape_text(s)})" for i, s in enumerate(series) if i != k)
+            warnings.warn(
+                f"{path} holds {len(series)} images (TIFF series) of shapes "
+                f"{', '.join(_shape_text(s) for s in series)}: read the largest, series {k} "
+                f"({_shape_text(series[k])}), and skipped series {skipped}; to use another, "
+                "save it as a file of its own",
+                UserWarning,
+                stacklevel=3,
+            )
+    return arr, axes
+
+
+def read_array(path: str | os.PathLike, bands=None) -> tuple[np.ndarray, str | None]:
+    """Read an image file (TIFF, PNG, JPEG) as one array and its axes letters, if known.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file; TIFF files are read by :func:`read_tiff`, others by imageio.
+    bands : sequence of int, optional
+        Channels the caller will pick; without them, a grey + alpha image
+        (a PNG's "LA" mode) is read as its grey.
+
+    Returns
+    -------
+    (ndarray, str or None)
+        The pixels as stored and tifffile's axes letters (None for other files).
+    """
+    if str(path).lower().endswith((".tif", ".tiff")):
+        return read_tiff(path)
+    import imageio.v3 as iio
+
+    arr = iio.imread(str(path))
+    if arr.ndim == 3 and arr.shape[-1] == 2 and bands is None:
+        arr = arr[..., 0]  # grey + alpha (a PNG's "LA" mode): the grey
+    return arr, None

@@ -349,3 +349,22 @@ def test_a_pyramid_tiff_is_read_at_full_resolution_without_a_warning(tmp_path):
         recs, _ = load_collection([tmp_path / "pyr.tif"])
     assert len(recs) == 1
     np.testing.assert_array_equal(recs[0].data, full)
+
+
+def test_cmyk_jpeg_and_tiff_are_read_as_their_rgb(tmp_path):
+    from PIL import Image
+
+    rgb = np.random.default_rng(4).integers(0, 255, (40, 50, 3), np.uint8)
+    rgb[:20] = [255, 0, 0]  # a red band: as RGBA, its CMYK bytes would show cyan-black
+    cmyk = Image.fromarray(rgb).convert("CMYK")
+    cmyk.save(tmp_path / "print.jpg", quality=95)
+    cmyk.save(tmp_path / "print.tif")
+    recs, failures = load_collection(tmp_path)
+    assert not failures and [r.name for r in recs] == ["print", "print-2"]
+    for rec, name in zip(recs, ("print.jpg", "print.tif"), strict=True):
+        with Image.open(tmp_path / name) as im:
+            assert im.mode == "CMYK"
+            expected = np.asarray(im.convert("RGB")).astype(int)
+        assert rec.data.shape == (40, 50, 3) and rec.data.dtype == np.uint8
+        assert np.abs(rec.data.astype(int) - expected).max() <= 1
+    np.testing.assert_array_equal(recs[1].data[:20], np.broadcast_to([255, 0, 0], (20, 50, 3)))

@@ -11,7 +11,40 @@ import warnings
 
 import numpy as np
 
-__all__ = ["read_array", "read_tiff"]
+__all__ = ["cmyk_to_rgb", "read_array", "read_tiff"]
+
+SEPARATED = 5  # the TIFF Photometric of ink separations: CMYK unless InkSet says otherwise
+
+
+def cmyk_to_rgb(arr: np.ndarray) -> np.ndarray:
+    """RGB of CMYK pixels (channels last; a fifth and later channels are dropped).
+
+    The conversion Pillow uses for ``Image.convert("RGB")``:
+    ``R = (max - C) * (max - K) / max`` and the same for green (M) and blue (Y),
+    with ``max`` 255 for 8-bit and 65535 for 16-bit pixels.
+
+    Parameters
+    ----------
+    arr : ndarray, shape (..., C) with C >= 4, uint8 or uint16
+
+    Returns
+    -------
+    ndarray, shape (..., 3), dtype of ``arr``
+    """
+    top = float(np.iinfo(arr.dtype).max)
+    ink = arr[..., :3].astype(np.float32)
+    white = top - arr[..., 3:4].astype(np.float32)
+    return np.round((top - ink) * white / top).astype(arr.dtype)
+
+
+def _is_cmyk(page) -> bool:
+    inkset = page.tags.get("InkSet")
+    return (
+        page.photometric == SEPARATED
+        and page.samplesperpixel >= 4
+        and (inkset is None or inkset.value == 1)
+        and page.dtype in (np.uint8, np.uint16)
+    )
 
 
 def _plane_pixels(series) -> int:
@@ -28,6 +61,8 @@ def _shape_text(series) -> str:
 
 def read_tiff(path: str | os.PathLike) -> tuple[np.ndarray, str]:
     """Read a TIFF file's image: its largest series, with a warning when it has others.
+
+    CMYK images are converted to RGB (:func:`cmyk_to_rgb`).
 
     A TIFF can hold several images (tifffile's *series*) of different sizes: a
     thumbnail and the full page, pages of different sizes, a stack and an
@@ -60,6 +95,9 @@ def read_tiff(path: str | os.PathLike) -> tuple[np.ndarray, str]:
         sizes = [_plane_pixels(s) for s in series]
         k = sizes.index(max(sizes))
         arr, axes = series[k].asarray(), series[k].axes
+        if _is_cmyk(series[k].keyframe) and "S" in axes:
+            s = axes.index("S")
+            arr, axes = cmyk_to_rgb(np.moveaxis(arr, s, -1)), axes[:s] + axes[s + 1 :] + "S"
         if len(series) > 1:
             skipped = ", ".join(f"{i} ({_shape_text(s)})" for i, s in enumerate(series) if i != k)
             warnings.warn(
@@ -79,7 +117,8 @@ def read_array(path: str | os.PathLike, bands=None) -> tuple[np.ndarray, str | N
     Parameters
     ----------
     path : str or path-like
-        The file; TIFF files are read by :func:`read_tiff`, others by imageio.
+        The file; TIFF files are read by :func:`read_tiff`, others by imageio,
+        CMYK ones (JPEG) by Pillow, converted to RGB.
     bands : sequence of int, optional
         Channels the caller will pick; without them, a grey + alpha image
         (a PNG's "LA" mode) is read as its grey.
@@ -91,6 +130,14 @@ def read_array(path: str | os.PathLike, bands=None) -> tuple[np.ndarray, str | N
     """
     if str(path).lower().endswith((".tif", ".tiff")):
         return read_tiff(path)
+    try:
+        from PIL import Image
+
+        with Image.open(str(path)) as im:
+            if im.mode == "CMYK":  # imageio gives its 4 channels, which would pass for RGBA
+                return np.asarray(im.convert("RGB")), None
+    except Exception:  # not a file Pillow reads: imageio says why, or reads it
+        pass
     import imageio.v3 as iio
 
     arr = iio.imread(str(path))

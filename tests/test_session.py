@@ -65,12 +65,37 @@ def test_classes_and_remove_is_undoable(session):
     session.rename_class(red, "tomato")
     session.recolor_class(red, "#ff6347")
     with pytest.raises(ValueError):
-        session.recolor_class(red, "tomato")
+        session.recolor_class(red, "tomatoes")
     session.assign([session.segment_at(0, 16, 16)], red)
     session.remove_class(red)
     assert red not in session.classes and session.class_masks[0].max() == 0
     session.undo()
     assert session.classes[red].name == "tomato" and session.class_masks[0].max() == red
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("red", "#ff0000"), ("#0f0", "#00ff00"), ("#00FF00", "#00ff00"), ("tomato", "#ff6347"),
+     ((0, 0.5, 1.0), "#0080ff"), ((255, 128, 0), "#ff8000"), (None, "#e6194b")],
+)  # fmt: skip
+def test_class_colours_are_stored_as_rrggbb(session, given, stored):
+    cid = session.add_class("a", given)
+    assert session.classes[cid].color == stored
+    other = session.add_class("b")
+    session.recolor_class(other, given if given is not None else "#E6194B")
+    assert session.classes[other].color == stored
+
+
+@pytest.mark.parametrize("bad", ["reddish", "#12345", "#gg0000", (2.0, 0, 0), (1, 2), 7])
+def test_a_bad_class_colour_is_refused_and_changes_nothing(session, bad):
+    red = session.add_class("red", "red")
+    with pytest.raises(ValueError, match="not a colour"):
+        session.add_class("b", bad)
+    with pytest.raises(ValueError, match="not a colour"):
+        session.recolor_class(red, bad)
+    assert list(session.classes) == [red] and session.classes[red].color == "#ff0000"
+    assert len(session.history) == 1 and not session.history.can_redo
+    assert session.undo() == "add class red" and not session.classes
 
 
 def test_save_load_roundtrip(session, tmp_path):

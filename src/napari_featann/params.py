@@ -5,14 +5,73 @@ Plain dataclasses with no heavy import, re-exported by :mod:`napari_featann.sess
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
-__all__ = ["PALETTE", "ClassInfo", "FeatureParams", "ProjectionParams"]
+__all__ = ["PALETTE", "ClassInfo", "FeatureParams", "ProjectionParams", "hex_color"]
 
 PALETTE = (
     "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
     "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000",
 )  # fmt: skip
+
+
+def hex_color(color, default: str | None = None) -> str:
+    """A class colour as ``#rrggbb`` (lower case), from any colour a user may give.
+
+    Parameters
+    ----------
+    color : str or sequence of numbers or None
+        A CSS colour name (``"red"``, ``"tomato"``), hex (``"#0f0"``,
+        ``"#00FF00"``; an alpha digit pair is dropped: classes are drawn opaque),
+        ``"rgb(255, 0, 0)"``, or 3 (or 4) numbers: all in [0, 1] (fractions,
+        as napari takes them), else whole numbers in 0..255.
+    default : str, optional
+        Returned (normalised) for None or blank text.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        Not a colour.
+
+    Examples
+    --------
+    >>> hex_color("#0F0"), hex_color("red"), hex_color((0, 0.5, 1))
+    ('#00ff00', '#ff0000', '#0080ff')
+    """
+    if color is None or (isinstance(color, str) and not color.strip()):
+        if default is None:
+            raise ValueError("no colour given")
+        color = default
+    if isinstance(color, str):
+        from PIL import ImageColor
+
+        try:
+            rgb = ImageColor.getrgb(color.strip())[:3]
+        except ValueError:
+            raise ValueError(f"not a colour: {color!r}; give a name such as 'red', or "
+                             "'#rrggbb', '#rgb' or (r, g, b)") from None  # fmt: skip
+    else:
+        try:
+            values = list(color)
+        except TypeError:
+            values = []
+        real = [isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values]
+        if len(values) not in (3, 4) or not all(real):
+            raise ValueError(f"not a colour: {color!r}; give 3 numbers (r, g, b) or a name")
+        values = values[:3]
+        if all(0 <= v <= 1 for v in values):
+            rgb = [round(float(v) * 255) for v in values]
+        elif all(isinstance(v, numbers.Integral) and 0 <= v <= 255 for v in values):
+            rgb = [int(v) for v in values]
+        else:
+            raise ValueError(f"not a colour: {color!r}; give numbers all in [0, 1], or whole "
+                             "numbers from 0 to 255")  # fmt: skip
+    return "#" + "".join(f"{int(v):02x}" for v in rgb)
 
 
 @dataclass

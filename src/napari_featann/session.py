@@ -24,7 +24,7 @@ from .core.partition import Hierarchy, PartitionParams, build_hierarchy, cut_hie
 from .core.progress import Progress, ensure_progress
 from .core.regions import SegmentTable, offset_labels, table_from_label_images
 from .core.selection import points_in_box, points_in_polygon
-from .params import PALETTE, ClassInfo, FeatureParams, ProjectionParams
+from .params import PALETTE, ClassInfo, FeatureParams, ProjectionParams, hex_color
 from .structure import Structure as _Structure
 from .structure import held_bytes as _held_bytes
 
@@ -371,6 +371,7 @@ class Session:
         The lowest free id is taken, so a deleted class's id comes back. Adding
         is in the history for that reason: undoing past it removes the class
         again, and an undone deletion can never meet a newer class on its id.
+        ``color``: any :func:`~.params.hex_color` takes (default: the palette's).
         """
         free = [i for i in range(1, 256) if i not in self.classes]
         if not free:
@@ -379,7 +380,7 @@ class Session:
         name = name or f"class {cid}"
         if any(c.name == name for c in self.classes.values()):
             raise ValueError(f"a class named {name!r} exists already")
-        info = ClassInfo(cid, name, color or PALETTE[(cid - 1) % len(PALETTE)])
+        info = ClassInfo(cid, name, hex_color(color, PALETTE[(cid - 1) % len(PALETTE)]))
         self.classes[cid] = info
 
         def undo():
@@ -401,10 +402,8 @@ class Session:
         self._set_class_field(info, "name", name, f"rename class {info.name} to {name}")
 
     def recolor_class(self, class_id: int, color: str) -> None:
-        """Change a class's colour (``#rrggbb``; undoable)."""
-        if not (isinstance(color, str) and color.startswith("#") and len(color) == 7):
-            raise ValueError(f"colour must be '#rrggbb', got {color!r}")
-        info = self._class(class_id)
+        """Change a class's colour (any :func:`~.params.hex_color` takes; undoable)."""
+        info, color = self._class(class_id), hex_color(color)
         self._set_class_field(info, "color", color, f"colour of class {info.name}")
 
     def _set_class_field(self, info: ClassInfo, key: str, value: str, description: str) -> None:

@@ -343,7 +343,7 @@ class ClassManager(QWidget):
         self.classes_changed.emit()
 
     def recolor_class(self, class_id: int, color: str) -> None:
-        """Give a class a new ``#rrggbb`` colour."""
+        """Give a class a new colour (a name, ``#rgb``, ``#rrggbb``, (r, g, b)...)."""
         self._session.recolor_class(class_id, color)
         self.refresh()
         self.classes_changed.emit()

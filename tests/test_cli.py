@@ -130,3 +130,24 @@ def test_label_and_scatter_benchmarks_refuse_counts_below_one(capsys):
             main(["bench", *argv])
         assert stop.value.code == 2
         assert "give 1 or more" in capsys.readouterr().err
+
+
+def test_gui_refuses_a_tile_too_small_as_segment_does(tmp_path, capsys, monkeypatch):
+    """``featann gui --tile 32`` opened napari with 64 px tiles; segment refuses 32."""
+    import imageio.v3 as iio
+
+    import napari_featann._widgets.launch as launch_module
+    from napari_featann.cli import main
+
+    iio.imwrite(tmp_path / "a.png", np.zeros((80, 90, 3), np.uint8))
+    opened = []  # stands in for napari: the test must never open a window
+    monkeypatch.setattr(launch_module, "launch", lambda *a, **k: opened.append(k))
+    assert main(["segment", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
+                 "--tile", "32"]) == 2  # fmt: skip
+    refused = capsys.readouterr().err.strip().splitlines()[-1]
+    assert refused == "featann: error: tiles must be at least 64 pixels, got 32"
+    assert main(["gui", str(tmp_path / "a.png"), "--tile", "32"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == refused
+    assert not opened
+    assert main(["gui", str(tmp_path / "a.png"), "--tile", "64"]) == 0  # the smallest: opens
+    assert opened[0]["tile"] == 64

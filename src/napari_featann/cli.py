@@ -194,6 +194,9 @@ def _bands(text: str) -> list[int]:
 
 
 def _cmd_gui(args) -> int:
+    from .core.images import check_tile
+
+    check_tile(args.tile)  # refused as by featann segment, not raised to the smallest tile
     try:
         import qtpy  # noqa: F401  (pip installs napari without a Qt binding)
     except (ImportError, RuntimeError) as exc:

@@ -378,6 +378,18 @@ def test_launch_opens_images(make_napari_viewer, photos, tmp_path):
         widget.teardown()
 
 
+def test_launch_refuses_a_tile_too_small_before_docking(make_napari_viewer, tmp_path):
+    import imageio.v3 as iio
+
+    from napari_featann._widgets.launch import launch
+
+    iio.imwrite(tmp_path / "a.png", np.zeros((80, 90, 3), np.uint8))
+    viewer = make_napari_viewer()
+    with pytest.raises(ValueError, match="tiles must be at least 64 pixels, got 32"):
+        launch([str(tmp_path / "a.png")], block=False, viewer=viewer, tile=32)
+    assert not viewer.window.dock_widgets  # refused before the dock was made
+
+
 def test_launch_with_bands_opens_a_multi_band_file(make_napari_viewer, tmp_path):
     import tifffile
 

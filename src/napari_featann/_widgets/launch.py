@@ -27,7 +27,8 @@ def launch(
     bands : sequence of int, optional
         Channels of multi-band images to use (one, or red, green, blue).
     tile : int, optional
-        Cut images larger than this into tiles of this side (the dock's *Tiles*).
+        Cut images larger than this into tiles of this side (the dock's *Tiles*);
+        under ``MIN_TILE`` (64) it is refused with a ValueError.
 
     Returns
     -------
@@ -35,7 +36,10 @@ def launch(
     """
     import napari
 
+    from ..core.images import check_tile
     from .dock import FeatureSpaceWidget
+
+    check_tile(tile)  # before any window opens (the Tiles box would raise it to the smallest)
 
     viewer = viewer or napari.Viewer(title="napari-featann")
     widget = FeatureSpaceWidget(viewer)

@@ -25,6 +25,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "ImageLoadError",
     "ImageRecord",
+    "check_tile",
     "image_planes",
     "list_image_files",
     "load_collection",
@@ -423,6 +424,12 @@ def _records(label: str, planes: list, path: str | None, taken: set[str], bands=
 MIN_TILE = 64
 
 
+def check_tile(tile: int | None) -> None:
+    """Refuse a tile side under :data:`MIN_TILE` (ValueError); None (no tiling) passes."""
+    if tile is not None and int(tile) < MIN_TILE:
+        raise ValueError(f"tiles must be at least {MIN_TILE} pixels, got {tile}")
+
+
 def _spans(n: int, tile: int) -> list[tuple[int, int]]:
     """Start and length of the tiles along a side of ``n`` pixels.
 
@@ -501,8 +508,7 @@ def load_collection(
         Nothing could be read, or a source is bad and ``skip_bad`` is False.
         Its ``failures`` names every bad file.
     """
-    if tile is not None and int(tile) < MIN_TILE:
-        raise ValueError(f"tiles must be at least {MIN_TILE} pixels, got {tile}")
+    check_tile(tile)
     folder = None
     if isinstance(sources, (str, os.PathLike)):
         p = Path(sources)

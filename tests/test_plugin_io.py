@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
+import pytest
 
 from napari_featann._plugin_io import get_reader
-from napari_featann.io import save_session
+from napari_featann.io import SessionFileError, save_session
 from napari_featann.session import Session
 
 
@@ -22,3 +25,34 @@ def test_the_reader_puts_each_tile_at_its_place_in_the_scene(tmp_path):
             assert list(attrs["contrast_limits"]) == s.images[0].meta["range"]
     corners = [(0, 0), (0, 128), (128, 0), (128, 128)]
     assert places["image"] == corners and places["labels"] == corners
+
+
+def _tiny_session(tmp_path, name="s"):
+    s = Session.from_sources([np.zeros((16, 16), np.uint8)], names=["a"])
+    return s, save_session(s, tmp_path / name)
+
+
+def test_the_reader_leaves_files_that_are_not_sessions_to_other_readers(tmp_path):
+    text = tmp_path / "notes.featann"
+    text.write_text("not a session")
+    other_zip = tmp_path / "other.featann"  # a zip, but no session metadata in it
+    with zipfile.ZipFile(other_zip, "w") as zf:
+        zf.writestr("data.npy", b"whatever")
+    cut = tmp_path / "cut.featann"  # a session file cut short
+    _s, path = _tiny_session(tmp_path)
+    cut.write_bytes(path.read_bytes()[:200])
+    folder = tmp_path / "folder.featann"
+    folder.mkdir()
+    for bad in (text, other_zip, cut, folder):
+        assert get_reader(str(bad)) is None, bad
+    assert get_reader(str(path)) is not None and get_reader([str(path)]) is not None
+
+
+def test_a_claimed_file_that_fails_to_read_names_the_file(tmp_path):
+    bad = tmp_path / "broken.featann"  # has the metadata entry, but it is not JSON
+    np.savez(bad, __meta__=np.frombuffer(b"garbage", np.uint8))
+    bad = bad.with_name("broken.featann.npz").rename(bad)
+    reader = get_reader(str(bad))
+    assert reader is not None
+    with pytest.raises(SessionFileError, match=r"broken\.featann"):
+        reader(str(bad))

@@ -10,6 +10,7 @@ up. The writer finds that Session again in the layers' metadata. Imports no Qt.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +19,32 @@ __all__ = ["get_reader", "image_placement", "read_session", "session_layer_data"
 
 _SUFFIX = ".featann"
 _TRANSPARENT = "transparent"
+_META_ENTRY = "__meta__.npy"  # the JSON document of io.session_snapshot, stored as an npy
 
 
 def get_reader(path):
-    """Return :func:`read_session` for one ``.featann`` file, else None (npe2 reader)."""
+    """Return :func:`read_session` for one ``.featann`` session file, else None (npe2 reader).
+
+    A file named ``.featann`` that is not a session (not a zip archive, or one
+    without the session's metadata entry) is left to other readers; the check
+    reads the archive's directory only, never its arrays.
+    """
     if isinstance(path, (list, tuple)):
         if len(path) != 1:
             return None
         path = path[0]
-    if not str(path).lower().endswith(_SUFFIX):
+    if not str(path).lower().endswith(_SUFFIX) or not _looks_like_session(path):
         return None
     return read_session
+
+
+def _looks_like_session(path) -> bool:
+    """Whether ``path`` is a zip archive holding a session's ``__meta__`` entry."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return _META_ENTRY in zf.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def image_placement(meta: dict) -> dict:
@@ -93,12 +109,25 @@ def session_layer_data(session) -> list[tuple]:
 
 
 def read_session(path) -> list[tuple]:
-    """Read a session file into layer data tuples (raises SessionFileError on a bad file)."""
-    from .io import load_session
+    """Read a session file into layer data tuples.
+
+    Raises
+    ------
+    SessionFileError
+        The file is not a readable session; the message names the file.
+    """
+    from .io import SessionFileError, load_session
 
     if isinstance(path, (list, tuple)):
         path = path[0]
-    return session_layer_data(load_session(path))
+    path = Path(path)
+    try:
+        session = load_session(path)
+    except SessionFileError as exc:
+        if str(path) in str(exc):
+            raise
+        raise SessionFileError(f"{path}: {exc}") from None
+    return session_layer_data(session)
 
 
 def write_session(path: str | os.PathLike, layer_data: list[tuple]) -> list[str]:

@@ -7,8 +7,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from napari_featann._plugin_io import get_reader
-from napari_featann.io import SessionFileError, save_session
+from napari_featann._plugin_io import get_reader, session_layer_data, write_session
+from napari_featann.io import SessionFileError, load_session, save_session
 from napari_featann.session import Session
 
 
@@ -28,8 +28,8 @@ def test_the_reader_puts_each_tile_at_its_place_in_the_scene(tmp_path):
 
 
 def _tiny_session(tmp_path, name="s"):
-    s = Session.from_sources([np.zeros((16, 16), np.uint8)], names=["a"])
-    return s, save_session(s, tmp_path / name)
+    s = Session.from_sources([np.zeros((16, 16), np.uint8)], names=[name])
+    return save_session(s, tmp_path / name)
 
 
 def test_the_reader_leaves_files_that_are_not_sessions_to_other_readers(tmp_path):
@@ -39,7 +39,7 @@ def test_the_reader_leaves_files_that_are_not_sessions_to_other_readers(tmp_path
     with zipfile.ZipFile(other_zip, "w") as zf:
         zf.writestr("data.npy", b"whatever")
     cut = tmp_path / "cut.featann"  # a session file cut short
-    _s, path = _tiny_session(tmp_path)
+    path = _tiny_session(tmp_path)
     cut.write_bytes(path.read_bytes()[:200])
     folder = tmp_path / "folder.featann"
     folder.mkdir()
@@ -56,3 +56,16 @@ def test_a_claimed_file_that_fails_to_read_names_the_file(tmp_path):
     assert reader is not None
     with pytest.raises(SessionFileError, match=r"broken\.featann"):
         reader(str(bad))
+
+
+def test_the_writer_refuses_layers_of_two_sessions_and_writes_nothing(tmp_path):
+    first = session_layer_data(load_session(_tiny_session(tmp_path, "first")))
+    second = session_layer_data(load_session(_tiny_session(tmp_path, "second")))
+    layers = first + second
+    out = tmp_path / "both.featann"
+    with pytest.raises(ValueError, match="2 different featann sessions"):
+        write_session(str(out), layers)
+    assert not out.exists()
+    # the layers of one session are saved
+    assert write_session(str(out), second) == [str(out)]
+    assert load_session(out).images[0].name == "second"

@@ -136,15 +136,25 @@ def write_session(path: str | os.PathLike, layer_data: list[tuple]) -> list[str]
     Raises
     ------
     ValueError
-        None of the layers belongs to a featann session.
+        None of the layers belongs to a featann session, or they belong to
+        more than one (nothing is written then).
     """
     from .io import save_session
 
+    sessions = {}  # by identity: one Session object is one session
     for _data, attributes, _kind in layer_data:
         session = (attributes.get("metadata") or {}).get("featann_session")
         if session is not None:
-            return [str(save_session(session, Path(path)))]
-    raise ValueError(
-        "none of these layers belongs to a featann session; "
-        "select the layers made by the Feature Space Annotation widget"
-    )
+            sessions.setdefault(id(session), session)
+    if len(sessions) > 1:
+        raise ValueError(
+            f"these layers belong to {len(sessions)} different featann sessions; "
+            "select the layers of one session to save it"
+        )
+    if not sessions:
+        raise ValueError(
+            "none of these layers belongs to a featann session; "
+            "select the layers made by the Feature Space Annotation widget"
+        )
+    (session,) = sessions.values()
+    return [str(save_session(session, Path(path)))]

@@ -12,17 +12,25 @@ from napari_featann.io import SessionFileError, load_session, save_session
 from napari_featann.session import Session
 
 
+def _napari_layers(path) -> list:
+    """The layers napari makes of what the reader returns (layers, or data tuples)."""
+    from napari.layers import Layer
+
+    out = get_reader(str(path))(str(path))
+    return [item if isinstance(item, Layer) else Layer.create(*item) for item in out]
+
+
 def test_the_reader_puts_each_tile_at_its_place_in_the_scene(tmp_path):
     rng = np.random.default_rng(0)
     scene = (rng.random((200, 200)) * 4000).astype(np.uint16)
     s = Session.from_sources([scene], names=["scene"], tile=128)
     path = save_session(s, tmp_path / "tiles")
-    layers = get_reader(str(path))(str(path))
     places = {}
-    for _data, attrs, kind in layers:
-        places.setdefault(kind, []).append(tuple(attrs.get("translate", (0, 0))))
+    for layer in _napari_layers(path):
+        kind = type(layer).__name__.lower()
+        places.setdefault(kind, []).append(tuple(layer.translate))
         if kind == "image":  # the tiles of one scene share its contrast
-            assert list(attrs["contrast_limits"]) == s.images[0].meta["range"]
+            assert list(layer.contrast_limits) == s.images[0].meta["range"]
     corners = [(0, 0), (0, 128), (128, 0), (128, 128)]
     assert places["image"] == corners and places["labels"] == corners
 
@@ -69,3 +77,16 @@ def test_the_writer_refuses_layers_of_two_sessions_and_writes_nothing(tmp_path):
     # the layers of one session are saved
     assert write_session(str(out), second) == [str(out)]
     assert load_session(out).images[0].name == "second"
+
+
+def test_the_reader_s_segments_layer_cannot_be_painted(tmp_path):
+    s = Session.from_sources([np.zeros((16, 16), np.uint8)], names=["a"])
+    s.partition_params.regions = 4
+    s.partition()
+    path = save_session(s, tmp_path / "seg")
+    layers = {la.metadata["featann_role"]: la for la in _napari_layers(path)}
+    segments, classes = layers["segments"], layers["classes"]
+    assert not segments.editable
+    segments.mode = "paint"  # napari keeps a read-only layer out of its painting modes
+    assert segments.mode == "pan_zoom"
+    assert classes.editable  # painting classes is labelling, allowed

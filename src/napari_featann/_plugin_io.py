@@ -2,9 +2,10 @@
 
 The reader returns, per image, an Image layer, a "<name> classes" Labels
 layer whose data is the session's class mask, and a "<name> segments"
-Labels layer; each layer carries the loaded Session in
+Labels layer, read-only; each layer carries the loaded Session in
 ``metadata["featann_session"]`` so the Feature Space Annotation dock picks it
-up. The writer finds that Session again in the layers' metadata. Imports no Qt.
+up. The writer finds that Session again in the layers' metadata. Imports no Qt
+(napari's layers only when a file is read).
 """
 
 from __future__ import annotations
@@ -108,8 +109,14 @@ def session_layer_data(session) -> list[tuple]:
     return out
 
 
-def read_session(path) -> list[tuple]:
-    """Read a session file into layer data tuples.
+def read_session(path) -> list:
+    """Read a session file into napari layers (the npe2 reader function).
+
+    The layers of :func:`session_layer_data` are made here rather than left to
+    napari as data tuples, since a tuple cannot say that the segments layer is
+    read-only (``editable`` is no argument of a Labels layer): painting in it
+    would change the session's partition. napari adds the layers a reader
+    returns since 0.5.6.
 
     Raises
     ------
@@ -127,7 +134,15 @@ def read_session(path) -> list[tuple]:
         if str(path) in str(exc):
             raise
         raise SessionFileError(f"{path}: {exc}") from None
-    return session_layer_data(session)
+    from napari.layers import Layer
+
+    layers = []
+    for data, attributes, kind in session_layer_data(session):
+        layer = Layer.create(data, attributes, kind)
+        if attributes["metadata"]["featann_role"] == "segments":
+            layer.editable = False  # the dock keeps it so when it adopts the layer
+        layers.append(layer)
+    return layers
 
 
 def write_session(path: str | os.PathLike, layer_data: list[tuple]) -> list[str]:

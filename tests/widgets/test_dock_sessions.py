@@ -205,6 +205,8 @@ def test_session_files(dock, qtbot, session_file, tmp_path):
     s2 = dock.session
     assert np.all(s2.segment_class[s2.segments.rows_of(ids)] == cid)
     assert dock.layers_for(0)[1].data is s2.class_masks[0]
+    segments = dock.layers.get(0, "segments")  # the reader's, adopted, and still read-only
+    assert segments.metadata["featann_session"] is s2 and not segments.editable
 
     # the writer finds the session in the layers' metadata
     from napari_featann._plugin_io import write_session
@@ -242,6 +244,8 @@ def test_save_and_open_in_the_background(dock, qtbot, session_file, tmp_path):
     for a, b in zip(s2.class_masks, saved_masks):
         np.testing.assert_array_equal(a, b)
     assert dock.layers_for(0)[1].data is s2.class_masks[0]
+    segments = dock.layers.get(0, "segments")  # the reader's, adopted, and still read-only
+    assert segments.metadata["featann_session"] is s2 and not segments.editable
 
     # a bad file read in the background: an error, and the session shown stays
     bad = tmp_path / "bad.featann"

@@ -16,11 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["get_reader", "image_placement", "read_session", "session_layer_data", "write_session"]
+__all__ = [
+    "META_READ_PAINT",
+    "get_reader",
+    "image_placement",
+    "read_session",
+    "session_layer_data",
+    "write_session",
+]
 
 _SUFFIX = ".featann"
 _TRANSPARENT = "transparent"
 _META_ENTRY = "__meta__.npy"  # the JSON document of io.session_snapshot, stored as an npy
+META_READ_PAINT = "featann_read_paint"  # napari's paint events in a classes layer until adopted
 
 
 def get_reader(path):
@@ -116,7 +124,9 @@ def read_session(path) -> list:
     napari as data tuples, since a tuple cannot say that the segments layer is
     read-only (``editable`` is no argument of a Labels layer): painting in it
     would change the session's partition. napari adds the layers a reader
-    returns since 0.5.6.
+    returns since 0.5.6. A classes layer records what is painted in it
+    (``metadata[META_READ_PAINT]``) until the dock adopts it and takes those
+    pixels as painted by hand.
 
     Raises
     ------
@@ -139,10 +149,25 @@ def read_session(path) -> list:
     layers = []
     for data, attributes, kind in session_layer_data(session):
         layer = Layer.create(data, attributes, kind)
-        if attributes["metadata"]["featann_role"] == "segments":
+        role = attributes["metadata"]["featann_role"]
+        if role == "segments":
             layer.editable = False  # the dock keeps it so when it adopts the layer
+        elif role == "classes":
+            _record_paint(layer)
         layers.append(layer)
     return layers
+
+
+def _record_paint(layer) -> None:
+    """Keep napari's paint events of ``layer`` in its metadata, until someone pops the list."""
+    layer.metadata[META_READ_PAINT] = []
+
+    def record(event) -> None:
+        atoms = layer.metadata.get(META_READ_PAINT)
+        if atoms is not None:
+            atoms.extend(event.value)
+
+    layer.events.paint.connect(record)
 
 
 def write_session(path: str | os.PathLike, layer_data: list[tuple]) -> list[str]:

@@ -396,3 +396,43 @@ def test_closing_the_dock_gives_the_classes_layers_napari_s_own_undo(dock, sessi
     keys.release_key("Control-Z")
     assert np.array_equal(s.segment_class, before)  # the closed session is not undone
     assert classes.data[5, 5] != 7  # napari undid its own brush stroke
+
+
+def test_paint_in_the_reader_s_classes_layer_before_the_dock_counts_as_hand_paint(
+    make_napari_viewer, session_file, tmp_path, monkeypatch
+):
+    from napari_featann._widgets.dock import FeatureSpaceWidget
+    from napari_featann.io import load_session, save_session
+
+    monkeypatch.setenv("FEATANN_HOME", str(tmp_path))
+    s = load_session(session_file)
+    sky, sea = s.add_class("sky"), s.add_class("sea")
+    ids = s.segments.ids[s.segments.image == 0]
+    s.assign(ids, sky)
+    # out of step, as after Start with earlier labels: pixels keep a class their segment lost
+    s.segment_class[s.segments.rows_of(ids[:1])] = 0
+    stale = np.zeros(s.class_masks[0].shape, bool)
+    stale.ravel()[s.segment_pixels(int(ids[0]))[1]] = True
+    path = save_session(s, tmp_path / "out_of_step")
+
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-featann")
+    (classes,) = [la for la in viewer.layers if la.name == f"{s.images[0].name} classes"]
+    as_read = classes.data.copy()
+    classes.brush_size = 5
+    classes.paint((20, 30), sea)  # napari's brush, before any dock
+    painted = classes.data != as_read
+    classes.paint((60, 60), sea)  # and a stroke undone in napari: no paint left there
+    classes.undo()
+    assert painted.any() and np.array_equal(classes.data != as_read, painted)
+
+    dock = FeatureSpaceWidget(viewer)  # adopts the opened session
+    try:
+        s2 = dock.session
+        assert s2 is classes.metadata["featann_session"]
+        assert np.array_equal(s2.manual_masks[0], painted) and dock.dirty
+        dock.assign(ids, 0)  # relabelling the segments leaves the hand paint alone…
+        assert np.all(s2.class_masks[0][painted] == sea)
+        assert np.all(s2.class_masks[0][stale & ~painted] == 0)  # …but not stale pixels
+    finally:
+        dock.teardown()

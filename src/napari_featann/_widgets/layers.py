@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
+from types import SimpleNamespace
 
 import numpy as np
 
-from .._plugin_io import image_placement
+from .._plugin_io import META_READ_PAINT, image_placement
 
 __all__ = ["META_INDEX", "META_ROLE", "META_SESSION", "ROLES", "LayerSet", "class_colormap"]
 
@@ -124,6 +125,34 @@ def paint_atoms_to_flat(atoms, shape: tuple[int, int]) -> tuple[np.ndarray, np.n
     return np.concatenate(flats).astype(np.int64), np.concatenate(olds), np.concatenate(news)
 
 
+def paint_since_read(atoms, data: np.ndarray) -> list:
+    """What napari's paint ``atoms`` changed in ``data`` since it was read, as one history atom.
+
+    A pixel's first recorded old value is its class in the file; only the
+    pixels whose class now differs from it count (a stroke undone in napari,
+    or painted over with the old class, leaves nothing).
+
+    Parameters
+    ----------
+    atoms : sequence of napari history atoms
+        Every ``Labels.events.paint`` value since ``data`` was read, in order.
+    data : ndarray
+        The class mask they were painted into, as it is now.
+
+    Returns
+    -------
+    list
+        ``[(indices, old, new)]`` for :func:`paint_atoms_to_flat`, or empty.
+    """
+    flat, old, _new = paint_atoms_to_flat(atoms, data.shape)
+    flat, first = np.unique(flat, return_index=True)
+    was, now = old[first], data.ravel()[flat]
+    keep = now != was
+    if not keep.any():
+        return []
+    return [(np.unravel_index(flat[keep], data.shape), was[keep], now[keep])]
+
+
 class LayerSet:
     """Creates, shows and refreshes the layers of one session in a viewer.
 
@@ -162,7 +191,11 @@ class LayerSet:
             self._register(i, "image", layer, owned=False)
         for layer in adopt:
             md = layer.metadata
-            self._register(int(md[META_INDEX]), md[META_ROLE], layer, owned=True)
+            i, role, atoms = int(md[META_INDEX]), md[META_ROLE], md.pop(META_READ_PAINT, None)
+            self._register(i, role, layer, owned=True)
+            painted = paint_since_read(atoms, layer.data) if role == "classes" and atoms else []
+            if painted:  # painted before the dock took the layer: hand paint all the same
+                self._on_paint(i, SimpleNamespace(value=painted))
         self.current = 0
 
     def retag(self, session) -> None:

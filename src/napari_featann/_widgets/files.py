@@ -8,26 +8,99 @@ helpers. Errors never lose anything: a failed load keeps the current session.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog
 
-__all__ = ["SessionFilesMixin", "default_autosave_path"]
+__all__ = ["SessionFilesMixin", "default_autosave_path", "session_key"]
 
-AUTOSAVE_NAME = "featann-autosave.featann"
+AUTOSAVE_NAME = "featann-autosave-{key}.featann"  # next to the images
+HOME_AUTOSAVE_NAME = "autosave-{hint}{key}.featann"  # in ~/.featann or $FEATANN_HOME
+
+
+def _plain(value):
+    """Ints, or lists of ints, as Python values (a tuple and a reloaded list read alike)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
+        return [int(v) for v in value]
+    return int(value)
+
+
+def _image_key(rec) -> str:
+    """What identifies one image of a session, as text (source, plane, tile, bands)."""
+    where = [_plain(rec.meta.get(k)) for k in ("plane", "tile", "bands")]
+    if rec.path:
+        return repr([os.path.abspath(rec.path), *where])
+    import hashlib
+
+    import numpy as np
+
+    data = np.asarray(rec.data)
+    flat = data.reshape(-1)
+    sample = np.ascontiguousarray(flat[:: max(1, flat.size // 4096)])  # cheap, content-bound
+    return repr(
+        [rec.name, list(data.shape), str(data.dtype), hashlib.sha1(sample).hexdigest(), *where]
+    )
+
+
+def session_key(session) -> str:
+    """A short hash that names a session's set of images (order does not matter).
+
+    Built from each image's absolute source path (or, for an image given as an
+    array, its name, shape and a sample of its pixels), its plane, its tile
+    window and its bands, so it is the same whenever the same images are read
+    with the same *Tiles* and *Bands* settings, and differs for another subset.
+
+    Parameters
+    ----------
+    session : Session
+
+    Returns
+    -------
+    str
+        Ten hexadecimal digits.
+    """
+    import hashlib
+
+    text = "\n".join(sorted(_image_key(r) for r in session.images))
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
 def default_autosave_path(session) -> Path:
-    """Next to the images when they come from one writable folder, else ``~/.featann/``."""
+    """Where a session autosaves unless told otherwise: one file per set of images.
+
+    Next to the images as ``featann-autosave-<key>.featann`` when they all come
+    from one writable folder, else ``autosave-<folder or image>-<key>.featann``
+    in ``$FEATANN_HOME`` (default ``~/.featann/``), ``<key>`` being
+    :func:`session_key`: two sessions over other images (another subset of one
+    folder, another napari window) never share the file, and the same images
+    read again find theirs.
+
+    Parameters
+    ----------
+    session : Session
+
+    Returns
+    -------
+    Path
+    """
+    key = session_key(session)
     folders = {str(Path(r.path).parent) for r in session.images if r.path}
     if len(folders) == 1 and all(r.path for r in session.images):
         folder = Path(folders.pop())
         if os.access(folder, os.W_OK):
-            return folder / AUTOSAVE_NAME
+            return folder / AUTOSAVE_NAME.format(key=key)
+    if folders:
+        hint = Path(sorted(folders)[0]).name
+    else:
+        hint = session.images[0].name if session.images else ""
+    hint = re.sub(r"[^A-Za-z0-9_.-]+", "_", hint).strip("._")[:40]
     env = os.environ.get("FEATANN_HOME")
     home = Path(env) if env else Path.home() / ".featann"
-    return home / "autosave.featann"
+    return home / HOME_AUTOSAVE_NAME.format(hint=f"{hint}-" if hint else "", key=key)
 
 
 class SessionFilesMixin:
@@ -212,12 +285,30 @@ class SessionFilesMixin:
         self._run("open session", read, show, sync=wait or None)
         return shown[0] if shown else None
 
-    def _keep_unsaved(self) -> None:
-        """Autosave the current session if it has unsaved changes (before replacing it)."""
+    def _keep_unsaved(self) -> Path | None:
+        """Autosave the current session if it has unsaved changes (before replacing it).
+
+        Returns the file written, or None.
+        """
         if self.session is not None and self.dirty:
             out = self.autosave()
             if out is not None:
                 self._info(f"unsaved changes of the previous session were autosaved to {out}")
+            return out
+        return None
+
+    def found_autosave(self) -> Path | None:
+        """The autosave of the images shown, when one exists (see :func:`default_autosave_path`)."""
+        if self.session is None or not self.session.images:
+            return None
+        path = default_autosave_path(self.session)
+        return path if path.is_file() else None
+
+    def _offer_autosave(self, just_written: Path | None = None) -> None:
+        """Tell the user that these images have an autosave, which Open session… restores."""
+        path = self.found_autosave()
+        if path is not None and path != just_written:
+            self._info(f"these images have an autosave, {path}: Open session… restores it")
 
     def export_masks(self, folder: str | os.PathLike | None = None, fmt: str = "png"):
         """Write one class mask per image plus a legend (a folder dialog when None)."""

@@ -240,7 +240,7 @@ class InputsMixin:
         session : Session, optional
             What the pipeline made of ``loaded.session`` (default: that session).
         """
-        self._keep_unsaved()
+        kept = self._keep_unsaved()
         here = self.viewer.layers  # a layer removed meanwhile is not reused
         self.set_session(session or loaded.session,
                          {i: la for i, la in loaded.source_layers.items() if la in here})  # fmt: skip
@@ -249,6 +249,7 @@ class InputsMixin:
         self.select_listed(loaded.layers)
         self.session_path = None
         self.dirty = False
+        self._offer_autosave(kept)
 
     def select_listed(self, layers=()) -> None:
         """Select exactly ``layers`` in the input list (none: clear the selection).

@@ -152,3 +152,31 @@ def test_knn_proposals_need_two_labelled_classes():
     props = knn_proposals(x, only0, k=1)
     assert [p.class_id for p in props] == [0, 1]
     assert deep0 in props[0].indices and deep1 in props[1].indices
+
+
+def test_knn_proposals_propose_a_rare_class_in_its_own_cluster():
+    """A class of 3 examples can never hold 8 of 10 votes: it is judged at its own scale."""
+    rng = np.random.default_rng(0)
+    d = 8
+    centres = 10 * np.eye(d)[:3]  # big class 1, big class 2, rare class 5: apart in angle
+    sizes, spread = (60, 60, 8), (1.0, 1.0, 0.5)  # the rare, tight cluster: 3 labelled
+    x = np.vstack([c + s * rng.normal(size=(n, d)) for c, n, s in zip(centres, sizes, spread)])
+    truth = np.repeat([1, 2, 5], sizes)
+    labels = truth.copy()
+    labels[30:60] = labels[90:120] = -1  # half of each big class unlabelled
+    labels[123:] = -1
+    assert np.count_nonzero(labels == 5) == 3
+    props = {p.class_id: p for p in knn_proposals(x, labels, k=10, min_agreement=0.8)}
+    assert sorted(props) == [1, 2, 5]
+    np.testing.assert_array_equal(props[5].indices, np.arange(123, 128))
+    assert np.all(props[5].confidence >= 0.8)
+    for c in (1, 2):  # the big classes' clusters still get their class, from the vote
+        np.testing.assert_array_equal(truth[props[c].indices], c)
+        assert len(props[c]) == 30
+        assert np.all(props[c].confidence >= 0.8)
+
+    # a rare class mixed into a big cluster, as near as the big class's examples: no proposal
+    mixed = labels.copy()
+    mixed[[0, 1, 2]] = 5  # three examples of the big class 1 relabelled 5
+    proposed = {p.class_id: p.indices for p in knn_proposals(x, mixed, k=10, min_agreement=0.8)}
+    assert not np.isin(np.arange(30, 60), proposed.get(5, [])).any()

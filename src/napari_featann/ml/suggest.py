@@ -371,6 +371,32 @@ class Proposal:
         return len(self.indices)
 
 
+def _isolated_runs(nn_cls: np.ndarray, nn_sim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The class of each row's nearest neighbours, judged at their own distance.
+
+    For each row (neighbours sorted by decreasing cosine similarity), the run
+    of its first ``j`` neighbours that share the nearest one's class ``c``
+    sets a radius: the (Euclidean, on the unit sphere) distance ``rho`` of
+    the ``j``-th. The agreement is ``j`` over the number of neighbours within
+    ``2 * rho``: 1 when no other class comes that near, less when other
+    classes' examples lie about as near as the run's.
+
+    Returns
+    -------
+    cls : (n,) array of int
+        The run's class index (that of the nearest neighbour).
+    agreement : (n,) array of float64
+    """
+    if nn_cls.shape[1] == 0:
+        return np.zeros(len(nn_cls), np.int64), np.zeros(len(nn_cls))
+    cls = nn_cls[:, 0]
+    run = np.cumprod(nn_cls == cls[:, None], axis=1).sum(1)  # >= 1
+    dist2 = np.maximum(2.0 - 2.0 * nn_sim.astype(np.float64), 0.0)  # chord distance squared
+    rho2 = np.take_along_axis(dist2, (run - 1)[:, None], axis=1)
+    within = (dist2 <= 4.0 * rho2 + 1e-9).sum(1)  # (2 rho) ** 2, with rounding slack
+    return cls, run / within
+
+
 def knn_proposals(
     features: np.ndarray,
     labels: np.ndarray,
@@ -384,6 +410,15 @@ def knn_proposals(
     holds at least ``min_agreement`` of the votes. Proposals are grouped by
     class so the UI can accept or reject one group in one action. Nothing is
     applied here.
+
+    A class with fewer than ``min_agreement * k`` labelled segments can never
+    hold that share of ``k`` votes, so it is judged at its own scale instead:
+    a segment not proposed by the vote, whose nearest labelled neighbours
+    (``j`` of them, ``j`` at most that class's size) are of that class, is
+    proposed for it when they make up at least ``min_agreement`` of the
+    labelled segments within twice the distance of the ``j``-th (a rare class
+    labelled in a cluster of its own thus gets that cluster's segments). The
+    proposals of classes with enough labelled segments are the vote's alone.
 
     Parameters
     ----------
@@ -403,7 +438,8 @@ def knn_proposals(
         One per class that received proposals, by ascending class id. Empty
         when fewer than two classes are labelled (the neighbours of every
         segment would then agree, whatever the segment) or nothing is
-        unlabelled.
+        unlabelled. A confidence is the vote's share, or for a rare class
+        the share described above.
 
     Examples
     --------
@@ -415,12 +451,25 @@ def knn_proposals(
     labels = _as_labels(labels, len(x))
     if not 0.0 < min_agreement <= 1.0:
         raise ValueError(f"min_agreement must be in (0, 1], got {min_agreement}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
     lab = labels >= 0
     if len(np.unique(labels[lab])) < 2 or lab.all():
         return []
-    pred, share = knn_predict(x, lab, labels, ~lab, k)
-    unl = np.flatnonzero(~lab)
+    ref, unl = np.flatnonzero(lab), np.flatnonzero(~lab)
+    classes, ref_cls, sizes = np.unique(labels[ref], return_inverse=True, return_counts=True)
+    nn_idx, nn_sim = _topk_cosine(x[unl], x[ref], k)
+    nn_cls = ref_cls[nn_idx]
+    winner, share = _vote(nn_cls, nn_sim, len(classes))
     keep = share >= min_agreement - 1e-9
+    rare = sizes < min_agreement * nn_idx.shape[1] - 1e-9  # the vote can never propose them
+    if rare.any() and not keep.all():
+        run_cls, agreement = _isolated_runs(nn_cls, nn_sim)
+        extra = ~keep & rare[run_cls] & (agreement >= min_agreement - 1e-9)
+        winner = np.where(extra, run_cls, winner)
+        share = np.where(extra, agreement, share)
+        keep |= extra
+    pred = classes[winner]
     out = []
     for c in np.unique(pred[keep]):
         sel = keep & (pred == c)

@@ -62,3 +62,33 @@ def test_a_trained_head_re_embeds_segments_added_after_training(session):
     assert refined.shape == (len(trained) + 2, trained.shape[1])
     np.testing.assert_allclose(refined[: len(trained)], trained, atol=1e-6)
     np.testing.assert_allclose(refined[-2:], session.metric_state[1].embed(extra), atol=1e-6)
+
+
+def test_features_that_are_not_finite_are_refused_by_name(session):
+    """One NaN row would make the head's output, and the layout, NaN for every segment."""
+    from napari_featann.ml.metric import train_head
+
+    session.project()
+    layout = session.embedding.copy()
+    rows = np.flatnonzero(session.segment_class == 0)[[2, 5]]  # two unlabelled segments
+    session.features[rows[0]] = np.nan
+    session.features[rows[1], 3] = np.inf
+    named = [f"{session.segments.ids[r]} (image {'ab'[session.segments.image[r]]!r})" for r in rows]
+    with pytest.raises(ValueError, match="metric learning refused: 2 segments") as err:
+        learning.train_metric(session, "head", epochs=2)
+    assert all(name in str(err.value) for name in named)
+    with pytest.raises(ValueError, match="metric learning refused"):  # not only via UMAP
+        learning.train_metric(session, "head", reproject=False, epochs=2)
+    assert session.metric_state is None and session.refined_features is None
+    np.testing.assert_array_equal(session.embedding, layout)  # nothing changed
+    with pytest.raises(ValueError, match="projection refused: 2 segments"):
+        session.project()
+    np.testing.assert_array_equal(session.embedding, layout)
+    labels = session.ml_labels()
+    with pytest.raises(ValueError, match=rf"rows \[{rows[0]}, {rows[1]}\]"):
+        train_head(session.features, labels, epochs=1, samples_per_epoch=32)
+
+    # the same run on finite features trains and gives a finite layout
+    session.features[rows] = session.features[rows[::-1] - 1]
+    learning.train_metric(session, "head", epochs=2)
+    assert np.isfinite(session.refined_features).all() and np.isfinite(session.embedding).all()

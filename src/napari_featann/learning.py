@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .core.progress import Progress, ensure_progress
+from .finite import require_finite_features
 from .session import Session
 
 __all__ = [
@@ -143,6 +144,7 @@ def train_metric(session: Session, mode: str = "head", progress: Progress | None
     labels = session.ml_labels()
     t0 = time.perf_counter()
     if mode == "head":
+        require_finite_features(session, session.features, "metric learning")
         with _torch_threads(1):  # tiny steps: a second thread only spins (measured 5 s vs 35+ s)
             head = metric.train_head(session.features, labels, seed=seed, progress=progress,
                                      **kwargs)  # fmt: skip

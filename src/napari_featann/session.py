@@ -24,6 +24,7 @@ from .core.partition import Hierarchy, PartitionParams, build_hierarchy, cut_hie
 from .core.progress import Progress, ensure_progress
 from .core.regions import SegmentTable, offset_labels, table_from_label_images
 from .core.selection import points_in_box, points_in_polygon
+from .finite import require_finite_features
 from .params import PALETTE, ClassInfo, FeatureParams, ProjectionParams, hex_color
 from .structure import Structure as _Structure
 from .structure import held_bytes as _held_bytes
@@ -346,6 +347,7 @@ class Session:
         feats = self.features if features is None else features
         if feats is None:
             raise RuntimeError("extract features first")
+        require_finite_features(self, feats, "projection")  # one NaN row poisons the layout
         pp = self.projection_params
         projector = Projector(pp.n_neighbors, pp.min_dist, pp.target_weight, pp.pca_dim,
                               seed=pp.seed)  # fmt: skip

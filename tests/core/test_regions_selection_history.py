@@ -3,7 +3,7 @@ import pytest
 
 from napari_featann.core.history import Action, History
 from napari_featann.core.regions import SegmentTable, offset_labels, table_from_label_images
-from napari_featann.core.selection import points_in_box, points_in_polygon
+from napari_featann.core.selection import new_points, points_in_box, points_in_polygon
 
 
 def test_table_columns():
@@ -34,6 +34,14 @@ def test_box_and_lasso():
     assert points_in_polygon(pts, tri).tolist() == [0, 1, 4]
     with pytest.raises(ValueError):
         points_in_polygon(pts, [[0, 0], [1, 1]])
+
+
+def test_new_points_are_the_positions_not_there_before():
+    old = np.array([[0, 0], [1, 1], [2, 2]], np.float32)
+    new = np.array([[2, 2], [0, 0], [1, 2], [1, 1.5]], np.float32)  # x alone or y alone: new
+    assert new_points(old, new).tolist() == [2, 3]
+    assert new_points(np.zeros((0, 2)), new).tolist() == [0, 1, 2, 3]
+    assert new_points(old, np.zeros((0, 2))).size == 0
 
 
 def test_history_undo_redo_and_limit():

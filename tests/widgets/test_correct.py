@@ -251,3 +251,30 @@ def test_opening_another_session_drops_the_clicks_on_the_shown_one(dock, squares
     dock.merge_button.click()  # the clicks were on the other session's segments
     assert "at least two" in dock.last_error
     assert np.array_equal(other.label_images[0], before) and not other.history.can_undo
+
+
+def test_split_merge_and_undo_keep_the_scatter_view(dock, squares):
+    """A structural edit keeps the zoom and pan, unless its new points fall out of view."""
+    s, _left = squares
+    dock.set_session(s)
+    dock.scatter.set_camera_rect(0.7, 0.7, 1.3, 1.3)  # zoomed in on the segment to split
+    view = dock.scatter.camera_rect()
+    dock.set_split_mode(True)
+    dock.add_click(20, 20, positive=True)
+    dock.add_click(20, 40, positive=False)
+    neg_id, pos_id = dock.confirm_split(sync=True).result
+    assert len(dock.scatter.points) == 3
+    np.testing.assert_allclose(dock.scatter.camera_rect(), view)
+    dock.undo()
+    np.testing.assert_allclose(dock.scatter.camera_rect(), view)
+    dock.redo()
+    np.testing.assert_allclose(dock.scatter.camera_rect(), view)
+    dock.merge_selected([neg_id, pos_id], sync=True)
+    np.testing.assert_allclose(dock.scatter.camera_rect(), view)
+    dock.set_split_mode(False)
+
+    dock.scatter.set_camera_rect(-0.2, -0.2, 0.2, 0.2)  # away from where the parts go
+    dock.undo()  # the two parts come back, out of view: the scatter shows all points
+    x0, y0, x1, y1 = dock.scatter.camera_rect()
+    pts = dock.scatter.points
+    assert (pts >= (x0, y0)).all() and (pts <= (x1, y1)).all()

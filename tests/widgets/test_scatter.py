@@ -561,3 +561,26 @@ def test_points_drawn_as_discs_of_their_colour(view):
     assert bounds == (0.0, 10.0)
     with pytest.raises(ValueError):
         view._markers.set_data(np.zeros((3, 4)))
+
+
+def test_set_points_keep_view_keeps_the_camera_unless_the_new_points_are_out_of_it(
+    loaded, clusters
+):
+    xy, _ = clusters
+    loaded.set_camera_rect(8.5, -1.5, 11.5, 1.5)
+    view = loaded.camera_rect()
+    inside = np.concatenate([xy[1:], [(10.2, 0.3)]])  # one point gone, one new in view
+    loaded.set_points(inside, solid(len(inside)), keep_view=True)
+    np.testing.assert_allclose(loaded.camera_rect(), view)
+    loaded.set_points(xy, solid(len(xy)))  # without keep_view: fitted
+    assert loaded.camera_rect()[0] < -1
+    loaded.set_camera_rect(8.5, -1.5, 11.5, 1.5)
+    outside = np.concatenate([xy, [(-3.0, 6.0)]])  # the new point out of view: fitted
+    loaded.set_points(outside, solid(len(outside)), keep_view=True)
+    x0, y0, x1, y1 = loaded.camera_rect()
+    assert x0 < -3 < 11 < x1 and y0 < -1 < 8 < y1
+    loaded.set_camera_rect(8.5, -1.5, 11.5, 1.5)
+    moved = xy * 0.5 + 4.5  # another layout (every point new): fitted, though some are in view
+    loaded.set_points(moved, solid(len(moved)), keep_view=True)
+    x0, y0, x1, y1 = loaded.camera_rect()
+    assert x0 <= moved[:, 0].min() and x1 >= moved[:, 0].max()

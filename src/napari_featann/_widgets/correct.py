@@ -353,7 +353,7 @@ class CorrectMixin:
         self.layers.update_structure()
         self.layers.refresh_classes()
         self._selected_ids = np.zeros(0, np.int64)
-        self._sync_scatter()
+        self._sync_scatter(keep_view=True)
         self._touch()
         self._status(f"{message}; {self._summary()}")
 

@@ -526,7 +526,7 @@ class FeatureSpaceWidget(
                 layer.refresh()
         if [(k, c.name, c.color) for k, c in s.classes.items()] != classes:  # any class edit
             self.class_manager.follow_session()
-        self._sync_scatter()
+        self._sync_scatter(keep_view=True)
         self._touch()
         self._status(f"{which}: {desc}")
         return desc

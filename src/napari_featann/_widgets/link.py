@@ -138,15 +138,19 @@ class ScatterLinkMixin:
             lut[cid] = _rgba(info.color)
         return lut[np.clip(s.segment_class, 0, 255)]
 
-    def _sync_scatter(self) -> None:
-        """Points when the embedding changed, else colours and the visibility mask."""
+    def _sync_scatter(self, keep_view: bool = False) -> None:
+        """Points when the embedding changed, else colours and the visibility mask.
+
+        ``keep_view`` (after a split, merge, re-cut, undo or redo, which keep the layout):
+        the scatter keeps its zoom and pan unless all the new points fall outside it.
+        """
         s = self._session
         if s is None or s.embedding is None or len(s.embedding) != len(s.segments):
             if self._shown_embedding is not None or s is None:
                 self.scatter.set_points(np.zeros((0, 2)), np.zeros((0, 4)))
             self._shown_embedding = None
         elif s.embedding is not self._shown_embedding:
-            self.scatter.set_points(s.embedding, self.point_colors())
+            self.scatter.set_points(s.embedding, self.point_colors(), keep_view=keep_view)
             self._shown_embedding = s.embedding
             self._apply_visible_mask()
         else:

@@ -236,7 +236,7 @@ class JobsMixin:
             report = planned.apply(live)
             self.clear_clicks()  # the split target and the segments to merge may be gone
             self.layers.update_structure()
-            self._sync_scatter()
+            self._sync_scatter(keep_view=True)
             self._touch()
             self._status(f"re-cut: {report.message()}")
             return report

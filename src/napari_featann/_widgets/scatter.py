@@ -32,7 +32,7 @@ from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 from vispy import scene
 from vispy.scene.cameras import PanZoomCamera
 
-from ..core.selection import points_in_box, points_in_polygon
+from ..core.selection import new_points, points_in_box, points_in_polygon
 from .scatter_input import MODES, ScatterInputMixin
 from .scatter_lod import LevelOfDetailMixin
 from .scatter_points import Discs
@@ -286,7 +286,7 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
 
     # ------------------------------------------------------------------ data
 
-    def set_points(self, xy, colors=None) -> None:
+    def set_points(self, xy, colors=None, *, keep_view: bool = False) -> None:
         """Replace all points, clear mask, highlight and focus, and fit the camera.
 
         Parameters
@@ -295,6 +295,10 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
             Positions in data (embedding) coordinates, finite.
         colors : array, shape (n, 4) or (n, 3), float in [0, 1], optional
             RGBA per point; grey when omitted.
+        keep_view : bool
+            Keep the camera (zoom and pan) instead of fitting it, unless all points are
+            new (at a position no previous point had: another layout) or all the new
+            points lie outside the view.
         """
         pos = np.asarray(xy, dtype=np.float64)
         if pos.size == 0:
@@ -304,6 +308,13 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         if not np.isfinite(pos).all():
             raise ValueError("xy must be finite")
         n = pos.shape[0]
+        rect = self.camera_rect() if keep_view and self._pos.shape[0] and n else None
+        if rect is not None:  # a new layout, or the new points all out of view: fit
+            added = pos[new_points(self._pos, pos)]
+            if len(added) == n or (
+                added.size and not points_in_box(added, rect[:2], rect[2:]).size
+            ):
+                rect = None
         if colors is None:
             colors = np.tile(np.float32([0.7, 0.7, 0.7, 1.0]), (n, 1))
         self._colors = self._check_colors(colors, n)
@@ -323,6 +334,9 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         self._upload_markers()
         self._upload_highlight()
         self._focus_markers.set_data(pos=_EMPTY_POS)
+        if rect is not None:
+            self._update_thumbnails()
+            return
         self._lod_hold = True  # fitting new points is no camera move: draw them all at once
         try:
             self.fit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["points_in_box", "points_in_polygon"]
+__all__ = ["new_points", "points_in_box", "points_in_polygon"]
 
 
 def points_in_box(points: np.ndarray, corner0, corner1) -> np.ndarray:
@@ -63,3 +63,24 @@ def points_in_polygon(points: np.ndarray, vertices: np.ndarray) -> np.ndarray:
         xint = a + (y - b) * (c - a) / np.where(d != b, d - b, 1e-300)
         inside ^= cross & (x < xint)
     return cand[inside]
+
+
+def new_points(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Indices of the rows of ``new`` at a position that no row of ``old`` has.
+
+    Parameters
+    ----------
+    old, new : ndarray, shape (n, 2) and (m, 2)
+
+    Returns
+    -------
+    ndarray of int
+
+    Examples
+    --------
+    >>> new_points(np.array([[0, 0], [1, 1]]), np.array([[1, 1], [2, 0], [0, 0]])).tolist()
+    [1]
+    """
+    a = np.asarray(old, dtype=np.float64).reshape(-1, 2)
+    b = np.asarray(new, dtype=np.float64).reshape(-1, 2)
+    return np.flatnonzero(~np.isin(b[:, 0] + 1j * b[:, 1], a[:, 0] + 1j * a[:, 1]))

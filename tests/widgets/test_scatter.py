@@ -469,8 +469,10 @@ def test_lod_selection_picking_colours_on_all_points(qtbot, big):
     assert len(hidden) > 0.8 * inside.size  # most of the selection was not drawn
     lasso = view.select_lasso([(4, 4), (6, 4), (6, 6), (4, 6)])
     np.testing.assert_array_equal(lasso, inside)
-    # a click exactly on a point that is not drawn picks it
-    i = hidden[0]
+    # a click exactly on a point that is not drawn picks it (one under no later point's disc,
+    # which would be drawn over it once the camera is still)
+    r = 0.5 * view._point_size * view._units_per_px()
+    i = next(j for j in hidden if not (np.hypot(*(xy[j + 1 :] - xy[j]).T) <= r).any())
     with qtbot.waitSignal(view.point_clicked, timeout=2000) as blocker:
         click(view, to_canvas(view, xy[i])[0])
     assert blocker.args == [i]
@@ -584,3 +586,24 @@ def test_set_points_keep_view_keeps_the_camera_unless_the_new_points_are_out_of_
     loaded.set_points(moved, solid(len(moved)), keep_view=True)
     x0, y0, x1, y1 = loaded.camera_rect()
     assert x0 <= moved[:, 0].min() and x1 >= moved[:, 0].max()
+
+
+def test_a_click_picks_the_point_drawn_on_top(qtbot, view):
+    """Of points at one place, or of overlapping discs, a click picks the one the user sees."""
+    red, blue, green = (1.0, 0.0, 0.0, 1.0), (0.0, 0.0, 1.0, 1.0), (0.0, 1.0, 0.0, 1.0)
+    xy = np.array([(0.0, 0.0), (0.0, 0.0), (5.0, 0.0), (5.06, 0.0)])  # two pairs
+    view.set_points(xy, np.float32([red, blue, green, red]))
+    view.set_camera_rect(-5.0, -5.0, 10.0, 5.0)
+    img = view.render()[..., :3].astype(int)
+    (x, y), (x2, y2) = to_canvas(view, xy[[0, 2]])
+    np.testing.assert_allclose(img[int(np.rint(y)), int(np.rint(x))], (0, 0, 255), atol=2)
+    with qtbot.waitSignal(view.point_clicked, timeout=2000) as blocker:
+        click(view, (x, y))
+    assert blocker.args == [1]  # blue, drawn over red
+    # point 3's disc covers the centre of point 2 and is drawn over it: the nearest is 2
+    assert (xy[3, 0] - xy[2, 0]) / view._units_per_px() < 0.5 * view._point_size
+    r, c = int(np.rint(y2)), int(np.rint(x2))
+    np.testing.assert_allclose(img[r, c], (255, 0, 0), atol=2)
+    with qtbot.waitSignal(view.point_clicked, timeout=2000) as blocker:
+        click(view, (x2, y2))
+    assert blocker.args == [3]

@@ -115,7 +115,8 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
     selection_made(ndarray of int)
         Indices of the visible points inside a box or lasso (mouse or ``select_*``).
     point_clicked(int)
-        A plain click: the nearest visible point within a few pixels, or -1.
+        A plain click: the visible point drawn on top under the cursor, else the
+        nearest within a few pixels, or -1.
     hovered(int)
         The point under the cursor changed (-1: none).
     hide_labelled_toggled(bool)
@@ -513,23 +514,6 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         idx = self._vis_idx[local].astype(np.intp)
         self.selection_made.emit(idx)
         return idx
-
-    def _pick(self, px) -> int:
-        """The visible point nearest to a canvas position within PICK_RADIUS_PX, or -1."""
-        if self._vis_idx.size == 0:
-            return -1
-        d = self._canvas_to_data(px)[0]
-        r = self.PICK_RADIUS_PX * self._units_per_px()
-        dx = self._vis_pos[:, 0] - d[0]
-        near = np.flatnonzero(np.abs(dx) <= r)
-        if near.size == 0:
-            return -1
-        dy = self._vis_pos[near, 1] - d[1]
-        d2 = dx[near] ** 2 + dy**2
-        k = int(np.argmin(d2))
-        if d2[k] > r * r:
-            return -1
-        return int(self._vis_idx[near[k]])
 
     def visible_indices(self) -> np.ndarray:
         """Indices of the visible points inside the current camera rectangle (sorted)."""

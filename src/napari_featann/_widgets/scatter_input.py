@@ -2,7 +2,8 @@
 
 A left-button press, drag and release is a click (below ``DRAG_THRESHOLD_PX``), a box
 or a lasso depending on the mode; the selection outline is drawn while dragging and
-lingers a moment after the release. B, L, P and Esc switch the mode.
+lingers a moment after the release. B, L, P and Esc switch the mode. A click (and the
+hover) picks the point drawn on top under the cursor.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ class ScatterInputMixin:
     ``_press_px``, ``_last_px``, ``_dragging``, ``_drag_data``, ``_hover_px``,
     ``_hover_timer``, ``_outline``, ``_outline_timer``, the ``point_clicked`` and
     ``hide_labelled_toggled`` signals, ``fit``, ``select_box``, ``select_lasso``,
-    ``_emit_selection``, ``_pick``, ``_clear_hover`` and ``_canvas_to_data``.
+    ``_emit_selection``, ``_clear_hover``, ``_canvas_to_data``, ``_units_per_px``,
+    ``_vis_idx``, ``_vis_pos`` and ``_point_size``.
     """
 
     def _build_toolbar(self) -> QHBoxLayout:
@@ -159,6 +161,33 @@ class ScatterInputMixin:
         self._dragging = False
         self._drag_data = []
         self._clear_outline()
+
+    # ------------------------------------------------------------------ picking
+
+    def _pick(self, px) -> int:
+        """The visible point drawn on top at a canvas position, else the nearest within
+        PICK_RADIUS_PX, or -1.
+
+        Points are drawn in index order, a later one over an earlier one: of the discs that
+        cover the position (and of equally near points) the one of highest index is the one
+        the user sees.
+        """
+        if self._vis_idx.size == 0:
+            return -1
+        d = self._canvas_to_data(px)[0]
+        upp = self._units_per_px()
+        r = max(self.PICK_RADIUS_PX, 0.5 * self._point_size) * upp
+        dx = self._vis_pos[:, 0] - d[0]
+        near = np.flatnonzero(np.abs(dx) <= r)  # ascending: the last drawn is last
+        if near.size == 0:
+            return -1
+        dy = self._vis_pos[near, 1] - d[1]
+        d2 = dx[near] ** 2 + dy**2
+        under = np.flatnonzero(d2 <= (0.5 * self._point_size * upp) ** 2)
+        k = int(under[-1]) if under.size else int(np.flatnonzero(d2 == d2.min())[-1])
+        if d2[k] > r * r:
+            return -1
+        return int(self._vis_idx[near[k]])
 
     # ------------------------------------------------------------------ outline
 

@@ -46,7 +46,11 @@ _DTYPE = np.dtype([("a_position", np.float32, 3), ("a_bg_color", np.float32, 4)]
 
 
 class DiscsVisual(Visual):
-    """Filled discs of one size (in logical pixels), one RGBA colour per point."""
+    """Filled discs of one size (in logical pixels), one RGBA colour per point.
+
+    Without depth test, the points are drawn in order: a later point covers an earlier one
+    (the scatter's picking relies on it).
+    """
 
     def __init__(self) -> None:
         self._vbo = gloo.VertexBuffer(np.zeros(0, _DTYPE))

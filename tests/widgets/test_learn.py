@@ -213,3 +213,32 @@ def test_re_projecting_after_training_keeps_the_learned_metric(dock, session_fil
     np.testing.assert_allclose(s.embedding, want.embedding, atol=1e-4)
     assert not np.allclose(s.embedding, raw.embedding, atol=1e-2)
     np.testing.assert_allclose(dock.scatter.points, s.embedding)
+
+
+def test_local_view_clicks_are_linked_like_the_main_scatter(dock, session_file):
+    """A point clicked in a local view focuses its segment; a segment clicked in napari rings
+    its point in the local views that hold it."""
+    s, _a, _b = _open_labelled(dock, session_file)
+    in1 = s.segments.ids[s.segments.image == 1]
+    ids = np.concatenate([s.segments.ids[s.segments.image == 0][:4], in1[:4]])
+    dock.open_local_view(ids, sync=True)
+    view = dock.local_views[-1]
+    dock.current_image = 0
+    k = int(np.flatnonzero(view.segment_ids == in1[2])[0])
+    view.point_clicked.emit(k)  # as a click on the point (the view's own picking emits this)
+    row = int(s.segments.rows_of(in1[2:3])[0])
+    assert dock.current_image == 1 and dock.layers.focused == (1, int(in1[2]))
+    assert dock.scatter.focused == row and view.focused == k
+
+    def click_segment(seg):  # a plain click on the napari canvas, inside the segment
+        r, c = np.argwhere(s.label_images[1] == seg)[0]
+        dock._on_canvas_click((float(r), float(c)))
+
+    click_segment(in1[0])
+    assert view.focused == int(np.flatnonzero(view.segment_ids == in1[0])[0])
+    assert dock.scatter.focused == int(s.segments.rows_of(in1[:1])[0])
+    click_segment(in1[-1])  # a segment the view does not hold: its ring goes
+    assert view.focused == -1 and dock.layers.focused == (1, int(in1[-1]))
+    view.point_clicked.emit(k)
+    view.point_clicked.emit(-1)  # a click beside every point clears the focus, as in the main one
+    assert view.focused == -1 and dock.scatter.focused == -1

@@ -12,7 +12,8 @@ A mixin of :class:`~napari_featann._widgets.dock.FeatureSpaceWidget`:
 - *Add images…* grows the session by a batch of images
   (:func:`napari_featann.batches.add_images`) on a fork, then shows it.
 - *Local view of selection* projects the selected segments on their own in a
-  new tab; a box or lasso there assigns the current class.
+  new tab; a box or lasso there assigns the current class, and point focus is
+  linked as in the main scatter.
 """
 
 from __future__ import annotations
@@ -415,6 +416,7 @@ class LearnMixin:
         view.session = s
         view.set_points(xy, self.point_colors()[s.segments.rows_of(ids)])
         view.selection_made.connect(lambda rows, v=view: self._on_local_selection(v, rows))
+        view.point_clicked.connect(lambda k, v=view: self._on_local_point_clicked(v, k))
         view.hide_labelled_toggled.connect(lambda _on: self._refresh_local_views())
         view.set_thumbnail_provider(lambda r, v=view: self.thumbnails(
             int(s.segments.rows_of(v.segment_ids[r:r + 1])[0])))  # fmt: skip
@@ -458,6 +460,23 @@ class LearnMixin:
             self._warn(f"{rows.size} segments selected: add a class to label them")
             return
         self.assign(ids, cid)
+
+    def _on_local_point_clicked(self, view, k: int) -> None:
+        """A click in a local view does what one on the segment's point in the main scatter does."""
+        s = self._session
+        if view not in self._local_views or s is not view.session:
+            return  # a closed (or out-of-date) view focuses nothing
+        row = -1 if k < 0 else int(s.segments.rows_of(view.segment_ids[k : k + 1])[0])
+        self._on_point_clicked(row)
+
+    def _focus_local_views(self, segment_id: int) -> None:
+        """Ring a segment's point in the local views that hold it; clear the others (0: all)."""
+        for view in getattr(self, "_local_views", ()):
+            k = np.flatnonzero(view.segment_ids == segment_id)
+            if k.size and view.session is self._session:
+                view.focus_point(int(k[0]))
+            else:
+                view.clear_focus()
 
     def _refresh_local_views(self) -> None:
         """Recolour the local views, hide their labelled points when asked, and close the

@@ -6,7 +6,8 @@
   into a callback with the clicked world position.
 - :func:`center_on` centres the napari camera on a pixel rectangle.
 - :class:`ScatterLinkMixin` is the dock's side of it: scatter points and
-  colours, box/lasso selection -> labels, and focus in both directions.
+  colours, box/lasso selection -> labels, and focus in both directions (the
+  Learn tab's local views included).
 """
 
 from __future__ import annotations
@@ -226,6 +227,7 @@ class ScatterLinkMixin:
         center_on(self.viewer, self.layers.get(img, "image"), s.segments.bbox[row])
         if self._shown_embedding is not None:
             self.scatter.focus_point(row)
+        self._focus_local_views(segment_id)
 
     def _on_point_clicked(self, row: int) -> None:
         if self._session is None:
@@ -233,6 +235,7 @@ class ScatterLinkMixin:
         if row < 0:
             self.layers.clear_focus()
             self.scatter.clear_focus()
+            self._focus_local_views(0)
             return
         self.focus_segment(int(self._session.segments.ids[row]))
 
@@ -250,9 +253,11 @@ class ScatterLinkMixin:
         if seg == 0:
             self.layers.clear_focus()
             self.scatter.clear_focus()
+            self._focus_local_views(0)
             return
         if label and self.current_class in s.classes and not (self.busy or self._split_on):
             self.assign([seg], self.current_class)
         self.layers.highlight_segment(i, seg)
         if self._shown_embedding is not None:
             self.scatter.focus_point(int(s.segments.rows_of([seg])[0]))
+        self._focus_local_views(seg)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,11 @@ SUFFIX = ".featann"
 
 class SessionFileError(ValueError):
     """A session file is missing, corrupted, foreign or from a newer version."""
+
+
+# what reading a damaged archive, or metadata of the wrong structure, raises
+_CORRUPTED = (KeyError, IndexError, AttributeError, ValueError, TypeError,
+              zipfile.BadZipFile, zlib.error, EOFError, OSError)  # fmt: skip
 
 
 def save_session(session, path: str | os.PathLike, embed_images: bool = False) -> Path:
@@ -197,19 +203,20 @@ def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path
     return path
 
 
-def _read_meta(npz) -> dict:
+def _read_meta(npz, path) -> dict:
+    """The session's JSON document; every refusal names the file ``path``."""
     if "__meta__" not in npz.files:
-        raise SessionFileError("not a napari-featann session (no metadata)")
+        raise SessionFileError(f"{path} is not a napari-featann session (no metadata)")
     try:
         meta = json.loads(bytes(npz["__meta__"]).decode())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise SessionFileError(f"corrupted session metadata: {exc}") from None
+        raise SessionFileError(f"{path}: corrupted session metadata: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise SessionFileError("not a napari-featann session file")
+        raise SessionFileError(f"{path} is not a napari-featann session file")
     if int(meta.get("version", 0)) > FORMAT_VERSION:
         raise SessionFileError(
-            f"session format version {meta['version']} is newer than this napari-featann "
-            f"understands ({FORMAT_VERSION}); please upgrade"
+            f"{path}: session format version {meta['version']} is newer than this "
+            f"napari-featann understands ({FORMAT_VERSION}); please upgrade"
         )
     return meta
 
@@ -221,7 +228,8 @@ def load_session(path: str | os.PathLike):
     ------
     SessionFileError
         The file is missing, corrupted, not a session, from a newer version,
-        or an image it refers to can no longer be read.
+        or an image it refers to can no longer be read. The message always
+        names the file (``path`` as given).
     """
     from .session import ClassInfo, FeatureParams, ProjectionParams, Session
 
@@ -236,11 +244,13 @@ def load_session(path: str | os.PathLike):
         raise SessionFileError(f"{path} is not a readable session file: {exc}") from None
     try:
         with npz:
-            meta = _read_meta(npz)
+            meta = _read_meta(npz, path)
             return _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
-    except SessionFileError:
-        raise
-    except (KeyError, ValueError, TypeError, zipfile.BadZipFile, EOFError, OSError) as exc:
+    except SessionFileError as exc:
+        if str(path) in str(exc):
+            raise
+        raise SessionFileError(f"{path}: {exc}") from None
+    except _CORRUPTED as exc:  # a damaged archive, or JSON of the wrong structure
         raise SessionFileError(f"{path} is corrupted: {type(exc).__name__}: {exc}") from None
 
 

@@ -60,3 +60,45 @@ def test_napari_s_reader_names_the_file_once(tmp_path):
     with pytest.raises(SessionFileError, match="version 9 is newer") as caught:
         read_session(str(path))
     assert str(caught.value).count(str(path)) == 1, caught.value
+
+
+def test_a_class_with_a_bad_colour_keeps_its_labels_and_gets_its_palette_colour(
+    squares_image, tmp_path
+):
+    from napari_featann._plugin_io import read_session
+    from napari_featann.params import PALETTE
+
+    s = Session.from_sources([squares_image], names=["sq"])
+    s.partition_params.regions = 3
+    s.partition()
+    red, blue, green = s.add_class("red"), s.add_class("blue"), s.add_class("green")
+    s.assign([s.segment_at(0, 16, 16)], red)
+    s.assign([s.segment_at(0, 30, 40)], blue)
+    s.classes[red].color = "not-a-colour"  # as another tool or a hand edit may leave it
+    path = save_session(s, tmp_path / "colours")
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    meta = json.loads(bytes(arrays["__meta__"]).decode())
+    meta["classes"][1]["color"] = [1, 2]  # edited in the file: not a colour either
+    meta["classes"][2]["color"] = "LIME"  # a colour, written otherwise
+    _write(path, {**arrays, "__meta__": _meta(meta)})
+    with pytest.warns(UserWarning) as caught:
+        loaded = load_session(path)
+    texts = sorted(str(w.message) for w in caught)
+    assert len(texts) == 2
+    assert str(path) in texts[0] and "'blue'" in texts[0] and "[1, 2]" in texts[0]
+    assert str(path) in texts[1] and "'red'" in texts[1] and "'not-a-colour'" in texts[1]
+    assert {c: i.color for c, i in loaded.classes.items()} == {
+        red: PALETTE[red - 1],
+        blue: PALETTE[blue - 1],
+        green: "#00ff00",
+    }
+    assert [i.name for i in loaded.classes.values()] == ["red", "blue", "green"]
+    np.testing.assert_array_equal(loaded.class_masks[0], s.class_masks[0])
+    assert (loaded.class_masks[0] == red).any() and (loaded.class_masks[0] == blue).any()
+    with pytest.warns(UserWarning):  # and napari draws the classes layer in those colours
+        layers = {layer.name: layer for layer in read_session(str(path))}
+    np.testing.assert_allclose(
+        layers["sq classes"].get_color(red)[:3],
+        [int(PALETTE[red - 1][k : k + 2], 16) / 255 for k in (1, 3, 5)],
+    )

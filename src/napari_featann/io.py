@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 from .core.images import ImageRecord, _unique, pick_plane, read_planes
 from .core.partition import PartitionParams
 from .core.regions import SegmentTable
+from .params import PALETTE, hex_color
 
 __all__ = [
     "FORMAT",
@@ -338,9 +340,7 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
     s.segment_class = np.array(npz["segment_class"], np.int32)
     s.features = np.array(npz["features"], np.float32) if "features" in npz.files else None
     s.embedding = np.array(npz["embedding"], np.float32) if "embedding" in npz.files else None
-    s.classes = {
-        int(c["id"]): ClassInfo(int(c["id"]), c["name"], c["color"]) for c in meta["classes"]
-    }
+    s.classes = _load_classes(meta["classes"], path, ClassInfo)
     s.next_id = int(meta["next_id"])
     n = len(s.segments)
     if s.segment_class.shape != (n,) or (s.features is not None and len(s.features) != n):
@@ -348,6 +348,31 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
     _check_shapes(s, path)
     _load_metric(s, npz, path)
     return s
+
+
+def _load_classes(entries: list, path, ClassInfo) -> dict:
+    """The classes of a session file, by id, their colours as ``#rrggbb``.
+
+    A colour that :func:`~.params.hex_color` refuses (a file edited by hand or
+    written by another tool) would fail later in napari or the scatter: the
+    class keeps its labels and gets its palette colour, with a warning that
+    names the file, the class and the colour.
+    """
+    classes = {}
+    for c in entries:
+        cid = int(c["id"])
+        try:
+            color = hex_color(c.get("color"))
+        except ValueError:
+            color = PALETTE[(cid - 1) % len(PALETTE)]
+            warnings.warn(
+                f"{path}: class {c['name']!r} (id {cid}) has no valid colour "
+                f"({c.get('color')!r}); it is shown in {color}",
+                UserWarning,
+                stacklevel=4,
+            )
+        classes[cid] = ClassInfo(cid, c["name"], color)
+    return classes
 
 
 def _check_shapes(s, path) -> None:

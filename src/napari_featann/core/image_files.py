@@ -11,8 +11,9 @@ import warnings
 
 import numpy as np
 
-__all__ = ["cmyk_to_rgb", "read_array", "read_tiff"]
+__all__ = ["cmyk_to_rgb", "invert_miniswhite", "read_array", "read_tiff"]
 
+MINISWHITE = 0  # the TIFF Photometric of grey stored inverted: 0 is white (scanned documents)
 SEPARATED = 5  # the TIFF Photometric of ink separations: CMYK unless InkSet says otherwise
 
 
@@ -35,6 +36,58 @@ def cmyk_to_rgb(arr: np.ndarray) -> np.ndarray:
     ink = arr[..., :3].astype(np.float32)
     white = top - arr[..., 3:4].astype(np.float32)
     return np.round((top - ink) * white / top).astype(arr.dtype)
+
+
+def invert_miniswhite(arr: np.ndarray, bits: int | None = None) -> np.ndarray:
+    """Grey stored as "min is white" (TIFF Photometric 0) turned into the usual "min is black".
+
+    Parameters
+    ----------
+    arr : ndarray
+        The pixels as stored.
+    bits : int, optional
+        Bits per sample of unsigned integers (12 for 12-bit pixels in uint16):
+        their white is ``2**bits - 1`` (default: the dtype's maximum).
+
+    Returns
+    -------
+    ndarray
+        Same dtype: ``max - value`` for unsigned integers, ``-1 - value`` for
+        signed ones (their minimum and maximum swap), ``not value`` for bool,
+        ``1 - value`` for floats in [0, 1], and ``min + max - value`` (their
+        finite range) for other floats.
+    """
+    if arr.dtype == bool:
+        return ~arr
+    if np.issubdtype(arr.dtype, np.unsignedinteger):
+        top = np.iinfo(arr.dtype).max
+        if bits and bits < 8 * arr.dtype.itemsize:
+            top = 2**bits - 1
+        return (top - arr).astype(arr.dtype)
+    if np.issubdtype(arr.dtype, np.signedinteger):
+        return ~arr
+    if np.issubdtype(arr.dtype, np.floating):
+        finite = arr[np.isfinite(arr)]
+        if finite.size == 0:
+            return arr
+        lo, hi = float(finite.min()), float(finite.max())
+        span = 1.0 if lo >= 0 and hi <= 1 else lo + hi
+        return (span - arr).astype(arr.dtype)
+    return arr
+
+
+def _black_is_min(arr: np.ndarray, axes: str, page) -> np.ndarray:
+    """``arr`` as "min is black" when its pages store "min is white" (only the grey
+    sample: extra samples, such as alpha, are kept)."""
+    if page.photometric != MINISWHITE:
+        return arr
+    if "S" not in axes or arr.shape[axes.index("S")] == 1:
+        return invert_miniswhite(arr, page.bitspersample)
+    s = axes.index("S")
+    arr = np.array(arr)
+    grey = (slice(None),) * s + (0,)
+    arr[grey] = invert_miniswhite(arr[grey], page.bitspersample)
+    return arr
 
 
 def _is_cmyk(page) -> bool:
@@ -62,7 +115,10 @@ def _shape_text(series) -> str:
 def read_tiff(path: str | os.PathLike) -> tuple[np.ndarray, str]:
     """Read a TIFF file's image: its largest series, with a warning when it has others.
 
-    CMYK images are converted to RGB (:func:`cmyk_to_rgb`).
+    CMYK images are converted to RGB (:func:`cmyk_to_rgb`), and grey images
+    stored "min is white" (Photometric MINISWHITE: scanned documents) are
+    inverted to "min is black" (:func:`invert_miniswhite`), so they look as
+    intended.
 
     A TIFF can hold several images (tifffile's *series*) of different sizes: a
     thumbnail and the full page, pages of different sizes, a stack and an
@@ -95,6 +151,7 @@ def read_tiff(path: str | os.PathLike) -> tuple[np.ndarray, str]:
         sizes = [_plane_pixels(s) for s in series]
         k = sizes.index(max(sizes))
         arr, axes = series[k].asarray(), series[k].axes
+        arr = _black_is_min(arr, axes, series[k].keyframe)
         if _is_cmyk(series[k].keyframe) and "S" in axes:
             s = axes.index("S")
             arr, axes = cmyk_to_rgb(np.moveaxis(arr, s, -1)), axes[:s] + axes[s + 1 :] + "S"

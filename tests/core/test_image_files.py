@@ -56,3 +56,60 @@ def test_invert_miniswhite_uses_the_bits_per_sample_and_a_float_range():
     np.testing.assert_array_equal(invert_miniswhite(twelve), [65535, 64535, 61440])
     wide = np.array([-2.0, 3.0, np.nan], np.float32)
     np.testing.assert_array_equal(invert_miniswhite(wide), [3.0, -2.0, np.nan])
+
+
+def _pages(path, pages, **kwargs):
+    """A TIFF of ``pages`` written one ``TiffWriter.write`` call each: one series each."""
+    import tifffile
+
+    with tifffile.TiffWriter(path) as tif:
+        for page in pages:
+            tif.write(page, **kwargs)
+    with tifffile.TiffFile(path) as tif:
+        assert len(tif.series) == len(pages)
+    return path
+
+
+@pytest.mark.parametrize(("n", "rgb"), [(2, False), (3, False), (4, True), (5, False)])
+def test_pages_written_one_at_a_time_are_read_as_a_stack_without_a_warning(tmp_path, n, rgb):
+    import warnings
+
+    shape = (20, 30, 3) if rgb else (20, 30)
+    pages = np.random.default_rng(n).integers(0, 255, (n, *shape), np.uint8)
+    path = _pages(tmp_path / "frames.tif", pages, photometric="rgb" if rgb else "minisblack")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        recs, failures = load_collection([path])
+    assert not failures and len(recs) == n
+    for k, rec in enumerate(recs):  # one plane per page, in file order
+        np.testing.assert_array_equal(rec.data, pages[k])
+        assert rec.plane == k and rec.meta["stack"] == "frames"
+    assert [r.name for r in recs] == [f"frames_{k:03d}" for k in range(n)]
+
+
+def test_bands_pick_pages_written_one_at_a_time(tmp_path):
+    pages = np.random.default_rng(7).integers(0, 255, (3, 20, 30), np.uint8)
+    path = _pages(tmp_path / "bands.tif", pages, photometric="minisblack")
+    (grey,) = read_planes(path, bands=[1])
+    np.testing.assert_array_equal(grey, pages[1])
+    (rgb,) = read_planes(path, bands=[2, 0, 1])
+    np.testing.assert_array_equal(rgb, np.moveaxis(pages[[2, 0, 1]], 0, -1))
+
+
+def test_series_of_different_sizes_or_kinds_still_read_the_largest_and_warn(tmp_path):
+    rng = np.random.default_rng(8)
+    big, small = rng.integers(0, 255, (40, 50), np.uint8), rng.integers(0, 255, (20, 25), np.uint8)
+    rgb = rng.integers(0, 255, (40, 50, 3), np.uint8)
+    sized = _pages(tmp_path / "sizes.tif", [small, big, small], photometric="minisblack")
+    with pytest.warns(UserWarning, match="TIFF series") as caught:
+        planes = read_planes(sized)
+    assert len(planes) == 1 and "series 0 (20x25), 2 (20x25)" in str(caught[0].message)
+    np.testing.assert_array_equal(planes[0], big)
+    import tifffile
+
+    with tifffile.TiffWriter(tmp_path / "mixed.tif") as tif:  # grey and RGB of one size
+        tif.write(big, photometric="minisblack")
+        tif.write(rgb, photometric="rgb")
+    with pytest.warns(UserWarning, match="TIFF series"):
+        (plane,) = read_planes(tmp_path / "mixed.tif")
+    np.testing.assert_array_equal(plane, big)  # the first of equally large ones

@@ -112,7 +112,7 @@ def _shape_text(series) -> str:
     return "x".join(str(int(s)) for s in series.shape)
 
 
-def read_tiff(path: str | os.PathLike) -> tuple[np.ndarray, str]:
+def read_tiff(path: str | os.PathLike, bands=None) -> tuple[np.ndarray, str]:
     """Read a TIFF file's image: its largest series, with a warning when it has others.
 
     CMYK images are converted to RGB (:func:`cmyk_to_rgb`), and grey images
@@ -125,12 +125,18 @@ def read_tiff(path: str | os.PathLike) -> tuple[np.ndarray, str]:
     overview. The series whose planes have the most pixels is read (the first
     of those, when several tie), and a ``UserWarning`` names the file and the
     series left out. A pyramid (reduced-resolution levels of one image) is one
-    series, read at full resolution without a warning.
+    series, read at full resolution without a warning. Series that are all one
+    2-D image of one shape and dtype (grey or RGB: pages written by separate
+    ``TiffWriter.write`` calls) are the pages of one stack: read as its planes,
+    in file order, without a warning.
 
     Parameters
     ----------
     path : str or path-like
         The TIFF file.
+    bands : sequence of int, optional
+        Channels the caller will pick: the pages of such a stack are then
+        lettered ``I`` (pages, which may be bands), else ``Z`` (planes).
 
     Returns
     -------
@@ -148,13 +154,12 @@ def read_tiff(path: str | os.PathLike) -> tuple[np.ndarray, str]:
         series = list(tif.series)
         if not series:
             raise ValueError("the TIFF holds no image")
+        if _pages_of_one_stack(series):
+            pages = [_read_series(s) for s in series]
+            return np.stack([a for a, _ in pages]), ("I" if bands else "Z") + pages[0][1]
         sizes = [_plane_pixels(s) for s in series]
         k = sizes.index(max(sizes))
-        arr, axes = series[k].asarray(), series[k].axes
-        arr = _black_is_min(arr, axes, series[k].keyframe)
-        if _is_cmyk(series[k].keyframe) and "S" in axes:
-            s = axes.index("S")
-            arr, axes = cmyk_to_rgb(np.moveaxis(arr, s, -1)), axes[:s] + axes[s + 1 :] + "S"
+        arr, axes = _read_series(series[k])
         if len(series) > 1:
             skipped = ", ".join(f"{i} ({_shape_text(s)})" for i, s in enumerate(series) if i != k)
             warnings.warn(
@@ -165,6 +170,27 @@ def read_tiff(path: str | os.PathLike) -> tuple[np.ndarray, str]:
                 UserWarning,
                 stacklevel=3,
             )
+    return arr, axes
+
+
+def _pages_of_one_stack(series) -> bool:
+    """Several series, each one 2-D image (grey, or with samples) of one shape and dtype:
+    the pages of a stack written one ``TiffWriter.write`` at a time."""
+    first = series[0]
+    return len(series) > 1 and all(
+        s.axes in ("YX", "YXS") and s.axes == first.axes
+        and s.shape == first.shape and s.dtype == first.dtype
+        for s in series
+    )  # fmt: skip
+
+
+def _read_series(series) -> tuple[np.ndarray, str]:
+    """One tifffile series' pixels and axes, "min is black" and CMYK as RGB."""
+    arr, axes = series.asarray(), series.axes
+    arr = _black_is_min(arr, axes, series.keyframe)
+    if _is_cmyk(series.keyframe) and "S" in axes:
+        s = axes.index("S")
+        arr, axes = cmyk_to_rgb(np.moveaxis(arr, s, -1)), axes[:s] + axes[s + 1 :] + "S"
     return arr, axes
 
 
@@ -186,7 +212,7 @@ def read_array(path: str | os.PathLike, bands=None) -> tuple[np.ndarray, str | N
         The pixels as stored and tifffile's axes letters (None for other files).
     """
     if str(path).lower().endswith((".tif", ".tiff")):
-        return read_tiff(path)
+        return read_tiff(path, bands)
     try:
         from PIL import Image
 

@@ -302,8 +302,8 @@ def read_planes(path: str | os.PathLike, bands=None) -> list[np.ndarray]:
     -------
     list of ndarray, each (H, W) or (H, W, C)
         One image, or the planes of a stack (a multi-page or volume TIFF),
-        dtype as stored. Of a TIFF holding several images (a thumbnail and the
-        page...), the largest, with a warning (:func:`.image_files.read_tiff`).
+        dtype as stored. Of a TIFF of several images, the largest, with a warning,
+        or same-sized pages as a stack (:func:`.image_files.read_tiff`).
 
     Raises
     ------

@@ -236,32 +236,121 @@ def test_undoing_a_class_deletion_keeps_a_layout_and_metric_learnt_since(session
     _check(s, "after redo")
 
 
-def test_undo_of_a_split_made_before_a_re_projection_places_new_points_in_its_own_layout(session):
-    # split, re-project (another UMAP model), undo: the layout of before the split comes back,
-    # and the model that made it with it, so that points placed later land in that layout
-    rng = np.random.default_rng(0)
-    s = session
-    n = len(s.segments)
+def _clustered(s: Session, rng) -> None:
+    """Features in three clusters (no CNN), for the session's segments and any new ones."""
     centres = rng.normal(0, 6, (3, 16))
+    n = len(s.segments)
     s.features = (centres[np.arange(n) % 3] + rng.normal(0, 1, (n, 16))).astype(np.float32)
     s.compute_features = lambda table=None, **_: (
         centres[np.arange(len(table)) % 3] + rng.normal(0, 1, (len(table), 16))
     ).astype(np.float32)
+
+
+def _split_one(s: Session) -> tuple[int, int]:
+    sid = int(s.segments.ids[5])
+    img = int(s.segments.image[5])
+    pix = np.argwhere(s.label_images[img] == sid)
+    return editing.split(s, sid, [tuple(pix[0])], [tuple(pix[-1])])
+
+
+def _positions(s: Session) -> dict[int, np.ndarray]:
+    return dict(zip(s.segments.ids.tolist(), s.embedding, strict=True))
+
+
+def _inside(points: np.ndarray, layout: np.ndarray) -> bool:
+    """Finite and in the layout's bounding box (with a margin of 5% of its span)."""
+    margin = 0.05 * np.ptp(layout, axis=0)
+    return bool(
+        np.isfinite(points).all()
+        and (points >= layout.min(0) - margin).all()
+        and (points <= layout.max(0) + margin).all()
+    )
+
+
+def test_undo_and_redo_of_a_split_keep_a_metric_trained_since(session):
+    # split, train the metric, undo: the training stays; the segment the split had
+    # replaced comes back placed in the trained layout, by the trained head and model
+    from napari_featann import learning
+
+    s = session
+    _clustered(s, np.random.default_rng(0))
     s.project()
-    first, layout = s._projector, s.embedding.copy()
-    sid = int(s.segments.ids[3])
-    pix = np.argwhere(s.label_images[0] == sid)
-    editing.split(s, sid, [tuple(pix[0])], [tuple(pix[-1])])
+    a, b = s.add_class("a"), s.add_class("b")
+    s.assign(s.segments.ids[[0, 3, 6]], a)
+    s.assign(s.segments.ids[[1, 4, 7]], b)
+    old, new = _split_one(s)
+    learning.train_metric(s, "head", epochs=2)
+    metric, model, refined = s.metric_state, s._projector, s.refined_features
+    trained = _positions(s)
+    refined_of = dict(zip(s.segments.ids.tolist(), refined, strict=True))
+    layout = s.embedding.copy()
+    assert s.undo().startswith("split")
+    _check(s, "after undo")
+    assert s.metric_state is metric and s._projector is model
+    back = s.segments.rows_of([old])[0]
+    for sid, p in _positions(s).items():
+        if sid != old:
+            np.testing.assert_array_equal(p, trained[sid])
+            np.testing.assert_array_equal(s.refined_features[s.segments.rows_of([sid])[0]],
+                                          refined_of[sid])  # fmt: skip
+    assert new not in _positions(s)
+    assert _inside(s.embedding[back], layout)
+    head = metric[1]
+    np.testing.assert_allclose(
+        s.refined_features[back], head.embed(s.features[back : back + 1])[0], atol=1e-6
+    )
+    assert learning.refined_features(s) is s.refined_features
+    undone = _positions(s)
+    assert s.redo().startswith("split")
+    _check(s, "after redo")
+    assert s.metric_state is metric and s._projector is model
+    for sid, p in _positions(s).items():
+        if sid not in (old, new):
+            np.testing.assert_array_equal(p, trained[sid])
+            np.testing.assert_array_equal(p, undone[sid])
+    parts = s.segments.rows_of([old, new])
+    assert _inside(s.embedding[parts], layout)
+    assert s.refined_features.shape == (len(s.segments), refined.shape[1])
+
+
+def test_undo_of_a_split_made_before_a_re_projection_keeps_that_layout_and_its_model(session):
+    # split, re-project (another UMAP model), undo: the new layout stays, with the model that
+    # made it, so that the segment that comes back and points placed later land in it
+    s = session
+    _clustered(s, np.random.default_rng(0))
+    s.project()
+    first = s._projector
+    old, _ = _split_one(s)
     s.projection_params.seed = 1
     s.embedding = None  # a layout of its own, not one started from the old
     s.project()
-    assert s._projector is not first
+    second, layout = s._projector, _positions(s)
+    assert second is not first
     s.undo()
-    np.testing.assert_array_equal(s.embedding, layout)
-    assert s._projector is first
+    assert s._projector is second
+    for sid, p in _positions(s).items():
+        if sid != old:
+            np.testing.assert_array_equal(p, layout[sid])
     # the segments' own features land by their points in the layout shown
     offset = np.linalg.norm(s.place(s.features) - s.embedding, axis=1)
     span = np.ptp(s.embedding, axis=0).max()
     assert np.median(offset) < 0.1 * span
     s.redo()
-    assert s._projector is first  # the model that placed the split's new segments
+    assert s._projector is second
+    offset = np.linalg.norm(s.place(s.features) - s.embedding, axis=1)
+    assert np.median(offset) < 0.1 * span
+
+
+def test_undo_and_redo_of_a_split_with_no_layout_change_bring_back_its_own(session):
+    # nothing trained or re-projected since the split: undo and redo bring back the very
+    # arrays and model of each side, as before layouts made since were kept
+    s = session
+    _clustered(s, np.random.default_rng(0))
+    s.project()
+    model, layout = s._projector, s.embedding
+    _split_one(s)
+    split_layout = s.embedding
+    s.undo()
+    assert s.embedding is layout and s._projector is model
+    s.redo()
+    assert s.embedding is split_layout and s._projector is model

@@ -28,6 +28,7 @@ from .finite import require_finite_features
 from .params import PALETTE, ClassInfo, FeatureParams, ProjectionParams, hex_color
 from .structure import Structure as _Structure
 from .structure import held_bytes as _held_bytes
+from .structure import in_current_layout
 
 __all__ = ["ClassInfo", "FeatureParams", "ProjectionParams", "Session"]
 
@@ -238,8 +239,8 @@ class Session:
         """Record a structural edit (both states already computed) for undo; ``params``, the
         partition parameters before and after (a re-cut of all images), go back and forth too."""
 
-        def put(state: _Structure, p) -> None:
-            self._set_structure(state)
+        def put(state: _Structure, p) -> None:  # a layout made since the step stays
+            self._set_structure(in_current_layout(self, state, before, after))
             self.partition_params = self.partition_params if p is None else p
 
         old, new = params or (None, None)

@@ -38,3 +38,25 @@ def davis_files() -> list[Path]:
     names = ["blackswan_00000", "car-roundabout_00000", "cows_00000"]
     files = [DAVIS / "images" / f"{n}.jpg" for n in names]
     return [need(f) for f in files]
+
+
+@pytest.fixture
+def cnn_params():
+    """The real backbone's feature parameters, on the CPU and without context (quicker)."""
+    from napari_featann.params import FeatureParams
+
+    return FeatureParams(weights=str(need(BACKBONE_WEIGHTS)), device="cpu", context=False)
+
+
+@pytest.fixture
+def poison_backbone():
+    """Put one NaN weight in a session's backbone, as a corrupt weights file would: NaN features."""
+
+    def poison(session) -> None:
+        import torch
+
+        with torch.no_grad():
+            weight = next(session.extractor().model.parameters())
+            weight[(0,) * weight.ndim] = float("nan")
+
+    return poison

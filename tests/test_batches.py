@@ -60,3 +60,35 @@ def test_added_images_keep_the_sessions_bands_and_stacks_get_names_of_their_own(
     add_images(z, tmp_path / "b" / "cells.tif")
     assert [r.meta["stack"] for r in z.images] == ["cells"] * 5 + ["cells-2"] * 5
     assert [r.name for r in z.images][5:7] == ["cells-2_000", "cells-2_001"]
+
+
+def test_added_images_whose_features_are_not_finite_are_refused_by_name(
+    squares_image, cnn_params, poison_backbone
+):
+    s = Session.from_sources([squares_image], names=["first"])
+    s.partition_params.regions = 3
+    s.partition()
+    s.feature_params = cnn_params
+    s.extract_features()
+    before = (len(s.segments), s.features.copy())
+    poison_backbone(s)  # the new segments' features come out NaN
+    with pytest.raises(ValueError, match=r"adding images refused: \d+ segments? ha") as err:
+        add_images(s, [squares_image[::-1].copy()], names=["new"])
+    assert "(image 'new')" in str(err.value) and "the images were not added" in str(err.value)
+    assert s.n_images == 1 and len(s.segments) == before[0]
+    np.testing.assert_array_equal(s.features, before[1])
+
+
+def test_placing_features_that_are_not_finite_is_refused(squares_image):
+    s = Session.from_sources([squares_image])
+    s.partition_params.regions = 40
+    s.partition()
+    s.features = np.random.default_rng(0).normal(size=(len(s.segments), 8)).astype(np.float32)
+    s.project()
+    new = s.features[:3].copy()
+    new[1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"features to place must be finite: rows \[1\]"):
+        s.place(new)
+    s.metric_state = ("full", None)  # placed by the nearest neighbour in feature space
+    with pytest.raises(ValueError, match=r"features to place must be finite: rows \[1\]"):
+        s.place(new)

@@ -282,3 +282,19 @@ def test_a_recut_of_no_image_is_refused_and_adds_no_undo_step(two_squares):
     with pytest.raises(ValueError, match="no image"):
         editing.recut(s, PartitionParams(regions=2), images=[])
     assert not s.history.can_undo
+
+
+def test_an_edit_whose_new_segment_has_features_not_finite_is_refused(
+    two_squares, cnn_params, poison_backbone
+):
+    s = two_squares
+    s.feature_params = cnn_params
+    s.extract_features()
+    lab, feats = s.label_images[0].copy(), s.features.copy()
+    poison_backbone(s)  # the merged segment's features come out NaN
+    with pytest.raises(ValueError, match=r"editing segments refused: 1 segment has") as err:
+        editing.merge(s, [2, 3])
+    assert "(image " in str(err.value) and "the edit was not made" in str(err.value)
+    np.testing.assert_array_equal(s.label_images[0], lab)
+    np.testing.assert_array_equal(s.features, feats)
+    assert len(s.segments) == 3 and not s.history.can_undo

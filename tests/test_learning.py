@@ -92,3 +92,43 @@ def test_features_that_are_not_finite_are_refused_by_name(session):
     session.features[rows] = session.features[rows[::-1] - 1]
     learning.train_metric(session, "head", epochs=2)
     assert np.isfinite(session.refined_features).all() and np.isfinite(session.embedding).all()
+
+
+def test_suggestions_refuse_features_that_are_not_finite_by_name(session):
+    rows = np.flatnonzero(session.segment_class == 0)[[1, 4]]
+    session.features[rows[0], 0] = np.nan
+    session.features[rows[1], 7] = -np.inf
+    named = ", ".join(
+        f"{session.segments.ids[r]} (image {'ab'[session.segments.image[r]]!r})" for r in rows
+    )
+    with pytest.raises(ValueError, match="uncertainty suggestions refused: 2 segments") as err:
+        learning.suggest_uncertain(session, 5)
+    assert named in str(err.value)
+    with pytest.raises(ValueError, match="label proposals refused: 2 segments") as err:
+        learning.suggest_proposals(session)
+    assert named in str(err.value)
+
+
+def test_a_diverged_full_fine_tuning_is_refused_before_storing_anything(cnn_params):
+    """A huge learning rate makes the fine-tuned backbone's output NaN for every segment."""
+    rng = np.random.default_rng(3)
+    s = Session.from_sources([rng.integers(0, 255, (40, 40, 3)).astype(np.uint8)], names=["a"])
+    s.partition_params.regions = 8
+    s.partition()
+    s.feature_params = cnn_params
+    s.extract_features()
+    s.project()
+    layout = s.embedding.copy()
+    a, b = s.add_class("a"), s.add_class("b")
+    s.assign(s.segments.ids[:2], a)
+    s.assign(s.segments.ids[2:4], b)
+    quick = dict(epochs=1, samples_per_epoch=4, batch_size=4, m=2, hflip=False)
+    with learning._torch_threads(1):  # on a busy 2-core box, 1 thread is several times faster
+        for reproject in (False, True):
+            with pytest.raises(ValueError, match=r"learning \(full\) refused: 8 segments"):
+                learning.train_metric(s, "full", reproject=reproject, lr=1e30, **quick)
+            assert s.metric_state is None and s.refined_features is None
+            np.testing.assert_array_equal(s.embedding, layout)
+        # the paper's learning rate trains and stores finite features
+        learning.train_metric(s, "full", reproject=False, **quick)
+    assert s.metric_state[0] == "full" and np.isfinite(s.refined_features).all()

@@ -13,6 +13,7 @@ import numpy as np
 from .core.images import load_collection
 from .core.progress import Progress, ensure_progress
 from .core.regions import offset_labels, table_from_label_images
+from .finite import require_finite_features
 from .session import Session
 
 __all__ = ["add_images", "local_view"]
@@ -44,6 +45,12 @@ def add_images(
     -------
     int
         Number of new segments.
+
+    Raises
+    ------
+    ValueError
+        When features of new segments hold a NaN or an infinity (naming them);
+        nothing is added then.
 
     Notes
     -----
@@ -81,6 +88,9 @@ def add_images(
         scratch.label_images = labels
         scratch.segments = table_from_label_images(labels)
         feats = scratch.compute_features(progress=progress)
+        names = [r.name for r in session.images] + [r.name for r in records]
+        require_finite_features(session, feats, "adding images", segments=table,
+                                image_names=names, advice="the images were not added")  # fmt: skip
         if session.embedding is not None:
             emb = session.place(feats)
     # commit

@@ -26,6 +26,7 @@ from .core.correction import (
 from .core.partition import PartitionParams, cut_hierarchy
 from .core.progress import Progress, ensure_progress
 from .core.regions import describe_segments, offset_labels
+from .finite import require_finite_features
 from .session import Session
 from .structure import Structure
 
@@ -81,6 +82,8 @@ def _kept_plus_new(session: Session, keep: np.ndarray, added, labels, progress):
     if session.features is None:
         return None, None
     new_feats = session.compute_features(table=added, label_images=labels, progress=progress)
+    require_finite_features(session, new_feats, "editing segments", segments=added,
+                            advice="the edit was not made")  # fmt: skip
     feats = np.concatenate([session.features[keep], new_feats])
     if session.embedding is None:
         return feats, None

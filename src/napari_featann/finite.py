@@ -1,16 +1,17 @@
-"""Refuse segment features that are not finite before training or projecting on them.
+"""Refuse segment features that are not finite before using them.
 
 One NaN feature row would make a trained projection head's output NaN for every
-segment (its centring mean is taken over all rows) and poisons the 2-D layout,
-so training and projection stop first with a message that names the segments.
-Numpy only.
+segment (its centring mean is taken over all rows), poisons the 2-D layout, and
+makes similarities NaN (arbitrary suggestions and placements), so training,
+projection, suggestions, placement of new segments and storing fine-tuned
+features stop first with a message that names the segments. Numpy only.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nonfinite_rows", "require_finite_features"]
+__all__ = ["nonfinite_rows", "require_finite_features", "require_finite_rows"]
 
 _NAMED = 8  # segments named in the message, the rest counted
 
@@ -38,7 +39,40 @@ def nonfinite_rows(features: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~np.isfinite(f).all(axis=1))
 
 
-def require_finite_features(session, features: np.ndarray, action: str) -> None:
+def require_finite_rows(features: np.ndarray, name: str = "features") -> None:
+    """Raise a ValueError naming the rows of ``features`` that are not finite.
+
+    For functions that only see arrays (``napari_featann.ml``); session-level
+    callers name segments with :func:`require_finite_features` instead.
+
+    Parameters
+    ----------
+    features : (n, d) array of float
+    name : str
+        What ``features`` are, to start the message.
+
+    Raises
+    ------
+    ValueError
+        When a row holds a NaN or an infinity.
+
+    Examples
+    --------
+    >>> require_finite_rows(np.array([[0.0], [np.inf]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: features must be finite: rows [1] hold NaN or infinity
+    """
+    bad = nonfinite_rows(features)
+    if bad.size:
+        raise ValueError(f"{name} must be finite: rows {bad[:_NAMED].tolist()}"
+                         f"{' and more' if bad.size > _NAMED else ''} hold NaN or infinity")  # fmt: skip
+
+
+def require_finite_features(
+    session, features: np.ndarray, action: str, *, segments=None, image_names=None,
+    advice: str = "extract the features again (Start), or merge or re-cut those segments",
+) -> None:  # fmt: skip
     """Raise a ValueError naming the segments whose features are not finite.
 
     Parameters
@@ -46,9 +80,17 @@ def require_finite_features(session, features: np.ndarray, action: str) -> None:
     session : Session
         Whose segment rows ``features`` follow (ids and images for the message).
     features : (n, d) array of float
-        One row per segment of ``session``.
+        One row per segment of ``session`` (or of ``segments``).
     action : str
         What is refused, to start the message ("metric learning", "projection").
+    segments : SegmentTable, optional
+        The segments ``features`` belong to, when they are not (yet) the
+        session's own: new segments of an edit or of added images.
+    image_names : sequence of str, optional
+        Names of the images that ``segments.image`` indexes; by default the
+        session's.
+    advice : str, optional
+        What to do about it, ending the message.
 
     Raises
     ------
@@ -58,9 +100,9 @@ def require_finite_features(session, features: np.ndarray, action: str) -> None:
     rows = nonfinite_rows(features)
     if not rows.size:
         return
-    table = session.segments
+    table = session.segments if segments is None else segments
     if len(features) == len(table):
-        names = [rec.name for rec in session.images]
+        names = [rec.name for rec in session.images] if image_names is None else image_names
         named = [f"{int(table.ids[r])} (image {names[int(table.image[r])]!r})"
                  for r in rows[:_NAMED]]  # fmt: skip
     else:
@@ -70,6 +112,5 @@ def require_finite_features(session, features: np.ndarray, action: str) -> None:
     raise ValueError(
         f"{action} refused: {n} segment{'s' if n > 1 else ''} "
         f"{'have' if n > 1 else 'has'} features that are not finite (NaN or infinite): "
-        f"{', '.join(named)}{more}. Nothing was changed; extract the features again "
-        "(Start), or merge or re-cut those segments."
+        f"{', '.join(named)}{more}. Nothing was changed; {advice}."
     )

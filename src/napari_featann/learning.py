@@ -32,6 +32,10 @@ __all__ = [
 ]
 
 
+_DIVERGED = ("the fine-tuned backbone gives them (the training diverged?): "
+             "train the head instead")  # fmt: skip
+
+
 def warm_up(background: bool = True) -> None:
     """Import metric learning's libraries now, so that the first training is quick.
 
@@ -131,6 +135,13 @@ def train_metric(session: Session, mode: str = "head", progress: Progress | None
     -------
     dict
         ``mode``, ``n_labelled`` and ``train_seconds``.
+
+    Raises
+    ------
+    ValueError
+        When the features, or in ``"full"`` mode the fine-tuned backbone's
+        re-embedded features, hold a NaN or an infinity (naming the segments);
+        the session is left unchanged.
     """
     import time
 
@@ -160,6 +171,8 @@ def train_metric(session: Session, mode: str = "head", progress: Progress | None
         model = metric.finetune_backbone(fx.model, crops_fn, labels[lab_rows], seed=seed,
                                          device=fx.device, progress=progress, **kwargs)  # fmt: skip
         refined = _backbone_features(session, model, progress)
+        require_finite_features(session, refined, "metric learning (full)",
+                                advice=_DIVERGED)  # fmt: skip
         state = ("full", model)
     seconds = time.perf_counter() - t0
     if reproject:
@@ -199,6 +212,7 @@ def suggest_uncertain(session: Session, k: int = 20) -> np.ndarray:
     from .ml.suggest import most_uncertain
 
     feats = refined_features(session)
+    require_finite_features(session, feats, "uncertainty suggestions")
     return session.segments.ids[most_uncertain(feats, session.ml_labels(), k=k)]
 
 
@@ -209,6 +223,7 @@ def suggest_proposals(session: Session, k: int = 10, min_agreement: float = 0.8)
     """
     from .ml.suggest import knn_proposals
 
-    props = knn_proposals(refined_features(session), session.ml_labels(), k=k,
-                          min_agreement=min_agreement)  # fmt: skip
+    feats = refined_features(session)
+    require_finite_features(session, feats, "label proposals")
+    props = knn_proposals(feats, session.ml_labels(), k=k, min_agreement=min_agreement)
     return [(p.class_id, session.segments.ids[p.indices], p.confidence) for p in props]

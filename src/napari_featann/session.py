@@ -24,7 +24,7 @@ from .core.partition import Hierarchy, PartitionParams, build_hierarchy, cut_hie
 from .core.progress import Progress, ensure_progress
 from .core.regions import SegmentTable, offset_labels, table_from_label_images
 from .core.selection import points_in_box, points_in_polygon
-from .finite import require_finite_features
+from .finite import require_finite_features, require_finite_rows
 from .params import PALETTE, ClassInfo, FeatureParams, ProjectionParams, hex_color
 from .structure import Structure as _Structure
 from .structure import held_bytes as _held_bytes
@@ -308,6 +308,7 @@ class Session:
         ``features``, from the session's own backbone, are not), new points go
         next to their nearest neighbour in feature space.
         """
+        require_finite_rows(features, "features to place")  # NaN: placed anywhere, or nowhere
         state = getattr(self, "metric_state", None)  # set by learning.train_metric
         if self._projector is not None and (state is None or state[0] != "full"):
             if (state is not None and state[0] == "head"

@@ -180,3 +180,14 @@ def test_knn_proposals_propose_a_rare_class_in_its_own_cluster():
     mixed[[0, 1, 2]] = 5  # three examples of the big class 1 relabelled 5
     proposed = {p.class_id: p.indices for p in knn_proposals(x, mixed, k=10, min_agreement=0.8)}
     assert not np.isin(np.arange(30, 60), proposed.get(5, [])).any()
+
+
+def test_features_that_are_not_finite_are_refused_by_row():
+    """A NaN similarity would rank neighbours, and a NaN distance clusters, at random."""
+    x, labels, _ = two_blobs()
+    x = x.copy()
+    x[[4, 9], 1] = [np.nan, -np.inf]
+    with pytest.raises(ValueError, match=r"features must be finite: rows \[4, 9\]"):
+        knn_proposals(x, labels)
+    with pytest.raises(ValueError, match=r"embeddings must be finite: rows \[4, 9\]"):
+        most_uncertain(x, labels)

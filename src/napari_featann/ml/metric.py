@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from napari_featann.core.progress import Progress, ensure_progress
-from napari_featann.finite import nonfinite_rows
+from napari_featann.finite import require_finite_rows
 from napari_featann.ml.suggest import knn_predict
 
 __all__ = ["ProjectionHead", "finetune_backbone", "knn_accuracy", "train_head"]
@@ -360,10 +360,7 @@ def train_head(
     labels = _check_labels(labels, len(features))
     if epochs < 1 or samples_per_epoch < 1:
         raise ValueError("epochs and samples_per_epoch must be >= 1")
-    bad = nonfinite_rows(features)
-    if bad.size:  # one such row makes the centring mean, so every output, NaN
-        raise ValueError(f"features must be finite: rows {bad[:8].tolist()}"
-                         f"{' and more' if bad.size > 8 else ''} hold NaN or infinity")  # fmt: skip
+    require_finite_rows(features)  # one such row makes the centring mean, so every output, NaN
     progress = ensure_progress(progress)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)

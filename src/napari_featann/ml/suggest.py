@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from napari_featann.finite import require_finite_rows
+
 __all__ = [
     "Proposal",
     "class_entropy",
@@ -271,7 +273,8 @@ def class_entropy(
     Raises
     ------
     ValueError
-        If fewer than two classes are labelled (nothing to be unsure between).
+        If fewer than two classes are labelled (nothing to be unsure between),
+        or a row of ``embeddings`` holds a NaN or an infinity.
 
     Examples
     --------
@@ -283,6 +286,7 @@ def class_entropy(
     """
     x = _as_2d_float(embeddings, "embeddings").astype(np.float64)
     labels = _as_labels(labels, len(x))
+    require_finite_rows(x, "embeddings")  # a NaN row would rank at random
     lab = labels >= 0
     classes, cls_idx = np.unique(labels[lab], return_inverse=True)
     if len(classes) < 2:
@@ -441,6 +445,12 @@ def knn_proposals(
         unlabelled. A confidence is the vote's share, or for a rare class
         the share described above.
 
+    Raises
+    ------
+    ValueError
+        If a row of ``features`` holds a NaN or an infinity, or on bad
+        arguments.
+
     Examples
     --------
     >>> f = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.95, 0.05]])
@@ -449,6 +459,7 @@ def knn_proposals(
     """
     x = _as_2d_float(features, "features")
     labels = _as_labels(labels, len(x))
+    require_finite_rows(x)  # a NaN similarity would rank neighbours at random
     if not 0.0 < min_agreement <= 1.0:
         raise ValueError(f"min_agreement must be in (0, 1], got {min_agreement}")
     if k < 1:

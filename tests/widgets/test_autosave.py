@@ -72,3 +72,33 @@ def test_the_same_images_find_their_autosave(dock, folder, monkeypatch):
     restored = dock.load_session(ab)
     assert {r.name for r in restored.images} == {"a", "b"}
     assert dock.autosave_path() == ab  # and it goes on autosaving to that file
+
+
+def test_an_autosave_named_as_before_is_mentioned(dock, folder, photos, tmp_path, monkeypatch):
+    from napari_featann.io import load_session, save_session
+    from napari_featann.session import Session
+
+    told = []
+    monkeypatch.setattr(dock, "_info", told.append)
+    dock.load_images([str(folder / "a.png"), str(folder / "b.png")])
+    assert told == []  # no autosave of any name yet: nothing said
+
+    # an upgrade leaves featann-autosave.featann next to the images: loading them says so
+    old = save_session(
+        Session.from_sources([str(folder / "a.png")]), folder / "featann-autosave.featann"
+    )
+    dock.load_images([str(folder / "b.png"), str(folder / "c.png")])
+    assert len(told) == 1 and str(old) in told[0] and "Open session" in told[0]
+    assert "earlier version" in told[0]
+    assert {r.name for r in dock.load_session(old).images} == {"a"}  # and it opens
+
+    # images given as arrays used ~/.featann/autosave.featann ($FEATANN_HOME here)
+    told.clear()
+    dock.load_images(photos[:2], names=["x", "y"])
+    assert told == []
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    save_session(Session.from_sources(photos[:1], names=["x"]), home / "autosave.featann")
+    dock.load_images(photos[1:], names=["y", "z"])
+    assert len(told) == 1 and str(home / "autosave.featann") in told[0]
+    assert load_session(home / "autosave.featann").n_images == 1

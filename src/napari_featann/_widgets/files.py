@@ -14,10 +14,12 @@ from pathlib import Path
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog
 
-__all__ = ["SessionFilesMixin", "default_autosave_path", "session_key"]
+__all__ = ["SessionFilesMixin", "default_autosave_path", "old_autosave_path", "session_key"]
 
 AUTOSAVE_NAME = "featann-autosave-{key}.featann"  # next to the images
 HOME_AUTOSAVE_NAME = "autosave-{hint}{key}.featann"  # in ~/.featann or $FEATANN_HOME
+OLD_AUTOSAVE_NAME = "featann-autosave.featann"  # before one file per set of images
+OLD_HOME_AUTOSAVE_NAME = "autosave.featann"
 
 
 def _plain(value):
@@ -69,6 +71,43 @@ def session_key(session) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
+def _featann_home() -> Path:
+    env = os.environ.get("FEATANN_HOME")
+    return Path(env) if env else Path.home() / ".featann"
+
+
+def _own_folder(session) -> Path | None:
+    """The one writable folder all the session's images come from, else None."""
+    folders = {str(Path(r.path).parent) for r in session.images if r.path}
+    if len(folders) == 1 and all(r.path for r in session.images):
+        folder = Path(next(iter(folders)))
+        if os.access(folder, os.W_OK):
+            return folder
+    return None
+
+
+def old_autosave_path(session) -> Path:
+    """Where versions before one autosave per set of images autosaved these images.
+
+    ``featann-autosave.featann`` next to the images when they all come from one
+    writable folder, else ``autosave.featann`` in ``$FEATANN_HOME`` (default
+    ``~/.featann/``). That file may hold the work on these images or on others
+    (it was shared by every session autosaving there).
+
+    Parameters
+    ----------
+    session : Session
+
+    Returns
+    -------
+    Path
+    """
+    folder = _own_folder(session)
+    if folder is not None:
+        return folder / OLD_AUTOSAVE_NAME
+    return _featann_home() / OLD_HOME_AUTOSAVE_NAME
+
+
 def default_autosave_path(session) -> Path:
     """Where a session autosaves unless told otherwise: one file per set of images.
 
@@ -88,19 +127,16 @@ def default_autosave_path(session) -> Path:
     Path
     """
     key = session_key(session)
+    folder = _own_folder(session)
+    if folder is not None:
+        return folder / AUTOSAVE_NAME.format(key=key)
     folders = {str(Path(r.path).parent) for r in session.images if r.path}
-    if len(folders) == 1 and all(r.path for r in session.images):
-        folder = Path(folders.pop())
-        if os.access(folder, os.W_OK):
-            return folder / AUTOSAVE_NAME.format(key=key)
     if folders:
         hint = Path(sorted(folders)[0]).name
     else:
         hint = session.images[0].name if session.images else ""
     hint = re.sub(r"[^A-Za-z0-9_.-]+", "_", hint).strip("._")[:40]
-    env = os.environ.get("FEATANN_HOME")
-    home = Path(env) if env else Path.home() / ".featann"
-    return home / HOME_AUTOSAVE_NAME.format(hint=f"{hint}-" if hint else "", key=key)
+    return _featann_home() / HOME_AUTOSAVE_NAME.format(hint=f"{hint}-" if hint else "", key=key)
 
 
 class SessionFilesMixin:
@@ -309,6 +345,12 @@ class SessionFilesMixin:
         path = self.found_autosave()
         if path is not None and path != just_written:
             self._info(f"these images have an autosave, {path}: Open session… restores it")
+        if self.session is None or not self.session.images:
+            return
+        old = old_autosave_path(self.session)
+        if old.is_file() and old != just_written:
+            self._info(f"an autosave from an earlier version is here, {old}; it may hold the "
+                       "work on these images or on others: Open session… restores it")  # fmt: skip
 
     def export_masks(self, folder: str | os.PathLike | None = None, fmt: str = "png"):
         """Write one class mask per image plus a legend (a folder dialog when None)."""

@@ -102,3 +102,59 @@ def test_a_class_with_a_bad_colour_keeps_its_labels_and_gets_its_palette_colour(
         layers["sq classes"].get_color(red)[:3],
         [int(PALETTE[red - 1][k : k + 2], 16) / 255 for k in (1, 3, 5)],
     )
+
+
+def _with_classes(squares_image, tmp_path, edit):
+    """A labelled session saved, its class entries then edited by ``edit(classes)``."""
+    s = Session.from_sources([squares_image], names=["sq"])
+    s.partition_params.regions = 3
+    s.partition()
+    red, blue = s.add_class("red"), s.add_class("blue")
+    s.assign([s.segment_at(0, 16, 16)], red)
+    s.assign([s.segment_at(0, 30, 40)], blue)
+    path = save_session(s, tmp_path / "classes")
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    meta = json.loads(bytes(arrays["__meta__"]).decode())
+    edit(meta["classes"])
+    _write(path, {**arrays, "__meta__": _meta(meta)})
+    return s, path
+
+
+def test_a_class_without_a_name_keeps_its_labels_and_is_named_by_its_id(squares_image, tmp_path):
+    def edit(classes):
+        classes[0]["name"] = None  # as another tool or a hand edit may leave it
+        classes[1]["name"] = 7
+
+    s, path = _with_classes(squares_image, tmp_path, edit)
+    with pytest.warns(UserWarning) as caught:
+        loaded = load_session(path)
+    texts = sorted(str(w.message) for w in caught)
+    assert len(texts) == 2 and all(str(path) in t for t in texts)
+    assert "class 1 " in texts[0] and "None" in texts[0]
+    assert "class 2 " in texts[1] and "7" in texts[1]
+    assert [(i.id, i.name) for i in loaded.classes.values()] == [(1, "class 1"), (2, "class 2")]
+    np.testing.assert_array_equal(loaded.class_masks[0], s.class_masks[0])
+    assert (loaded.class_masks[0] == 2).any()
+    loaded.rename_class(2, "blue")  # and they behave as any class
+    assert loaded.add_class() == 3
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c[1].update(id=1), "two classes have the id 1"),
+        (lambda c: c[1].update(name="red"), "classes 1 and 2 are both named 'red'"),
+        (lambda c: c[1].update(id="2"), "a class has the id '2'"),
+        (lambda c: c[1].update(id=None), "a class has the id None"),
+        (lambda c: c[1].update(id=300), "a class has the id 300"),
+    ],
+)
+def test_classes_sharing_an_id_or_a_name_or_with_a_bad_id_are_refused(
+    squares_image, tmp_path, edit, message
+):
+    _, path = _with_classes(squares_image, tmp_path, edit)
+    with pytest.raises(SessionFileError, match=message) as caught:
+        load_session(path)
+    assert str(caught.value).count(str(path)) == 1, caught.value
+    assert "corrupted" in str(caught.value)

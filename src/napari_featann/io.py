@@ -356,22 +356,43 @@ def _load_classes(entries: list, path, ClassInfo) -> dict:
     A colour that :func:`~.params.hex_color` refuses (a file edited by hand or
     written by another tool) would fail later in napari or the scatter: the
     class keeps its labels and gets its palette colour, with a warning that
-    names the file, the class and the colour.
+    names the file, the class and the colour. Likewise a name that is missing,
+    not text or blank becomes ``class <id>``, with a warning. An id that is not
+    an integer from 1 to 255, and two classes with one id or one name, are
+    refused (:class:`SessionFileError`): which labels are whose is not known.
     """
-    classes = {}
+    classes, by_name = {}, {}
     for c in entries:
-        cid = int(c["id"])
+        cid = c["id"]
+        if isinstance(cid, bool) or not isinstance(cid, int) or not 1 <= cid <= 255:
+            raise SessionFileError(
+                f"{path} is corrupted: a class has the id {cid!r}, not an integer from 1 to 255"
+            )
+        if cid in classes:
+            raise SessionFileError(f"{path} is corrupted: two classes have the id {cid}")
+        name = c.get("name")
+        if not isinstance(name, str) or not name.strip():
+            warnings.warn(
+                f"{path}: class {cid} has no valid name ({name!r}); it is named 'class {cid}'",
+                UserWarning,
+                stacklevel=4,
+            )
+            name = f"class {cid}"
+        if name in by_name:
+            raise SessionFileError(
+                f"{path} is corrupted: classes {by_name[name]} and {cid} are both named {name!r}"
+            )
         try:
             color = hex_color(c.get("color"))
         except ValueError:
             color = PALETTE[(cid - 1) % len(PALETTE)]
             warnings.warn(
-                f"{path}: class {c['name']!r} (id {cid}) has no valid colour "
+                f"{path}: class {name!r} (id {cid}) has no valid colour "
                 f"({c.get('color')!r}); it is shown in {color}",
                 UserWarning,
                 stacklevel=4,
             )
-        classes[cid] = ClassInfo(cid, c["name"], color)
+        classes[cid], by_name[name] = ClassInfo(cid, name, color), cid
     return classes
 
 

@@ -92,3 +92,22 @@ def test_placing_features_that_are_not_finite_is_refused(squares_image):
     s.metric_state = ("full", None)  # placed by the nearest neighbour in feature space
     with pytest.raises(ValueError, match=r"features to place must be finite: rows \[1\]"):
         s.place(new)
+
+
+def test_placing_next_to_base_features_that_are_not_finite_is_refused(squares_image):
+    s = Session.from_sources([squares_image])
+    s.partition_params.regions = 40
+    s.partition()
+    s.features = np.random.default_rng(0).normal(size=(len(s.segments), 8)).astype(np.float32)
+    s.project()
+    new = s.features[:3] + 0.01
+    s.metric_state = ("full", None)  # after a full fine-tune: nearest base features
+    near = s.place(new)
+    assert np.abs(near - s.embedding[:3]).max() < 0.5  # each next to its own twin
+    s.features[5, 2] = np.nan  # a base row that would be "nearest" to everything
+    with pytest.raises(ValueError, match="placing new segments by nearest neighbours refused") as e:
+        s.place(new)
+    assert f"{int(s.segments.ids[5])} (image" in str(e.value)
+    s.metric_state, s._projector = None, None  # as after a reload: the same fallback
+    with pytest.raises(ValueError, match="not finite"):
+        s.place(new)

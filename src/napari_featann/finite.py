@@ -39,7 +39,7 @@ def nonfinite_rows(features: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~np.isfinite(f).all(axis=1))
 
 
-def require_finite_rows(features: np.ndarray, name: str = "features") -> None:
+def require_finite_rows(features: np.ndarray, name: str = "features", rows=None) -> None:
     """Raise a ValueError naming the rows of ``features`` that are not finite.
 
     For functions that only see arrays (``napari_featann.ml``); session-level
@@ -50,6 +50,9 @@ def require_finite_rows(features: np.ndarray, name: str = "features") -> None:
     features : (n, d) array of float
     name : str
         What ``features`` are, to start the message.
+    rows : array of bool or int, optional
+        Only these rows are checked (a mask or indices; the message still
+        names rows by their index in ``features``). Default: all.
 
     Raises
     ------
@@ -64,6 +67,9 @@ def require_finite_rows(features: np.ndarray, name: str = "features") -> None:
     ValueError: features must be finite: rows [1] hold NaN or infinity
     """
     bad = nonfinite_rows(features)
+    if rows is not None:
+        rows = np.asarray(rows)
+        bad = np.intersect1d(bad, np.flatnonzero(rows) if rows.dtype == bool else rows)
     if bad.size:
         raise ValueError(f"{name} must be finite: rows {bad[:_NAMED].tolist()}"
                          f"{' and more' if bad.size > _NAMED else ''} hold NaN or infinity")  # fmt: skip

@@ -318,6 +318,7 @@ class Session:
             return np.asarray(self._projector.transform(features), np.float32)
         if self.embedding is None or self.features is None or not len(self.features):
             raise RuntimeError("project the features first")
+        require_finite_features(self, self.features, "placing new segments by nearest neighbours")
         # Euclidean, not the dot product: rows with context blocks differ in length, and a
         # longer row would outscore a segment's own twin
         f = np.asarray(features, np.float32)

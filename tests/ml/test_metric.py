@@ -72,6 +72,14 @@ def test_knn_accuracy_ignores_unlabelled_rows():
     assert knn_accuracy(f, y, q, k=1) == 100.0
 
 
+def test_knn_accuracy_refuses_labelled_rows_that_are_not_finite():
+    f = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [0.1, 1.0], [np.nan, 0.0]], np.float32)
+    q = np.array([False, False, True, True, True])
+    with pytest.raises(ValueError, match=r"features must be finite: rows \[4\]"):
+        knn_accuracy(f, np.array([0, 1, 0, 1, 0]), q, k=1)
+    assert knn_accuracy(f, np.array([0, 1, 0, 1, -1]), q, k=1) == 100.0  # unlabelled: unused
+
+
 def test_knn_accuracy_needs_reference_and_query():
     f = np.eye(3, dtype=np.float32)
     with pytest.raises(ValueError, match="inside and outside"):

@@ -9,6 +9,7 @@ from napari_featann.ml.suggest import (
     Proposal,
     class_entropy,
     kmeans_pp,
+    knn_predict,
     knn_proposals,
     most_uncertain,
 )
@@ -191,3 +192,21 @@ def test_features_that_are_not_finite_are_refused_by_row():
         knn_proposals(x, labels)
     with pytest.raises(ValueError, match=r"embeddings must be finite: rows \[4, 9\]"):
         most_uncertain(x, labels)
+
+
+def test_knn_predict_refuses_reference_and_query_rows_that_are_not_finite():
+    """A NaN row's similarities are NaN: its neighbours, so its vote, would be arbitrary."""
+    x, labels, _ = two_blobs()  # rows 0-99 labelled, 100-199 not (their class: row % 2)
+    ref, qry = np.arange(len(x)) < 100, (np.arange(len(x)) >= 100) & (np.arange(len(x)) < 200)
+    pred, _ = knn_predict(x, ref, labels, qry, k=5)
+    assert (pred == np.arange(100, 200) % 2).mean() > 0.95  # finite: the blobs are told apart
+    for rows in ([7, 160], [160], [7]):  # in the reference, the query, or both
+        bad = x.copy()
+        bad[rows, 3] = np.nan if len(rows) > 1 else np.inf
+        with pytest.raises(ValueError, match=rf"features must be finite: rows \[{rows[0]}"):
+            knn_predict(bad, ref, labels, qry, k=5)
+    # a row that neither votes nor is asked about is not used, and not refused
+    bad = x.copy()
+    bad[[199, 201], 0] = np.nan  # a query row left out, and a probe
+    kept, _ = knn_predict(bad, ref, labels, qry & (np.arange(len(x)) < 199), k=5)
+    np.testing.assert_array_equal(kept, pred[:-1])

@@ -131,11 +131,19 @@ def knn_predict(
         Predicted class id of each query row, in row order.
     agreement : (n_query,) array of float
         Fraction of the neighbours that voted for that class, in (0, 1].
+
+    Raises
+    ------
+    ValueError
+        When a reference or query row holds a NaN or an infinity (named by
+        its index): its similarities would be NaN and the vote arbitrary.
+        Other rows are not used, and not checked.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     ref = np.flatnonzero(reference_mask)
     qry = np.flatnonzero(query_mask)
+    require_finite_rows(features, rows=np.union1d(ref, qry))
     if len(ref) == 0:
         raise ValueError("no reference (labelled) rows to vote")
     classes, ref_cls = np.unique(labels[ref], return_inverse=True)

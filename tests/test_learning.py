@@ -132,3 +132,60 @@ def test_a_diverged_full_fine_tuning_is_refused_before_storing_anything(cnn_para
         # the paper's learning rate trains and stores finite features
         learning.train_metric(s, "full", reproject=False, **quick)
     assert s.metric_state[0] == "full" and np.isfinite(s.refined_features).all()
+
+
+@pytest.mark.parametrize("context", [False, True])
+def test_a_full_fine_tuning_embeds_added_images_and_edited_segments(cnn_params, context):
+    """New segments get the fine-tuned backbone's features; the other rows stay as they were."""
+    from dataclasses import replace
+
+    from napari_featann import editing
+    from napari_featann.batches import add_images
+    from napari_featann.core.progress import ensure_progress
+
+    rng = np.random.default_rng(3)
+    s = Session.from_sources([rng.integers(0, 255, (40, 40, 3)).astype(np.uint8)], names=["a"])
+    s.partition_params.regions = 8
+    s.partition()
+    s.feature_params = replace(cnn_params, context=context)
+    s.extract_features()
+    s.project()
+    a, b = s.add_class("a"), s.add_class("b")
+    s.assign(s.segments.ids[:2], a)
+    s.assign(s.segments.ids[2:4], b)
+    quick = dict(epochs=1, samples_per_epoch=4, batch_size=4, m=2, hflip=False)
+
+    def model_features(ids):  # the fine-tuned backbone on the whole session, as training does
+        allf = learning._backbone_features(s, s.metric_state[1], ensure_progress(None))
+        return allf[s.segments.rows_of(ids)]
+
+    def rows_by_id():
+        return dict(zip(s.segments.ids.tolist(), s.refined_features))
+
+    with learning._torch_threads(1):
+        learning.train_metric(s, "full", reproject=False, **quick)
+        n = len(s.segments)
+        trained = s.refined_features.copy()
+        add_images(s, [rng.integers(0, 255, (40, 40, 3)).astype(np.uint8)], names=["b"])
+        assert s.refined_features is not None and len(s.refined_features) == len(s.segments) > n
+        np.testing.assert_array_equal(s.refined_features[:n], trained)
+        new_ids = s.segments.ids[n:]
+        np.testing.assert_allclose(s.refined_features[n:], model_features(new_ids), atol=1e-5)
+        assert learning.refined_features(s) is s.refined_features
+
+        before = rows_by_id()
+        row = int(np.argmax(s.segments.area))
+        sid, img = int(s.segments.ids[row]), int(s.segments.image[row])
+        yy, xx = np.nonzero(s.label_images[img] == sid)
+        new_id = editing.split(s, sid, [(yy[0], xx[0])], [(yy[-1], xx[-1])])[1]
+        after = rows_by_id()
+        assert len(s.refined_features) == len(s.segments) == len(before) + 1
+        for i in set(before) - {sid}:
+            np.testing.assert_array_equal(after[i], before[i])
+        parts = [sid, new_id]
+        got = np.array([after[i] for i in parts])
+        np.testing.assert_allclose(got, model_features(parts), atol=1e-5)
+        s.undo()
+        assert rows_by_id().keys() == before.keys()
+        s.redo()
+        np.testing.assert_array_equal(np.array([rows_by_id()[i] for i in parts]), got)

@@ -180,7 +180,7 @@ def test_a_structural_edit_keeps_only_its_images_masks_for_undo(session):
     assert (s.class_masks[0] == a).all() and (s.class_masks[1] == a).all()
 
 
-def test_refined_features_follow_the_segments_through_edits_and_undo(session):
+def test_refined_features_follow_the_segments_through_edits_and_undo(session, monkeypatch):
     # a split then a merge give back as many segments as before, but not the same rows:
     # the refined features of the old rows must not pass for those of the new ones
     from napari_featann import learning
@@ -192,16 +192,24 @@ def test_refined_features_follow_the_segments_through_edits_and_undo(session):
     s.compute_features = lambda table=None, **_: rng.normal(size=(len(table), 16)).astype(
         np.float32
     )
+    # the fine-tuned backbone (no real one here): random features for the new segments
+    monkeypatch.setattr(learning, "_backbone_features", lambda _s, _m, _p, table, _l=None:
+                        rng.normal(size=(len(table), 8)).astype(np.float32))  # fmt: skip
     trained = rng.normal(size=(n, 8)).astype(np.float32)
     s.refined_features, s.metric_state = trained, ("full", None)  # as after fine-tuning
+    old = dict(zip(s.segments.ids.tolist(), trained))
     sid = int(s.segments.ids[3])
     pix = np.argwhere(s.label_images[0] == sid)
-    editing.split(s, sid, [tuple(pix[0])], [tuple(pix[-1])])
+    parts = editing.split(s, sid, [tuple(pix[0])], [tuple(pix[-1])])
     lab = s.label_images[0]
     pair = next([int(a), int(b)] for a, b in zip(lab[:, :-1].ravel(), lab[:, 1:].ravel()) if a != b)
     editing.merge(s, pair)
     assert len(s.segments) == n
-    assert learning.refined_features(s) is s.features  # not the stale rows of `trained`
+    now = learning.refined_features(s)
+    assert now is not trained and len(now) == n  # not the stale rows of `trained`
+    for i, row in zip(s.segments.ids.tolist(), now):  # untouched segments keep their rows
+        if i not in (*parts, *pair):
+            np.testing.assert_array_equal(row, old[i])
     s.undo()
     s.undo()
     assert learning.refined_features(s) is trained  # the rows of the segments they belong to

@@ -14,6 +14,7 @@ from .core.images import load_collection
 from .core.progress import Progress, ensure_progress
 from .core.regions import offset_labels, table_from_label_images
 from .finite import require_finite_features
+from .learning import refined_of_new
 from .session import Session
 
 __all__ = ["add_images", "local_view"]
@@ -83,7 +84,7 @@ def add_images(
     next_id = max([session.next_id - 1] + [int(lab.max()) for lab in labels]) + 1
     table = table_from_label_images(labels)
     table.image = table.image + first
-    feats = emb = None
+    feats = emb = refined = None
     if session.features is not None:
         scratch.label_images = labels
         scratch.segments = table_from_label_images(labels)
@@ -91,6 +92,10 @@ def add_images(
         names = [r.name for r in session.images] + [r.name for r in records]
         require_finite_features(session, feats, "adding images", segments=table,
                                 image_names=names, advice="the images were not added")  # fmt: skip
+        # after a full fine-tuning, the fine-tuned backbone's features of the new segments
+        refined = refined_of_new(session, scratch.segments, progress=progress,
+                                 what="adding images", source=scratch,
+                                 advice="the images were not added")  # fmt: skip
         if session.embedding is not None:
             emb = session.place(feats)
     # commit
@@ -108,6 +113,8 @@ def add_images(
         session.features = np.concatenate([session.features, feats])
     if emb is not None:
         session.embedding = np.concatenate([session.embedding, emb])
+    if refined is not None:
+        session.refined_features = refined[0]
     session.next_id = next_id
     session.load_failures.update(failures)
     session._pixel_index.clear()

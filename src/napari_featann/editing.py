@@ -27,6 +27,7 @@ from .core.partition import PartitionParams, cut_hierarchy
 from .core.progress import Progress, ensure_progress
 from .core.regions import describe_segments, offset_labels
 from .finite import require_finite_features
+from .learning import refined_of_new
 from .session import Session
 from .structure import Structure
 
@@ -69,25 +70,29 @@ def _with_rows(session: Session, img: int, new_label: np.ndarray, drop_ids, add_
     labels = list(session.label_images)
     labels[img] = new_label
     table = seg.take(np.flatnonzero(keep)).concat(added)
-    feats, emb = _kept_plus_new(session, keep, added, labels, progress)
-    return labels, table, keep, feats, emb
+    feats, emb, refined = _kept_plus_new(session, keep, added, labels, progress)
+    return labels, table, keep, feats, emb, refined
 
 
 def _kept_plus_new(session: Session, keep: np.ndarray, added, labels, progress):
-    """Features and embedding of the kept rows followed by the ``added`` segments.
+    """Features, embedding and refined features of the kept rows followed by ``added``.
 
     The new segments are extracted from ``labels`` and placed in the current
-    layout with ``transform``; (None, None) where the session has none yet.
+    layout with ``transform``; after a *full* fine-tuning the fine-tuned
+    backbone gives their refined features too (else None: a projection head
+    re-embeds them when they are used). None where the session has none yet.
     """
     if session.features is None:
-        return None, None
+        return None, None, None
     new_feats = session.compute_features(table=added, label_images=labels, progress=progress)
     require_finite_features(session, new_feats, "editing segments", segments=added,
                             advice="the edit was not made")  # fmt: skip
+    refined = refined_of_new(session, added, labels, progress, kept=keep)
     feats = np.concatenate([session.features[keep], new_feats])
     if session.embedding is None:
-        return feats, None
-    return feats, np.concatenate([session.embedding[keep], session.place(new_feats)])
+        return feats, None, refined
+    emb = np.concatenate([session.embedding[keep], session.place(new_feats)])
+    return feats, emb, refined
 
 
 def _repaint(class_mask, manual, label_image, segment_classes: dict[int, int]) -> np.ndarray:
@@ -120,6 +125,8 @@ class PlannedEdit:
     repaint: list[int]  # the images whose pixels it draws again (from the classes at apply)
     result: Any = None
     params: PartitionParams | None = None  # a re-cut of all images: the session's new ones
+    # (refined features, metric state) after a full fine-tuning: kept rows, then the new ones
+    refined: tuple | None = field(default=None, repr=False)
     _base: tuple = field(default=(), repr=False)
     _keep: np.ndarray | None = field(default=None, repr=False)  # old rows kept, first in table
 
@@ -147,8 +154,10 @@ class PlannedEdit:
         masks = {img: _repaint(session.class_masks[img], session.manual_masks[img],
                                self.labels[img], _image_classes(self.table, classes, img))
                  for img in self.repaint}  # fmt: skip
+        refined = self.refined  # only with the fine-tuned backbone it was computed with
+        refined = refined[0] if refined and refined[1] is session.metric_state else None
         after = Structure(self.labels, self.table, classes, self.features, self.embedding,
-                           self.next_id, masks, None, (session._projector, session.metric_state))  # fmt: skip
+                           self.next_id, masks, refined, (session._projector, session.metric_state))  # fmt: skip
         params = None if self.params is None else (session.partition_params, self.params)
         if self.params is not None:
             session.partition_params = self.params
@@ -175,12 +184,13 @@ def plan_split(session: Session, segment_id: int, positive, negative,
     mask = preview_split(session, segment_id, positive, negative)
     new_id = session.next_id
     new_label = apply_split(session.label_images[img], segment_id, mask, new_id)
-    labels, table, keep, feats, emb = _with_rows(
+    labels, table, keep, feats, emb, refined = _with_rows(
         session, img, new_label, [segment_id], [segment_id, new_id], progress
     )
     classes = np.concatenate([session.segment_class[keep], [old_class, pos_class]]).astype(np.int32)
     return PlannedEdit(f"split segment {segment_id}", labels, table, classes, feats, emb,
-                       new_id + 1, [img], result=(segment_id, new_id), _base=base, _keep=keep)  # fmt: skip
+                       new_id + 1, [img], result=(segment_id, new_id), refined=refined,
+                       _base=base, _keep=keep)  # fmt: skip
 
 
 def split(session: Session, segment_id: int, positive, negative, positive_class: int | None = None,
@@ -234,10 +244,12 @@ def plan_merge(session: Session, segment_ids, progress: Progress | None = None) 
     votes = np.bincount(cls, weights=area, minlength=256)
     votes[0] = 0
     merged_class = int(votes.argmax()) if votes.max() > 0 else 0
-    labels, table, keep, feats, emb = _with_rows(session, img, new_label, ids, [target], progress)
+    labels, table, keep, feats, emb, refined = _with_rows(session, img, new_label, ids, [target],
+                                                          progress)  # fmt: skip
     classes = np.concatenate([session.segment_class[keep], [merged_class]]).astype(np.int32)
     return PlannedEdit(f"merge {ids.size} segments", labels, table, classes, feats, emb,
-                       session.next_id, [img], result=int(target), _base=base, _keep=keep)  # fmt: skip
+                       session.next_id, [img], result=int(target), refined=refined, _base=base,
+                       _keep=keep)  # fmt: skip
 
 
 def merge(session: Session, segment_ids, progress: Progress | None = None) -> int:
@@ -423,11 +435,11 @@ def plan_recut(session: Session, params: PartitionParams, images=None, min_fract
     report.new_segments = len(added)
     cls_new = np.array([new_classes.get(int(i), 0) for i in added.ids], np.int32)
     classes = np.concatenate([session.segment_class[keep], cls_new]).astype(np.int32)
-    feats, emb = _kept_plus_new(session, keep, added, labels, progress)
+    feats, emb, refined = _kept_plus_new(session, keep, added, labels, progress)
     everything = len(images) == session.n_images  # the session's parameters, for new images
     return PlannedEdit(f"re-cut {len(images)} images ({report.message()})", labels, table,
                        classes, feats, emb, next_id, images, result=report,
-                       params=params if everything else None, _base=base,
+                       params=params if everything else None, refined=refined, _base=base,
                        _keep=keep)  # fmt: skip
 
 

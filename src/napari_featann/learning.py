@@ -25,6 +25,7 @@ from .session import Session
 __all__ = [
     "crops_of_rows",
     "refined_features",
+    "refined_of_new",
     "suggest_proposals",
     "suggest_uncertain",
     "train_metric",
@@ -59,15 +60,19 @@ def warm_up(background: bool = True) -> None:
         work()
 
 
-def crops_of_rows(session: Session, rows: np.ndarray, label_images=None):
-    """Network input crops (n, 3, 224, 224) of the given segment rows, in order."""
+def crops_of_rows(session: Session, rows: np.ndarray, label_images=None, table=None):
+    """Network input crops (n, 3, 224, 224) of the given segment rows, in order.
+
+    ``table`` and ``label_images`` describe segments not yet in the session (an
+    edit's new ones); by default the session's own.
+    """
     import torch
 
     from .ml.extractor import crop_batch
 
     fx = session.extractor()
     _ = fx.model  # loads the normalisation constants
-    table = session.segments
+    table = session.segments if table is None else table
     labels = session.label_images if label_images is None else label_images
     rows = np.asarray(rows)
     out = torch.empty((rows.size, 3, fx.size, fx.size))
@@ -91,28 +96,79 @@ def _torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-def _backbone_features(session: Session, model, progress: Progress) -> np.ndarray:
+def _backbone_features(session: Session, model, progress: Progress, table=None,
+                       label_images=None) -> np.ndarray:  # fmt: skip
+    """Features a fine-tuned backbone gives segments (default all the session's), in order.
+
+    ``table`` and ``label_images`` describe segments not yet in the session, as
+    in :meth:`~napari_featann.session.Session.compute_features`.
+    """
     import torch
     import torch.nn.functional as F
 
-    n = len(session.segments)
+    table = session.segments if table is None else table
+    labels = session.label_images if label_images is None else label_images
+    n = len(table)
     bs = session.extractor().batch_size
     progress.init(n, "re-embedding")
-    out = []
+    out = [np.zeros((0, session.extractor().crop_dim), np.float32)]
     with torch.inference_mode():
         for k in range(0, n, bs):
             rows = np.arange(k, min(k + bs, n))
-            x = crops_of_rows(session, rows).to(next(model.parameters()).device)
+            x = crops_of_rows(session, rows, labels, table).to(next(model.parameters()).device)
             out.append(F.normalize(model(x).flatten(1), dim=1).cpu().numpy())
             progress.update(rows.size)
     feats = np.concatenate(out).astype(np.float32)
     fx = session.extractor()
     if not fx.context:
         return feats
-    images = {i: session.float_image(i) for i in range(session.n_images)}
-    ctx = fx.context_features(images, session.label_images, session.segments, model=model,
-                              progress=progress)  # fmt: skip
+    images = {i: session.float_image(i) for i in np.unique(table.image).tolist()}
+    ctx = fx.context_features(images, labels, table, model=model, progress=progress)
     return np.hstack([feats, ctx])
+
+
+def refined_of_new(session: Session, table, label_images=None, progress: Progress | None = None,
+                   kept=None, what: str = "editing segments", source: Session | None = None,
+                   advice: str = "the edit was not made"):  # fmt: skip
+    """Refined features after an edit or an addition, when a backbone was fine-tuned.
+
+    Parameters
+    ----------
+    session : Session
+        The session edited, with its metric state and refined features.
+    table : SegmentTable
+        The new segments.
+    label_images : list, optional
+        The label images they are cut from (default ``source``'s).
+    progress : Progress, optional
+    kept : array-like, optional
+        Rows (or a boolean mask) of ``session.refined_features`` that stay,
+        placed before the new rows.
+    what : str
+        What a refusal of non-finite features names.
+    source : Session, optional
+        Where ``table.image`` indexes the images (default ``session``): the
+        scratch session of images being added.
+    advice : str
+        What a refusal says was not done.
+
+    Returns
+    -------
+    tuple or None
+        ``(refined, state)``, the kept rows followed by the fine-tuned
+        backbone's features of ``table`` and the metric state they go with;
+        None when no backbone is fine-tuned or its refined features are not
+        those of the session's segments (the head's are re-embedded when used).
+    """
+    state, now = getattr(session, "metric_state", None), getattr(session, "refined_features", None)
+    if state is None or state[0] != "full" or now is None or len(now) != len(session.segments):
+        return None
+    source = session if source is None else source
+    new = _backbone_features(source, state[1], ensure_progress(progress), table, label_images)
+    require_finite_features(source, new, what, segments=table,
+                            advice=f"{advice}; {_DIVERGED}")  # fmt: skip
+    old = now if kept is None else now[np.asarray(kept)]
+    return np.concatenate([old, new.reshape(len(new), -1)]).astype(now.dtype), state
 
 
 def train_metric(session: Session, mode: str = "head", progress: Progress | None = None,
@@ -191,8 +247,7 @@ def refined_features(session: Session) -> np.ndarray:
 
     After an edit added segments (a split, a merge), a trained projection head
     re-embeds all the features (milliseconds); a fine-tuned backbone's refined
-    features cannot be extended, and the backbone's are used until the next
-    training.
+    features are extended by the edit itself (:func:`refined_of_new`).
     """
     if session.features is None:
         raise RuntimeError("extract features first")

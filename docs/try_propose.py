@@ -59,59 +59,31 @@ def plan_propose(robot):
     return best
 
 
-def run(self) -> str:
-    """``_Robot.run`` with the proposal action among the others."""
-    self.progress.init(int(np.ceil(self.budget)), "robot (modelled effort, s)")
-    while True:
-        options = []
-        planned = self.plan_selection()
-        if planned is not None and self.maybe_trigger():
-            planned = self.plan_selection()
-        if planned is not None:
-            options.append((planned[2] / R.COST_SELECTION, R.COST_SELECTION, "select", planned))
-        corr = self.plan_correction() if self.opts.corrections else None
-        if corr is not None:
-            options.append((corr[3] / corr[4], corr[4], "correct", corr))
-        click = self.plan_relabel() if self.opts.corrections else None
-        if click is not None:
-            options.append((click[2] / R.COST_FIRST_CLICK, R.COST_FIRST_CLICK, "click", click))
-        fixing = self.opts.corrections and self.opts.relabel_selections
-        undo_sel = self.plan_reselection() if fixing else None
-        if undo_sel is not None:
-            options.append((undo_sel[2] / R.COST_SELECTION, R.COST_SELECTION, "reselect",
-                            undo_sel))  # fmt: skip
-        specks = self.specks.plan(self) if self.specks is not None else None
-        if specks is not None:
-            options.append((specks[2] / R.COST_FIRST_CLICK, R.COST_FIRST_CLICK, "specks", specks))
-        prop = plan_propose(self)
-        if prop is not None:  # gains of all actions are in summed per-image IoU
-            options.append((prop[1] / COST, COST, "propose", prop))
-        if not options:
-            return "done"
-        affordable = [o for o in options if o[1] <= self.remaining]
-        if not affordable:
-            return "budget"
-        _, _, what, plan = max(affordable, key=lambda o: o[0])
-        if what == "select":
-            self.select(plan[0])
-        elif what == "click":
-            self.relabel(plan[0], plan[1])
-        elif what == "reselect":
-            self.select(plan[0], labelled_too=True)
-        elif what == "specks":
-            self.remove_specks(plan[0], plan[1])
-        elif what == "propose":
-            ids = self.s.segments.ids[plan[0]]
-            changed = self.s.assign(ids, 2, "robot: accept proposals")
-            STATS["accepts"] += 1
-            STATS["segments"] += len(ids)
-            self._spend(COST, changed)
-        else:
-            self.correct(plan[0], plan[1], plan[2])
+def options(self) -> list[tuple]:
+    """The robot's options, and the proposal group last."""
+    out = ROBOT_OPTIONS(self)
+    prop = plan_propose(self)
+    if prop is not None:  # gains of all actions are in summed per-image IoU
+        out.append((prop[1] / COST, COST, "propose", prop))
+    return out
 
+
+def act(self, what: str, plan) -> None:
+    """Accept a proposal group, or take one of the robot's own actions."""
+    if what != "propose":
+        ROBOT_ACT(self, what, plan)
+        return
+    ids = self.s.segments.ids[plan[0]]
+    changed = self.s.assign(ids, 2, "robot: accept proposals")
+    STATS["accepts"] += 1
+    STATS["segments"] += len(ids)
+    self._spend(COST, changed)
+
+
+ROBOT_OPTIONS, ROBOT_ACT = R._Robot.options, R._Robot.act
 
 if __name__ == "__main__":
-    R._Robot.run = run
+    R._Robot.options, R._Robot.act = options, act
     rc = main(sys.argv[1:])
     print("propose", STATS, file=sys.stderr)
     sys.exit(rc)

@@ -432,45 +432,61 @@ class _Robot:
         return True
 
     # -- main loop -----------------------------------------------------------
+    def options(self) -> list[tuple]:
+        """Every action worth taking now, as ``(gain per second, cost, kind, plan)``.
+
+        A metric-learning trigger, when due, runs here (before the selection is planned).
+        """
+        options = []
+        planned = self.plan_selection()
+        if planned is not None and self.maybe_trigger():
+            planned = self.plan_selection()
+        if planned is not None:
+            options.append((planned[2] / COST_SELECTION, COST_SELECTION, "select", planned))
+        corr = self.plan_correction() if self.opts.corrections else None
+        if corr is not None:
+            options.append((corr[3] / corr[4], corr[4], "correct", corr))
+        click = self.plan_relabel() if self.opts.corrections else None
+        if click is not None:
+            options.append((click[2] / COST_FIRST_CLICK, COST_FIRST_CLICK, "click", click))
+        fixing = self.opts.corrections and self.opts.relabel_selections
+        undo_sel = self.plan_reselection() if fixing else None
+        if undo_sel is not None:
+            options.append((undo_sel[2] / COST_SELECTION, COST_SELECTION, "reselect", undo_sel))
+        specks = self.specks.plan(self) if self.specks is not None else None
+        if specks is not None:
+            options.append((specks[2] / COST_FIRST_CLICK, COST_FIRST_CLICK, "specks", specks))
+        return options
+
+    def act(self, what: str, plan) -> None:
+        """Take one action of :meth:`options`."""
+        if what == "select":
+            self.select(plan[0])
+        elif what == "click":
+            self.relabel(plan[0], plan[1])
+        elif what == "reselect":
+            self.select(plan[0], labelled_too=True)
+        elif what == "specks":
+            self.remove_specks(plan[0], plan[1])
+        else:
+            self.correct(plan[0], plan[1], plan[2])
+
     def run(self) -> str:
-        """Interact until the budget is spent; returns why it stopped ("budget" or "done")."""
+        """Interact until the budget is spent; returns why it stopped ("budget" or "done").
+
+        Each step takes the affordable action of :meth:`options` with the highest gain
+        per second (the first of equals).
+        """
         self.progress.init(int(np.ceil(self.budget)), "robot (modelled effort, s)")
         while True:
-            options = []
-            planned = self.plan_selection()
-            if planned is not None and self.maybe_trigger():
-                planned = self.plan_selection()
-            if planned is not None:
-                options.append((planned[2] / COST_SELECTION, COST_SELECTION, "select", planned))
-            corr = self.plan_correction() if self.opts.corrections else None
-            if corr is not None:
-                options.append((corr[3] / corr[4], corr[4], "correct", corr))
-            click = self.plan_relabel() if self.opts.corrections else None
-            if click is not None:
-                options.append((click[2] / COST_FIRST_CLICK, COST_FIRST_CLICK, "click", click))
-            fixing = self.opts.corrections and self.opts.relabel_selections
-            undo_sel = self.plan_reselection() if fixing else None
-            if undo_sel is not None:
-                options.append((undo_sel[2] / COST_SELECTION, COST_SELECTION, "reselect", undo_sel))
-            specks = self.specks.plan(self) if self.specks is not None else None
-            if specks is not None:
-                options.append((specks[2] / COST_FIRST_CLICK, COST_FIRST_CLICK, "specks", specks))
+            options = self.options()
             if not options:
                 return "done"
             affordable = [o for o in options if o[1] <= self.remaining]
             if not affordable:
                 return "budget"
             _, _, what, plan = max(affordable, key=lambda o: o[0])
-            if what == "select":
-                self.select(plan[0])
-            elif what == "click":
-                self.relabel(plan[0], plan[1])
-            elif what == "reselect":
-                self.select(plan[0], labelled_too=True)
-            elif what == "specks":
-                self.remove_specks(plan[0], plan[1])
-            else:
-                self.correct(plan[0], plan[1], plan[2])
+            self.act(what, plan)
 
 
 # --------------------------------------------------------------------------- entry point

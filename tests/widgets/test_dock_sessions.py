@@ -192,6 +192,9 @@ def test_session_files(dock, qtbot, session_file, tmp_path):
     ids = dock.select_box(*left_half(s.embedding))
     out = dock.save_session(tmp_path / "mine")
     assert out.name == "mine.featann" and not dock.dirty
+    upper = dock.save_session(tmp_path / "UPPER.FEATANN")  # as save_session names it
+    assert upper == tmp_path / "UPPER.FEATANN" and upper.is_file()
+    assert dock.session_path == upper and not (tmp_path / "UPPER.FEATANN.featann").exists()
 
     # a broken file: clear error, nothing lost
     bad = tmp_path / "bad.featann"

@@ -277,9 +277,9 @@ class SessionFilesMixin:
                                                   "featann sessions (*.featann)")  # fmt: skip
             if not path:
                 return None
-        path = Path(path)
-        if path.suffix != ".featann":
-            path = path.with_name(path.name + ".featann")
+        from ..io import session_path
+
+        path = session_path(path)  # the name save_session writes (x.FEATANN stays)
 
         def saved(out: Path) -> None:
             self.session_path = out

@@ -46,14 +46,24 @@ def test_the_reader_leaves_files_that_are_not_sessions_to_other_readers(tmp_path
     other_zip = tmp_path / "other.featann"  # a zip, but no session metadata in it
     with zipfile.ZipFile(other_zip, "w") as zf:
         zf.writestr("data.npy", b"whatever")
-    cut = tmp_path / "cut.featann"  # a session file cut short
     path = _tiny_session(tmp_path)
-    cut.write_bytes(path.read_bytes()[:200])
     folder = tmp_path / "folder.featann"
     folder.mkdir()
-    for bad in (text, other_zip, cut, folder):
+    for bad in (text, other_zip, folder):
         assert get_reader(str(bad)) is None, bad
     assert get_reader(str(path)) is not None and get_reader([str(path)]) is not None
+
+
+@pytest.mark.parametrize("keep", [200, 0.5])
+def test_a_session_file_cut_short_is_claimed_and_its_error_names_it(tmp_path, keep):
+    path = _tiny_session(tmp_path)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.featann"  # a session file cut short (a full disk, a copy stopped)
+    cut.write_bytes(data[: keep if isinstance(keep, int) else int(len(data) * keep)])
+    reader = get_reader(str(cut))
+    assert reader is not None
+    with pytest.raises(SessionFileError, match=r"cut\.featann"):
+        reader(str(cut))
 
 
 def test_a_claimed_file_that_fails_to_read_names_the_file(tmp_path):

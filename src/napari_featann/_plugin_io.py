@@ -48,11 +48,19 @@ def get_reader(path):
 
 
 def _looks_like_session(path) -> bool:
-    """Whether ``path`` is a zip archive holding a session's ``__meta__`` entry."""
+    """Whether ``path`` is a zip archive holding a session's ``__meta__`` entry, or a
+    damaged zip archive (a session cut short: reading it then says what is wrong with
+    it, naming the file, instead of napari's "no reader" message)."""
     try:
         with zipfile.ZipFile(path) as zf:
             return _META_ENTRY in zf.namelist()
-    except (OSError, zipfile.BadZipFile):
+    except zipfile.BadZipFile:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(4) == b"PK\x03\x04"
+        except OSError:
+            return False
+    except OSError:
         return False
 
 

@@ -21,14 +21,14 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     if not BACKBONE_WEIGHTS.exists():
         pytest.skip(f"{BACKBONE_WEIGHTS} is not available")
     block = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
-    assert "path/to/images" in block and "../shared/weights/" in block
+    assert "path/to/images" in block and "path/to/efficientnet_lite0" in block
     photos = tmp_path / "photos"
     photos.mkdir()
     for name in ("astronaut", "coffee"):  # bundled with scikit-image: offline
         img = transform.resize(getattr(data, name)(), (240, 320), anti_aliasing=True)
         iio.imwrite(photos / f"{name}.png", (img * 255).astype(np.uint8))
     code = block.replace("path/to/images", str(photos)).replace(
-        "../shared/weights/efficientnet_lite0_in1k_timm.pth", str(BACKBONE_WEIGHTS)
+        "path/to/efficientnet_lite0_in1k_timm.pth", str(BACKBONE_WEIGHTS)
     )
     monkeypatch.chdir(tmp_path)  # the example saves and exports into the working directory
     scope: dict = {}

@@ -80,6 +80,27 @@ def test_params_validation_and_roundtrip():
             PartitionParams(**bad).validate()
 
 
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(threshold=float("nan"), regions=None), "threshold must be a finite number"),
+        (dict(threshold=float("inf"), regions=None), "one segment per image"),
+        (dict(threshold=-1.0, regions=None), "threshold must be >= 0"),
+        (dict(regions=float("nan")), "regions must be a finite number"),
+        (dict(regions=2.5), "whole number"),
+        (dict(frontier=float("nan")), "frontier must be a finite number"),
+        (dict(scales=(1.0, float("nan"))), "scales must be finite numbers > 0"),
+        (dict(scales=(float("inf"),)), "scales must be finite numbers > 0"),
+        (dict(scales=(0.0,)), "scales must be finite numbers > 0"),
+        (dict(gradient="sobel"), "unknown gradient"),
+    ],
+)
+def test_params_refuse_numbers_that_are_not_finite(bad, match):
+    """``--threshold nan`` cut nothing: 2 segments for 2 images, with exit status 0."""
+    with pytest.raises(ValueError, match=match):
+        PartitionParams(**bad).validate()
+
+
 def test_partition_real_frame(davis_files):
     from napari_featann.core.gradient import compute_gradient
     from napari_featann.core.images import read_image

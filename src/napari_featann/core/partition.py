@@ -18,6 +18,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage as ndi
 
+from .gradient import GRADIENT_METHODS
+
 __all__ = [
     "CRITERIA",
     "Hierarchy",
@@ -28,6 +30,21 @@ __all__ = [
 ]
 
 CRITERIA = ("area", "volume", "dynamics")
+
+
+def _float(value, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+
+
+def _number(value, name: str) -> float:
+    """``value`` as a finite float; ValueError naming ``name`` for text, NaN or infinity."""
+    x = _float(value, name)
+    if not np.isfinite(x):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    return x
 
 
 @dataclass
@@ -66,17 +83,39 @@ class PartitionParams:
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> PartitionParams:
-        """Check values; raise ValueError with a clear message. Returns self."""
+        """Check values; raise ValueError with a clear message. Returns self.
+
+        Numbers must be finite: a NaN threshold cut nothing and an infinite one
+        gave one segment per image without a word (a threshold above the
+        hierarchy's top, any large number, does that on purpose).
+        """
         if self.criterion not in CRITERIA:
             raise ValueError(f"unknown criterion {self.criterion!r}; choose one of {CRITERIA}")
+        if self.gradient not in GRADIENT_METHODS:
+            raise ValueError(f"unknown gradient {self.gradient!r}; choose one of "
+                             f"{GRADIENT_METHODS}")  # fmt: skip
         if self.threshold is None and self.regions is None:
             raise ValueError("give a threshold or a number of regions")
-        if self.threshold is not None and self.threshold < 0:
-            raise ValueError(f"threshold must be >= 0, got {self.threshold}")
-        if self.regions is not None and int(self.regions) < 1:
-            raise ValueError(f"regions must be >= 1, got {self.regions}")
-        if not 0.0 <= float(self.frontier) < 1.0:
+        if self.threshold is not None:
+            if np.isposinf(_float(self.threshold, "threshold")):
+                raise ValueError("threshold must be a finite number, got inf; a threshold at "
+                                 "or above the hierarchy's top (any large number) gives one "
+                                 "segment per image")  # fmt: skip
+            if not _number(self.threshold, "threshold") >= 0:
+                raise ValueError(f"threshold must be >= 0, got {self.threshold}")
+        if self.regions is not None:
+            r = _number(self.regions, "regions")
+            if r != int(r) or r < 1:
+                raise ValueError(f"regions must be >= 1 (a whole number), got {self.regions}")
+        f = _number(self.frontier, "frontier")
+        if not 0.0 <= f < 1.0:
             raise ValueError(f"frontier must be in [0, 1), got {self.frontier}")
+        try:
+            scales = [float(s) for s in self.scales]
+        except (TypeError, ValueError):
+            raise ValueError(f"scales must be numbers, got {self.scales!r}") from None
+        if not all(np.isfinite(s) and s > 0 for s in scales):
+            raise ValueError(f"scales must be finite numbers > 0, got {tuple(self.scales)}")
         if self.gradient == "hed" and not self.edge_weights:
             raise ValueError("the HED gradient needs an edge weights file")
         return self

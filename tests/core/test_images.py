@@ -76,6 +76,21 @@ def test_nothing_readable_raises_with_names(tmp_path):
     assert str(tmp_path / "x.png") in err.value.failures
 
 
+def test_a_file_that_is_no_image_is_said_on_one_short_line(tmp_path):
+    """A text file named .png gave imageio's lines suggesting ``pip install imageio[pyav]``."""
+    from napari_featann.core.images import read_planes
+
+    (tmp_path / "fake.png").write_text("not an image")
+    with pytest.raises(ValueError) as err:
+        read_planes(tmp_path / "fake.png")
+    text = str(err.value)
+    assert text.startswith("not a readable image (PNG/JPEG/TIFF): ")
+    assert "\n" not in text and "pip" not in text and len(text) < 200
+    (tmp_path / "fake.tif").write_text("not an image")
+    with pytest.raises(ValueError, match=r"^not a readable image \(PNG/JPEG/TIFF\): not a TIFF"):
+        read_planes(tmp_path / "fake.tif")
+
+
 def test_strict_mode_raises_on_first_bad(tmp_path):
     import imageio.v3 as iio
 

@@ -210,20 +210,34 @@ def read_array(path: str | os.PathLike, bands=None) -> tuple[np.ndarray, str | N
     -------
     (ndarray, str or None)
         The pixels as stored and tifffile's axes letters (None for other files).
+
+    Raises
+    ------
+    Exception
+        The readers' own (of many types); a ValueError when neither Pillow
+        nor imageio knows the file's format (a text file named ``.png``).
     """
     if str(path).lower().endswith((".tif", ".tiff")):
         return read_tiff(path, bands)
+    unknown = False
     try:
-        from PIL import Image
+        from PIL import Image, UnidentifiedImageError
 
         with Image.open(str(path)) as im:
             if im.mode == "CMYK":  # imageio gives its 4 channels, which would pass for RGBA
                 return np.asarray(im.convert("RGB")), None
+    except UnidentifiedImageError:  # no format Pillow knows: maybe one of imageio's plugins
+        unknown = True
     except Exception:  # not a file Pillow reads: imageio says why, or reads it
         pass
     import imageio.v3 as iio
 
-    arr = iio.imread(str(path))
+    try:
+        arr = iio.imread(str(path))
+    except Exception:
+        if unknown:  # imageio's words would be "Could not find a backend ... pip install ..."
+            raise ValueError("its content is in no image format Pillow or imageio reads") from None
+        raise
     if arr.ndim == 3 and arr.shape[-1] == 2 and bands is None:
         arr = arr[..., 0]  # grey + alpha (a PNG's "LA" mode): the grey
     return arr, None

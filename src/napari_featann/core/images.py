@@ -318,8 +318,18 @@ def read_planes(path: str | os.PathLike, bands=None) -> list[np.ndarray]:
     try:
         arr, axes = read_array(p, bands)
     except Exception as exc:  # the readers raise many types
-        raise ValueError(f"not a readable image ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"not a readable image (PNG/JPEG/TIFF): {_reason(exc, p)}") from None
     return image_planes(arr, axes, bands)
+
+
+def _reason(exc: BaseException, path: Path, limit: int = 160) -> str:
+    """A reader's error on one short line: its first line, without the file's name (the
+    caller names the file), cut at ``limit`` characters; the exception's type if empty."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    for name in (repr(str(path)), str(path)):
+        text = text.replace(name, "the file")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_image(path: str | os.PathLike, plane: int | None = None) -> np.ndarray:

@@ -204,6 +204,41 @@ def test_missing_weights_file_raises(tmp_path):
         load_backbone("efficientnet_lite0", tmp_path / "missing.pth", "cpu")
 
 
+def test_a_file_that_is_no_checkpoint_is_said_so(tmp_path):
+    """A text file given as weights said "cannot read weights file ...: pop from empty list"."""
+    from napari_featann.ml.errors import check_weights_file, read_state_dict
+
+    path = tmp_path / "notweights.pth"
+    path.write_text("this is not a checkpoint\n")
+    for check in (read_state_dict, check_weights_file):
+        with pytest.raises(WeightsError, match="not a PyTorch checkpoint") as err:
+            check(path)
+        assert "pop from empty list" not in str(err.value)
+    with pytest.raises(WeightsError, match="not a PyTorch checkpoint"):
+        load_backbone("efficientnet_lite0", path, "cpu")
+    torch.save({"w": torch.zeros(2)}, tmp_path / "ok.pth")
+    assert check_weights_file(tmp_path / "ok.pth") == tmp_path / "ok.pth"
+    with pytest.raises(WeightsError, match="no such file"):
+        check_weights_file(tmp_path / "missing.pth", "--weights")
+
+
+def test_an_unknown_backbone_says_how_to_list_timm_models():
+    """timm itself says only "Unknown model (notamodel)"."""
+    with pytest.raises(ValueError, match="not a timm model name") as err:
+        load_backbone("notamodel", "random", "cpu")
+    assert "timm.list_models()" in str(err.value)
+
+
+def test_device_auto_is_cuda_when_present_else_the_cpu():
+    """The CUDA message suggests "auto", which torch.device refused ("Expected one of ...")."""
+    from napari_featann.ml.errors import resolve_device
+
+    expected = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("auto") == resolve_device("AUTO") == resolve_device(None) == expected
+    with pytest.raises(ValueError, match="not a torch device; give auto"):
+        resolve_device("gpu0")
+
+
 def test_hub_failure_raises_instead_of_random(monkeypatch):
     real = timm.create_model
 

@@ -11,7 +11,13 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-__all__ = ["WeightsError", "check_state_dict", "read_state_dict", "resolve_device"]
+__all__ = [
+    "WeightsError",
+    "check_state_dict",
+    "check_weights_file",
+    "read_state_dict",
+    "resolve_device",
+]
 
 _SHOW = 5  # how many offending keys a message names
 
@@ -51,6 +57,11 @@ def read_state_dict(path: str | os.PathLike) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files
+        if not _checkpoint_format(path):  # a text file: torch says "pop from empty list"
+            raise WeightsError(
+                f"{path} is not a PyTorch checkpoint (a file written by torch.save, such as "
+                "a model's .pth state dict)"
+            ) from exc
         raise WeightsError(f"cannot read weights file {path}: {exc}") from exc
     for wrapper in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(wrapper), Mapping):
@@ -58,6 +69,48 @@ def read_state_dict(path: str | os.PathLike) -> dict:
     if not isinstance(obj, Mapping) or not all(torch.is_tensor(v) for v in obj.values()):
         raise WeightsError(f"{path} does not hold a state dict (a mapping of names to tensors)")
     return dict(obj)
+
+
+def check_weights_file(path: str | os.PathLike, what: str = "weights file") -> Path:
+    """A quick check of a weights file before any work: it exists, is a file, and starts
+    as ``torch.save`` files do (its tensors are read and checked when the model loads).
+
+    Parameters
+    ----------
+    path : str or PathLike
+    what : str
+        How messages name it (``"--weights"``, ``"HED weights file"``...).
+
+    Returns
+    -------
+    Path
+        ``path`` with ``~`` expanded.
+
+    Raises
+    ------
+    WeightsError
+        Naming ``what`` and the path.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise WeightsError(f"{what} {path}: no such file")
+    if not p.is_file():
+        raise WeightsError(f"{what} {path}: not a file")
+    if not _checkpoint_format(p):
+        raise WeightsError(f"{what} {path}: not a PyTorch checkpoint (a file written by "
+                           "torch.save, such as a model's .pth state dict)")  # fmt: skip
+    return p
+
+
+def _checkpoint_format(path: Path) -> bool:
+    """Whether ``path`` starts as ``torch.save`` files do: a zip archive (the format since
+    PyTorch 1.6), a pickle (the legacy format) or a tar archive (older still)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(262)
+    except OSError:
+        return True  # unreadable: torch's own reason says more
+    return head.startswith((b"PK\x03\x04", b"\x80")) or head[257:262] == b"ustar"
 
 
 def _names(keys: Iterable[str]) -> str:
@@ -106,19 +159,24 @@ def check_state_dict(expected: Mapping, found: Mapping, path: str | os.PathLike)
 
 
 def resolve_device(device=None):
-    """The torch device to run on: ``None`` is CUDA when available, else the CPU.
+    """The torch device to run on: ``None`` or ``"auto"`` is CUDA when available, else the CPU.
 
     Raises
     ------
     ValueError
         A CUDA device is asked for (a session saved on a GPU machine, say) and
-        none is available here: said in words, not as torch's driver error.
+        none is available here: said in words, not as torch's driver error; or
+        ``device`` is not a device name at all.
     """
     import torch
 
-    if device is None:
+    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device.strip() if isinstance(device, str) else device)
+    except (RuntimeError, TypeError):  # torch: "Expected one of cpu, cuda, ipu, xpu, ..."
+        raise ValueError(f"device {str(device)!r} is not a torch device; give auto (CUDA when "
+                         "available, else the CPU), cpu, cuda or cuda:N") from None  # fmt: skip
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r}: this machine has no usable CUDA GPU; "
                          "choose the device auto or cpu")  # fmt: skip

@@ -38,6 +38,7 @@ __all__ = [
     "IMAGENET_STD",
     "FeatureExtractor",
     "WeightsError",
+    "check_backbone_name",
     "crop_batch",
     "load_backbone",
 ]
@@ -60,6 +61,30 @@ _CLASSIFIER_PREFIXES = (
 def _has_pretrained_source(cfg) -> bool:
     cfg = cfg if isinstance(cfg, dict) else getattr(cfg, "__dict__", {}) or {}
     return any(cfg.get(k) for k in ("hf_hub_id", "url", "file", "state_dict"))
+
+
+def check_backbone_name(name: str) -> None:
+    """Refuse a name that is no timm model (timm itself says only "Unknown model (name)").
+
+    Names of models on the Hugging Face hub (``hf-hub:...``) are left to timm.
+
+    Raises
+    ------
+    ValueError
+        Naming the model and how to list timm's model names.
+    """
+    import timm
+
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"no backbone name given ({name!r}); give a timm model name such as "
+                         "efficientnet_lite0")  # fmt: skip
+    if ":" in name or timm.is_model(name):
+        return
+    raise ValueError(
+        f"backbone {name!r} is not a timm model name; list them with "
+        'python -c "import timm; print(timm.list_models())" (a pattern narrows the list: '
+        "timm.list_models('efficientnet*'))"
+    )
 
 
 def load_backbone(
@@ -95,10 +120,14 @@ def load_backbone(
     WeightsError
         If the local file is missing, unreadable or does not fit the model
         (naming the offending keys), or the hub cannot be reached.
+    ValueError
+        ``name`` is not a timm model (:func:`check_backbone_name`), or
+        ``device`` is not usable here.
     """
     import timm
     import timm.data
 
+    check_backbone_name(name)
     dev = _resolve_device(device)
     if isinstance(weights, str) and weights == "random":
         warnings.warn(

@@ -95,7 +95,7 @@ def test_segment_never_overwrites_an_input_image(tmp_path, capsys, monkeypatch):
     tifffile.imwrite(tmp_path / "x.tif", image)
     monkeypatch.chdir(tmp_path)
     assert main(["segment", "x.tif", "-o", ".", "--regions", "4"]) == 2
-    assert "would overwrite an input image" in capsys.readouterr().err
+    assert "is the folder of the input image x.tif" in capsys.readouterr().err
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "x.tif"), image)  # untouched
     assert main(["segment", "x.tif", "-o", "labels", "--regions", "4"]) == 0  # elsewhere: fine
     assert tifffile.imread(tmp_path / "labels" / "x.tif").max() == 4
@@ -151,3 +151,133 @@ def test_gui_refuses_a_tile_too_small_as_segment_does(tmp_path, capsys, monkeypa
     assert not opened
     assert main(["gui", str(tmp_path / "a.png"), "--tile", "64"]) == 0  # the smallest: opens
     assert opened[0]["tile"] == 64
+
+
+def _two_pngs(folder):
+    import imageio.v3 as iio
+
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for stem in ("a", "b"):
+        iio.imwrite(folder / f"{stem}.png", (rng.random((30, 40, 3)) * 255).astype(np.uint8))
+    return folder
+
+
+def test_segment_refuses_the_folder_of_an_input_image(tmp_path, capsys, monkeypatch):
+    """``segment images -o images`` wrote a.tif beside a.png: the next run read them as images."""
+    from napari_featann.cli import main
+
+    images = _two_pngs(tmp_path / "images")
+    (tmp_path / "link").symlink_to(images)
+    monkeypatch.chdir(tmp_path)
+    for argv in (["images", "-o", "images"], ["images", "-o", "images/../images/"],
+                 ["images/a.png", "images/b.png", "-o", str(images)], ["images", "-o", "link"]):  # fmt: skip
+        assert main(["segment", *argv, "--regions", "3"]) == 2
+        assert "give another folder" in capsys.readouterr().err
+        assert sorted(p.name for p in images.iterdir()) == ["a.png", "b.png"]  # nothing written
+    assert main(["segment", "images", "-o", "images/labels", "--regions", "3"]) == 0  # below: fine
+    assert sorted(p.name for p in (images / "labels").iterdir()) == ["a.tif", "b.tif"]
+
+
+def test_segment_checks_the_output_folder_before_any_work(tmp_path, capsys, monkeypatch):
+    """``-o /proc/x`` failed after the partition with "[Errno 2] ...", not naming --output."""
+    from napari_featann.cli import main
+    from napari_featann.session import Session
+
+    images = _two_pngs(tmp_path / "images")
+    (tmp_path / "file").write_text("")
+    ran = []
+    monkeypatch.setattr(Session, "partition", lambda self, *a, **k: ran.append(1))
+    assert main(["segment", str(images), "-o", str(tmp_path / "file" / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("featann: error: -o/--output ") and "cannot write there" in err
+    assert ran == []
+
+
+def test_segment_refuses_thresholds_that_are_not_finite(tmp_path, capsys):
+    """``--threshold nan`` exited 0 with one segment per image."""
+    import pytest
+
+    from napari_featann.cli import main
+
+    images = _two_pngs(tmp_path / "images")
+    for value in ("nan", "inf", "-inf"):
+        with pytest.raises(SystemExit) as stop:  # argparse's usage error, before any work
+            main(["segment", str(images), "-o", str(tmp_path / "out"), f"--threshold={value}"])
+        assert stop.value.code == 2
+        assert "give a finite number" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["segment", str(images), "-o", str(tmp_path / "out"), "--frontier", "nan"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_segment_fails_on_a_named_file_it_cannot_read_but_skips_them_in_a_folder(tmp_path, capsys):
+    """``segment a.png nope.png -o out`` exited 0, leaving nope.png out without a word."""
+    import imageio.v3 as iio
+
+    from napari_featann.cli import main
+
+    images = _two_pngs(tmp_path / "images")
+    out = tmp_path / "out"
+    for bad in (tmp_path / "nope.png", tmp_path / "fake.png"):
+        if bad.name == "fake.png":
+            bad.write_text("not an image")
+        assert main(["segment", str(images / "a.png"), str(bad), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"cannot read {bad}" in err and "nothing written" in err
+        assert not out.exists()  # nothing written, not even the folder
+    (images / "fake.png").write_text("not an image")  # in a folder given alone: skipped, said
+    iio.imwrite(images / "tiny.png", np.zeros((1, 1), np.uint8))
+    assert main(["segment", str(images), "-o", str(out), "--regions", "3"]) == 0
+    said = capsys.readouterr()
+    assert f"[featann] skipped {images / 'fake.png'}: not a readable image" in said.err
+    assert f"[featann] skipped {images / 'tiny.png'}: the image is too small" in said.err
+    assert json.loads(said.out.splitlines()[-1])["n_images"] == 2
+
+
+def test_feature_arguments_are_checked_before_any_work(tmp_path):
+    """``--device auto`` failed in torch; a text weights file said "pop from empty list";
+    ``--backbone notamodel`` said "Unknown model (notamodel)", after the partition."""
+    import pytest
+
+    from napari_featann.cli import build_parser, feature_params
+
+    def params(*argv):
+        return feature_params(build_parser().parse_args(["bench", "extract", "--images", ".",
+                                                         *argv]))  # fmt: skip
+
+    assert params("--device", "auto").device is None
+    assert params("--device", "cpu").device == "cpu"
+    with pytest.raises(ValueError, match="not a timm model name"):
+        params("--backbone", "notamodel")
+    (tmp_path / "notweights.pth").write_text("text")
+    with pytest.raises(RuntimeError, match=r"--weights .*not a PyTorch checkpoint"):
+        params("--weights", str(tmp_path / "notweights.pth"))
+    with pytest.raises(SystemExit):
+        params("--batch-size", "0")
+
+
+def test_gui_checks_the_weights_files_before_napari_opens(tmp_path, capsys, monkeypatch):
+    """``featann gui --weights nope.pth`` opened the window without a word."""
+    import pytest
+
+    import napari_featann._widgets.launch as launch_module
+    from napari_featann.cli import build_parser, main
+    from napari_featann.ml.errors import WeightsError
+
+    opened = []  # stands in for napari: the test must never open a window
+    monkeypatch.setattr(launch_module, "launch", lambda *a, **k: opened.append(k))
+    missing = str(tmp_path / "nope.pth")
+    for option in ("--weights", "--edge-weights"):
+        assert main(["gui", option, missing]) == 2
+        assert f"{option} {missing}: no such file" in capsys.readouterr().err
+    assert not opened
+    from napari_featann.cli import check_gui_args  # the check alone, as the tests call it
+
+    with pytest.raises(WeightsError, match=r"--edge-weights .*nope\.pth: no such file"):
+        check_gui_args(build_parser().parse_args(["gui", "--edge-weights", missing]))
+    (tmp_path / "notweights.pth").write_text("text")
+    with pytest.raises(WeightsError, match="not a PyTorch checkpoint"):
+        check_gui_args(
+            build_parser().parse_args(["gui", "--weights", f"{tmp_path}/notweights.pth"])
+        )

@@ -29,11 +29,11 @@ def _add_partition_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--criterion", choices=("area", "volume", "dynamics"), default="volume")
     cut = g.add_mutually_exclusive_group()
-    cut.add_argument("--threshold", type=float, help="cut at this criterion value")
+    cut.add_argument("--threshold", type=_threshold, help="cut at this criterion value")
     cut.add_argument("--regions", type=int, help="cut to about N regions per image (default 100)")
     g.add_argument(
         "--frontier",
-        type=float,
+        type=_finite,
         default=0.0,
         help="weak-contour filter: remove contours with mean gradient below this",
     )
@@ -47,8 +47,10 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="local backbone weights; without it, timm's hub (needs internet)",
     )
-    g.add_argument("--device", default=None, help="torch device (default: cuda if present)")
-    g.add_argument("--batch-size", type=int, default=32)
+    g.add_argument("--device", default=None,
+                   help="torch device: auto (the default: cuda if present, else cpu), cpu, "
+                   "cuda or cuda:N")  # fmt: skip
+    g.add_argument("--batch-size", type=_positive, default=32)
     g.add_argument(
         "--no-context",
         action="store_true",
@@ -56,11 +58,42 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _finite(text: str) -> float:
+    """argparse type: a finite number (``nan`` and ``inf`` are refused)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"give a finite number, got {text!r}")
+    return value
+
+
+def _threshold(text: str) -> float:
+    """argparse type of ``--threshold``: a finite number."""
+    if text.strip().lower().lstrip("+") in ("inf", "infinity"):
+        raise argparse.ArgumentTypeError(f"give a finite number, got {text!r}; any threshold "
+                                         "at or above the hierarchy's top (a large number) "
+                                         "gives one segment per image")  # fmt: skip
+    return _finite(text)
+
+
+def _weights_file(path: str | None, option: str) -> None:
+    """Refuse, before any work, a weights file that is missing or is no PyTorch checkpoint."""
+    if path:
+        from .ml.errors import check_weights_file
+
+        check_weights_file(path, option)
+
+
 def partition_params(args):
-    """PartitionParams from parsed arguments."""
+    """PartitionParams from parsed arguments (the HED weights file checked)."""
     from .core.gradient import PAPER_SCALES
     from .core.partition import PartitionParams
 
+    _weights_file(args.edge_weights, "--edge-weights")
     gradient = args.gradient or ("hed" if args.edge_weights else "classic")
     regions = args.regions if args.threshold is None else None
     if args.threshold is None and regions is None:
@@ -73,44 +106,131 @@ def partition_params(args):
 
 
 def feature_params(args):
-    """FeatureParams from parsed arguments."""
+    """FeatureParams from parsed arguments, checked before any work: the backbone is a
+    timm model, the weights file a PyTorch checkpoint, the device usable (``auto``: None,
+    CUDA when available, else the CPU)."""
+    from .ml.errors import resolve_device
+    from .ml.extractor import check_backbone_name
     from .session import FeatureParams
 
-    return FeatureParams(backbone=args.backbone, weights=args.weights, device=args.device,
+    check_backbone_name(args.backbone)
+    _weights_file(args.weights, "--weights")
+    device = args.device
+    if device is not None and device.strip().lower() == "auto":
+        device = None
+    resolve_device(device)  # "--device cuda" on a machine without CUDA: said now
+    return FeatureParams(backbone=args.backbone, weights=args.weights, device=device,
                          batch_size=args.batch_size,
                          context=not getattr(args, "no_context", False))  # fmt: skip
 
 
+def _input_folders(images) -> dict[Path, str]:
+    """The folders the images named on the command line are in (or are), resolved, each
+    with the argument that names it; a link counts in its own folder and its target's."""
+    folders: dict[Path, str] = {}
+    for arg in images:
+        p = Path(arg)
+        for q in (p.absolute(), p.resolve()):
+            folders.setdefault(q if p.is_dir() else q.parent, arg)
+    return folders
+
+
+def _output_folder(out: Path, images) -> Path | None:
+    """Check ``-o/--output`` before any work: not the folder of an input image, a folder
+    that exists or can be made, writable. Returns the first folder made here (None: it
+    existed), for :func:`_remove_made`."""
+    import os
+    import tempfile
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"-o/--output {out} is a file; give a folder for the label images")
+    folders = _input_folders(images)
+    for q in {out.absolute(), out.resolve()}:
+        # the label images would lie among the images: the next run would read them as
+        # images, and x.tif's label image would overwrite x.tif
+        if q in folders:
+            arg = folders[q]
+            what = "the input folder" if Path(arg).is_dir() else "the folder of the input image"
+            raise ValueError(f"-o/--output {out} is {what} {arg}: the label images would be "
+                             "written among the images; give another folder")  # fmt: skip
+    made = None  # the first folder made here, if any
+    if not out.exists():
+        made = out.absolute()
+        while not made.parent.exists():
+            made = made.parent
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".featann-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        _remove_made(out, made)
+        raise ValueError(f"-o/--output {out}: cannot write there "
+                         f"({exc.strerror or exc}); give a writable folder") from None  # fmt: skip
+    return made
+
+
+def _remove_made(out: Path, made: Path | None) -> None:
+    """Remove the folders made for ``out`` (up to ``made``) while they are empty."""
+    if made is None:
+        return
+    folder = out.absolute()
+    while folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        if folder == made:
+            break
+        folder = folder.parent
+
+
 def _cmd_segment(args) -> int:
+    """Partition images into label images (TIFF), one per image, in ``-o/--output``.
+
+    Everything that can be checked is checked before any work: the parameters, the output
+    folder (not the folder of an input image; made if missing; writable), and every file
+    named on the command line (a missing or unreadable one is an error and nothing is
+    written). Bad files inside a folder given alone are skipped, each said on stderr.
+    """
+    out = Path(args.output)
+    params = partition_params(args)  # bad parameters stop here, before any work
+    made = _output_folder(out, args.images)
+    try:
+        written = _segment_into(out, args, params)
+    except BaseException:
+        _remove_made(out, made)  # a failed run leaves no empty folder behind
+        raise
+    print(json.dumps(written))
+    return 0
+
+
+def _segment_into(out: Path, args, params) -> dict:
     import numpy as np
 
     from .core.progress import StderrProgress
-    from .io import source_files
     from .session import Session
 
-    out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--output {out} is a file; give a folder for the label images")
-    params = partition_params(args)  # bad parameters stop here, before any work
-    session = Session.from_sources(args.images if len(args.images) > 1 else args.images[0],
+    folder = len(args.images) == 1 and Path(args.images[0]).is_dir()
+    session = Session.from_sources(args.images[0] if folder else args.images,
                                    bands=args.bands, tile=args.tile)  # fmt: skip
-    for src, why in session.load_failures.items():
+    failures = session.load_failures
+    if failures and not folder:  # a file named on the command line: never silently left out
+        bad = "; ".join(f"{src}: {why}" for src, why in failures.items())
+        raise ValueError(f"cannot read {bad} (nothing written)")
+    for src, why in failures.items():
         print(f"[featann] skipped {src}: {why}", file=sys.stderr)
-    sources = source_files(session)
-    clash = [rec.name for rec in session.images if (out / f"{rec.name}.tif").resolve() in sources]
-    if clash:  # a label image would overwrite an input image: refuse before any work
-        raise ValueError(f"--output {out}: the label image of {clash[0]} would overwrite an "
-                         f"input image ({out / (clash[0] + '.tif')}); give another folder")  # fmt: skip
     session.partition_params = params
     session.partition(StderrProgress())
-    out.mkdir(parents=True, exist_ok=True)
     import tifffile
 
     for rec, lab in zip(session.images, session.label_images):
-        tifffile.imwrite(out / f"{rec.name}.tif", lab.astype(np.int32), compression="zlib")
-    print(json.dumps({"n_images": session.n_images, "segments": len(session.segments),
-                      "output": str(out), "skipped": session.load_failures}))  # fmt: skip
-    return 0
+        target = out / f"{rec.name}.tif"
+        try:
+            tifffile.imwrite(target, lab.astype(np.int32), compression="zlib")
+        except OSError as exc:
+            raise ValueError(
+                f"-o/--output: cannot write {target} ({exc.strerror or exc})"
+            ) from None
+    return {"n_images": session.n_images, "segments": len(session.segments),
+            "output": str(out), "skipped": failures}  # fmt: skip
 
 
 def _cmd_bench(args) -> int:
@@ -193,10 +313,19 @@ def _bands(text: str) -> list[int]:
     return bands
 
 
-def _cmd_gui(args) -> int:
+def check_gui_args(args) -> None:
+    """What ``featann gui`` checks before napari opens (a window opened on a bad argument
+    would only say so later, if at all): the tile side, as ``featann segment`` refuses it
+    (not raised to the smallest tile), and the weights files (ValueError / WeightsError)."""
     from .core.images import check_tile
 
-    check_tile(args.tile)  # refused as by featann segment, not raised to the smallest tile
+    check_tile(args.tile)
+    _weights_file(args.weights, "--weights")
+    _weights_file(args.edge_weights, "--edge-weights")
+
+
+def _cmd_gui(args) -> int:
+    check_gui_args(args)
     try:
         import qtpy  # noqa: F401  (pip installs napari without a Qt binding)
     except (ImportError, RuntimeError) as exc:

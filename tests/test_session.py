@@ -73,6 +73,30 @@ def test_classes_and_remove_is_undoable(session):
     assert session.classes[red].name == "tomato" and session.class_masks[0].max() == red
 
 
+def test_an_undone_deletion_puts_the_class_back_at_its_place(session, tmp_path):
+    """The list order gives the number keys (1 chooses the first class) and is saved."""
+    a, b, c = session.add_class("a"), session.add_class("b"), session.add_class("c")
+    session.rename_class(a, "apple")
+    session.remove_class(a)
+    session.remove_class(c)
+    session.undo()
+    assert list(session.classes) == [b, c]
+    session.undo()
+    assert list(session.classes) == [a, b, c]
+    saved = load_session(save_session(session, tmp_path / "s"))
+    assert [info.name for info in saved.classes.values()] == ["apple", "b", "c"]
+    assert session.redo() == "delete class apple" and list(session.classes) == [b, c]
+    session.undo()
+    assert session.undo() == "rename class a to apple"  # in place
+    assert [(k, info.name) for k, info in session.classes.items()] == [(a, "a"), (b, "b"), (c, "c")]
+    for _ in range(3):
+        session.undo()  # the additions
+    assert not session.classes
+    for _ in range(3):
+        session.redo()
+    assert list(session.classes) == [a, b, c]
+
+
 @pytest.mark.parametrize(
     ("given", "stored"),
     [("red", "#ff0000"), ("#0f0", "#00ff00"), ("#00FF00", "#00ff00"), ("tomato", "#ff6347"),

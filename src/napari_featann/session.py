@@ -386,15 +386,9 @@ class Session:
         if any(c.name == name for c in self.classes.values()):
             raise ValueError(f"a class named {name!r} exists already")
         info = ClassInfo(cid, name, hex_color(color, PALETTE[(cid - 1) % len(PALETTE)]))
-        self.classes[cid] = info
-
-        def undo():
-            self.classes.pop(cid, None)
-
-        def redo():
-            self.classes[cid] = info
-
-        self.history.push(Action(f"add class {name}", undo, redo))
+        self.classes[cid] = info  # at the end, where a redo puts it (later ones undone by then)
+        self.history.push(Action(f"add class {name}", lambda: self.classes.pop(cid, None),
+                                 lambda: self.classes.update({cid: info})))  # fmt: skip
         return cid
 
     def rename_class(self, class_id: int, name: str) -> None:
@@ -420,7 +414,7 @@ class Session:
 
     def remove_class(self, class_id: int) -> None:
         """Delete a class; its segments and pixels become unlabelled (undoable)."""
-        info = self._class(class_id)
+        info, place = self._class(class_id), list(self.classes).index(class_id)
         rows = np.flatnonzero(self.segment_class == class_id)
         touched = [i for i, m in enumerate(self.class_masks) if (m == class_id).any()]
         before = self._structure(touched)
@@ -440,8 +434,10 @@ class Session:
         del self.classes[class_id]
         after = self._structure(touched)
 
-        def undo():
-            self.classes[class_id] = info
+        def undo():  # back at its place in the list (the number keys, the saved order)
+            items = list(self.classes.items())
+            self.classes.clear()  # the same dict, changed in place as by every class edit
+            self.classes.update([*items[:place], (class_id, info), *items[place:]])
             self._set_structure(before, keep_layout=True)  # no segment changed
             set_painted(True)
 

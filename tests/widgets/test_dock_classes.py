@@ -107,3 +107,39 @@ def test_a_class_coloured_by_name_or_short_hex_colours_its_points(dock, session_
     np.testing.assert_allclose(dock.scatter.colors[:3], [[1, 0, 0, 1]] * 2 + [[0, 1, 0, 1]])
     dock.class_manager.recolor_class(red, "#0000ff")
     np.testing.assert_allclose(dock.scatter.colors[:2], [[0, 0, 1, 1]] * 2)
+
+
+def test_undo_and_redo_of_class_edits_move_the_brush_quietly(dock, session_file, monkeypatch):
+    """A class gone by undo or redo leaves the brush on a remaining class, without the warning
+    meant for a label chosen in napari's box (it came once per classes layer)."""
+    import napari.utils.notifications as notifications
+
+    warned = []
+    monkeypatch.setattr(notifications, "show_warning", warned.append)
+    s = open_session(dock, session_file)
+    dock.current_image = 1
+    dock.current_image = 0  # two classes layers
+    layers = [dock.layers_for(i)[1] for i in (0, 1)]
+    a, b = dock.add_class("a"), dock.add_class("b")
+    assert dock.undo() == "add class b"
+    assert dock.current_class == a and [x.selected_label for x in layers] == [a, a]
+    dock.redo()
+    dock.set_current_class(b)
+    dock.class_manager.delete_class(b)
+    dock.undo()
+    dock.set_current_class(b)
+    assert dock.redo() == "delete class b"
+    assert dock.current_class == a and [x.selected_label for x in layers] == [a, a]
+    dock.undo()
+    dock.set_current_class(a)
+    layers[0].selected_label = b  # another class in napari's box: kept until b goes
+    assert dock.undo() == "add class b" and [x.selected_label for x in layers] == [a, a]
+    b = dock.add_class("b")
+    dock.class_manager.delete_class(a)
+    dock.class_manager.delete_class(b)  # no class left: the boxes keep b
+    assert not s.classes and [x.selected_label for x in layers] == [b, b]
+    c = dock.add_class("c")  # on a's id: the boxes go to it
+    assert c == a and [x.selected_label for x in layers] == [c, c]
+    assert warned == [] and list(s.classes) == [c]
+    layers[1].selected_label = 7  # chosen in napari: that is what the warning is for
+    assert layers[1].selected_label == c and len(warned) == 1

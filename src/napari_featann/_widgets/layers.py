@@ -401,9 +401,14 @@ class LayerSet:
                 layer.refresh(data_displayed=False, highlight=False, extent=False)
 
     def update_colormaps(self) -> None:
-        """Class colours changed: recolour every classes layer."""
+        """Classes changed: recolour every classes layer.
+
+        A label box left on a class that is gone (an undone addition, a redone
+        deletion) goes back to a class quietly: nobody chose that label now.
+        """
         for (_i, role), layer in self._layers.items():
             if role == "classes":
+                self._keep_a_class(layer, warn=False)
                 layer.colormap = class_colormap(self.session.classes)
 
     def update_structure(self) -> None:
@@ -426,12 +431,13 @@ class LayerSet:
             if role == "classes" and class_id > 0:
                 layer.selected_label = int(class_id)
 
-    def _keep_a_class(self, layer) -> None:
+    def _keep_a_class(self, layer, warn: bool = True) -> None:
         """napari's label box of a classes layer holds a class or 0 (the eraser's value).
 
         Another label (napari's *new label* key, a typed value) would paint
         pixels no class colours, which the next class added on that id takes:
-        the box goes back to the current class, with a warning.
+        the box goes back to the current class, with a warning unless ``warn``
+        is false (the class went away, the user chose no label).
         """
         label, classes = int(layer.selected_label), getattr(self.session, "classes", {})
         if label == 0 or label in classes or not classes:
@@ -440,8 +446,9 @@ class LayerSet:
 
         back = self._selected_class if self._selected_class in classes else min(classes)
         layer.selected_label = back
-        show_warning(f"label {label} is no class (add one in the Classes tab): "
-                     f"painting with {classes[back].name}")  # fmt: skip
+        if warn:
+            show_warning(f"label {label} is no class (add one in the Classes tab): "
+                         f"painting with {classes[back].name}")  # fmt: skip
 
     # ------------------------------------------------------------ focus and preview
     def highlight_segment(self, i: int, segment_id: int) -> None:

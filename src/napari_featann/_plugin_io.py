@@ -5,7 +5,8 @@ layer whose data is the session's class mask, and a "<name> segments"
 Labels layer, read-only; each layer carries the loaded Session in
 ``metadata["featann_session"]`` so the Feature Space Annotation dock picks it
 up. The writer finds that Session again in the layers' metadata. Imports no Qt
-(napari's layers only when a file is read).
+(napari's layers only when a file is read; Qt's dialogs only to ask for the
+folder of images a session file misses).
 """
 
 from __future__ import annotations
@@ -134,20 +135,24 @@ def read_session(path) -> list:
     would change the session's partition. napari adds the layers a reader
     returns since 0.5.6. A classes layer records what is painted in it
     (``metadata[META_READ_PAINT]``) until the dock adopts it and takes those
-    pixels as painted by hand.
+    pixels as painted by hand. When image files of the session are missing
+    (moved without it) and napari runs this reader on its Qt thread, the user
+    is asked for the folder that holds them, as the dock's Open session does.
 
     Raises
     ------
     SessionFileError
         The file is not a readable session; the message names the file.
     """
-    from .io import SessionFileError, load_session
+    from .io import ImagesNotFoundError, SessionFileError, load_session
 
     if isinstance(path, (list, tuple)):
         path = path[0]
     path = Path(path)
     try:
         session = load_session(path)
+    except ImagesNotFoundError as exc:
+        session = _locate_images(path, exc)
     except SessionFileError as exc:
         if str(path) in str(exc):
             raise
@@ -164,6 +169,41 @@ def read_session(path) -> list:
             _record_paint(layer)
         layers.append(layer)
     return layers
+
+
+def _ask_image_folder(path, exc) -> str | None:
+    """The folder that holds the images ``exc`` misses, asked in a dialog when a Qt
+    application runs this thread (napari's); None otherwise, or when the user declines."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        from qtpy.QtWidgets import QApplication
+    except Exception:  # no Qt binding: napari without a window
+        return None
+    if QApplication.instance() is None:
+        return None
+    from ._widgets.files import image_folder_dialog
+
+    return image_folder_dialog(None, path, exc)
+
+
+def _locate_images(path: Path, exc):
+    """The session read again with the folders the user gives, until it opens or the
+    user declines (then ``exc``, the last refusal, is raised)."""
+    from .io import ImagesNotFoundError, load_session
+
+    dirs: list[str] = []
+    while True:
+        folder = _ask_image_folder(path, exc)
+        if not folder:
+            raise exc
+        dirs = list(dict.fromkeys([*dirs, str(folder)]))
+        try:
+            return load_session(path, image_dir=dirs)
+        except ImagesNotFoundError as again:
+            exc = again
 
 
 def _record_paint(layer) -> None:

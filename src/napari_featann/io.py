@@ -18,14 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.images import ImageRecord, _unique, pick_plane, read_planes
+from .core.images import _unique
 from .core.partition import PartitionParams
 from .core.regions import SegmentTable
+from .io_images import image_digest, missing_message, read_images
 from .params import PALETTE, hex_color
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "ImagesNotFoundError",
     "SessionFileError",
     "absolute_file",
     "export_masks",
@@ -44,6 +46,23 @@ SUFFIX = ".featann"
 
 class SessionFileError(ValueError):
     """A session file is missing, corrupted, foreign or from a newer version."""
+
+
+class ImagesNotFoundError(SessionFileError):
+    """Image files a session refers to were not found (or only other images of their name).
+
+    Attributes
+    ----------
+    missing : dict
+        Each stored path not found, and why (``"not found"``, or what was found).
+    image_dirs : list of str
+        The folders they were looked for in (``image_dir`` of :func:`load_session`).
+    """
+
+    def __init__(self, message: str, missing: dict[str, str], image_dirs=()) -> None:
+        super().__init__(message)
+        self.missing = dict(missing)
+        self.image_dirs = [str(d) for d in image_dirs]
 
 
 # what reading a damaged archive, or metadata of the wrong structure, raises
@@ -89,8 +108,11 @@ def session_snapshot(session, embed_images: bool = False, copy: bool = True) -> 
         if embed:
             arrays[f"image_{i}"] = np.asarray(rec.data)
         source = None if rec.path is None else os.path.abspath(rec.path)
-        images_meta.append({"name": rec.name, "path": source, "embedded": embed,
-                            "shape": list(rec.data.shape), "meta": rec.meta})  # fmt: skip
+        entry = {"name": rec.name, "path": source, "embedded": embed,
+                 "shape": list(rec.data.shape), "meta": rec.meta}  # fmt: skip
+        if not embed:  # checks an image found elsewhere when the session is opened
+            entry["digest"] = image_digest(rec)
+        images_meta.append(entry)
         arrays[f"class_mask_{i}"] = own(session.class_masks[i])
         arrays[f"manual_mask_{i}"] = own(session.manual_masks[i])
         if session.gradients[i] is not None:
@@ -167,7 +189,7 @@ def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path
     ``.featann`` is appended when missing; the file is written under a
     temporary name and renamed, so an interrupted or cancelled write never
     leaves a broken file (and a cancelled one leaves the old file as it was).
-    The folder it is written to is recorded, so that images found at the same
+    A missing folder is created. The folder it is written to is recorded, so that images found at the same
     place relative to the file are found again after the project folder moved.
 
     Parameters
@@ -190,6 +212,7 @@ def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path
     mib = [max(1, -(-np.asarray(a).nbytes // 2**20)) for a in arrays.values()]
     progress.init(sum(mib), f"writing {path.name}")
     tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for (key, value), size in zip(arrays.items(), mib, strict=True):
@@ -223,19 +246,48 @@ def _read_meta(npz, path) -> dict:
     return meta
 
 
-def load_session(path: str | os.PathLike):
+def load_session(path: str | os.PathLike, *, image_dir=None):
     """Read a session written by :func:`save_session`.
+
+    Parameters
+    ----------
+    path : str or path-like
+    image_dir : str or path-like, or a list of them, optional
+        Folders that hold the session's images, when they were moved without
+        the session file. An image not found where it was, nor at the same
+        place relative to the session file, is looked for in each, by its
+        path's last parts, longest first (``<folder>/<sub-folder>/<name>``,
+        then ``<folder>/<name>``).
+
+    An image found anywhere but where it was must be the image saved: the
+    same shape and, in files that store it (those saved since the hash was
+    added), the same hash of its pixels; another image of that name is refused.
 
     Raises
     ------
+    ImagesNotFoundError
+        Image files it refers to were not found, or only other images of their
+        names: the message lists (the first of) them and how to give their
+        folder; nothing is loaded. A :class:`SessionFileError`.
     SessionFileError
         The file is missing, corrupted, not a session, from a newer version,
         or an image it refers to can no longer be read. The message always
         names the file (``path`` as given).
+    FileNotFoundError
+        An ``image_dir`` that is not a folder.
     """
     from .session import ClassInfo, FeatureParams, ProjectionParams, Session
 
     path = Path(path)
+    if image_dir is None:
+        image_dirs = []
+    elif isinstance(image_dir, (str, os.PathLike)):
+        image_dirs = [image_dir]
+    else:
+        image_dirs = list(image_dir)
+    for folder in image_dirs:
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"image_dir: no such folder: {folder}")
     if not path.is_file():
         raise SessionFileError(f"no such session file: {path}")
     if not zipfile.is_zipfile(path):
@@ -244,10 +296,11 @@ def load_session(path: str | os.PathLike):
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise SessionFileError(f"{path} is not a readable session file: {exc}") from None
+    classes = (Session, ClassInfo, FeatureParams, ProjectionParams)
     try:
         with npz:
             meta = _read_meta(npz, path)
-            return _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams)
+            return _build(npz, meta, path, *classes, image_dirs=image_dirs)
     except SessionFileError as exc:
         if str(path) in str(exc):
             raise
@@ -256,70 +309,12 @@ def load_session(path: str | os.PathLike):
         raise SessionFileError(f"{path} is corrupted: {type(exc).__name__}: {exc}") from None
 
 
-def locate_source(source: str, session_path, saved_in: str | None = None) -> str:
-    """Where an image a session refers to is now.
-
-    Parameters
-    ----------
-    source : str
-        The path the session stored: absolute in current files; in older ones,
-        relative to the working directory of the process that wrote them.
-    session_path : path-like
-        The session file being read.
-    saved_in : str, optional
-        The folder the session was written to.
-
-    Returns
-    -------
-    str
-        ``source`` when it exists; otherwise the same path relative to the
-        session file (when the project folder moved, or for a relative path),
-        when that exists; otherwise ``source`` unchanged.
-    """
-    if os.path.exists(source):
-        return source
-    here = Path(session_path).resolve().parent
-    tries = [here / source] if not os.path.isabs(source) else []
-    if saved_in:
-        tries.append(here / os.path.relpath(source, saved_in))
-    for candidate in tries:
-        if candidate.exists():
-            return str(candidate)
-    return source
-
-
-def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams):
-    records, missing = [], {}
-    # each file is read once per choice of bands, however many planes or tiles it gives
-    stacks: dict[tuple, list] = {}
-    for i, im in enumerate(meta["images"]):
-        extra = im.get("meta") or {}
-        if im["embedded"]:
-            data = np.asarray(npz[f"image_{i}"])
-        else:
-            im = {**im, "path": locate_source(im["path"], path, meta.get("saved_in"))}
-            try:
-                bands = extra.get("bands")
-                key = (im["path"], None if bands is None else tuple(bands))
-                if key not in stacks:
-                    stacks[key] = read_planes(im["path"], bands)
-                data = pick_plane(stacks[key], extra.get("plane"))
-                if "tile" in extra:  # a tile of a larger image: its window
-                    r, c, h, w = (int(v) for v in extra["tile"])
-                    data = np.ascontiguousarray(data[r : r + h, c : c + w])
-            except ValueError as exc:
-                missing[im["path"]] = str(exc)
-                continue
-            if list(data.shape) != list(im["shape"]):
-                missing[im["path"]] = f"changed on disk (shape {data.shape}, saved {im['shape']})"
-                continue
-        records.append(ImageRecord(im["name"], data, im["path"], dict(extra)))
+def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams, image_dirs=()):
+    records, missing = read_images(npz, meta, path, image_dirs)
     if missing:
-        detail = "; ".join(f"{k}: {v}" for k, v in missing.items())
-        raise SessionFileError(
-            f"{path}: cannot read the session's images (looked where they were and at the same "
-            f"place relative to the session file): {detail}"
-        )
+        files = {im["path"] for im in meta["images"] if not im["embedded"]}
+        text = missing_message(missing, len(files), image_dirs)
+        raise ImagesNotFoundError(f"{path}: {text}", missing, image_dirs)
     params = meta["params"]
     s = Session(
         records,

@@ -12,9 +12,15 @@ import re
 from pathlib import Path
 
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QFileDialog
+from qtpy.QtWidgets import QFileDialog, QMessageBox
 
-__all__ = ["SessionFilesMixin", "default_autosave_path", "old_autosave_path", "session_key"]
+__all__ = [
+    "SessionFilesMixin",
+    "default_autosave_path",
+    "image_folder_dialog",
+    "old_autosave_path",
+    "session_key",
+]
 
 AUTOSAVE_NAME = "featann-autosave-{key}.featann"  # next to the images
 HOME_AUTOSAVE_NAME = "autosave-{hint}{key}.featann"  # in ~/.featann or $FEATANN_HOME
@@ -137,6 +143,42 @@ def default_autosave_path(session) -> Path:
         hint = session.images[0].name if session.images else ""
     hint = re.sub(r"[^A-Za-z0-9_.-]+", "_", hint).strip("._")[:40]
     return _featann_home() / HOME_AUTOSAVE_NAME.format(hint=f"{hint}-" if hint else "", key=key)
+
+
+def image_folder_dialog(parent, path, exc) -> str | None:
+    """Ask for the folder that holds the images a session file misses.
+
+    Parameters
+    ----------
+    parent : QWidget or None
+    path : path-like
+        The session file.
+    exc : ImagesNotFoundError
+        Why it could not be opened (``exc.missing``: the files, and why).
+
+    Returns
+    -------
+    str or None
+        The folder chosen; None when the user declined or cancelled.
+    """
+    items = [Path(src).name + ("" if why == "not found" else f" ({why})")
+             for src, why in list(exc.missing.items())[:5]]  # fmt: skip
+    more = f" and {len(exc.missing) - 5} more" if len(exc.missing) > 5 else ""
+    looked = "where they were and next to the session file"
+    if exc.image_dirs:
+        looked += " nor in " + ", ".join(exc.image_dirs)
+    files = "1 image file" if len(exc.missing) == 1 else f"{len(exc.missing)} image files"
+    text = (f"{files} of {Path(path).name} were not found {looked}: "
+            f"{', '.join(items)}{more}.\n\nChoose the folder that holds them?")  # fmt: skip
+    buttons = QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel
+    answer = QMessageBox.question(parent, "Open session: images not found", text, buttons,
+                                  QMessageBox.StandardButton.Open)  # fmt: skip
+    if answer != QMessageBox.StandardButton.Open:
+        return None
+    folder = QFileDialog.getExistingDirectory(
+        parent, f"Folder that holds the images of {Path(path).name}", str(Path(path).parent)
+    )
+    return folder or None
 
 
 class SessionFilesMixin:
@@ -287,26 +329,38 @@ class SessionFilesMixin:
 
         return self._write(path, "Save session", wait, saved)
 
-    def load_session(self, path: str | os.PathLike | None = None, wait: bool = True):
+    def load_session(self, path: str | os.PathLike | None = None, wait: bool = True,
+                     image_dir=None):  # fmt: skip
         """Open a session file (a file dialog when ``path`` is None).
 
-        On a bad file an error box explains why and the current session stays.
+        On a bad file an error explains why and the current session stays.
         Unsaved changes of the current session are autosaved first. With
         ``wait=False`` (the Open button) the file is read as a cancellable job
         and the session is shown when it has been read; returns None then.
+
+        When image files of the session are missing (moved without it), the
+        user is asked for the folder that holds them (:meth:`ask_image_folder`)
+        and the file is read again, looking there too (``image_dir`` of
+        :func:`~napari_featann.io.load_session`, which also gives folders to
+        look in from the start); declining keeps the current session.
         """
-        from ..io import load_session
+        from ..io import ImagesNotFoundError, load_session
 
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self, "Open session", str(Path.cwd()),
                                                   "featann sessions (*.featann)")  # fmt: skip
             if not path:
                 return None
+        if image_dir is None or isinstance(image_dir, (str, os.PathLike)):
+            dirs = [] if image_dir is None else [str(image_dir)]
+        else:
+            dirs = [str(d) for d in image_dir]
         shown: list = []
+        missing: list = []
 
         def read(progress):
             progress.init(1, f"reading {Path(path).name}")
-            session = load_session(path)
+            session = load_session(path, image_dir=dirs or None)
             progress.update(1)
             return session
 
@@ -315,11 +369,45 @@ class SessionFilesMixin:
             self.set_session(session)
             self.session_path = Path(path)
             self.dirty = False
-            self._status(f"opened {path}: {self._summary()}")
+            found = f" (images looked for in {', '.join(dirs)}: save it to keep their new place)"
+            self._status(f"opened {path}{found if dirs else ''}: {self._summary()}")
             shown.append(session)
 
-        self._run("open session", read, show, sync=wait or None)
+        def images_missing(exc: BaseException) -> bool:
+            if not isinstance(exc, ImagesNotFoundError):
+                return False
+            if wait:
+                missing.append(exc)
+            else:  # asked once the job has finished
+                QTimer.singleShot(0, lambda: self._locate_images(path, exc, dirs, wait))
+            return True
+
+        self._run("open session", read, show, sync=wait or None, on_failed=images_missing)
+        if missing:
+            return self._locate_images(path, missing[0], dirs, wait)
         return shown[0] if shown else None
+
+    def ask_image_folder(self, path, exc) -> str | None:
+        """The folder the user picks for the images of session file ``path`` that ``exc``
+        (an :class:`~napari_featann.io.ImagesNotFoundError`) misses; None: declined."""
+        return image_folder_dialog(self, path, exc)
+
+    def _locate_images(self, path, exc, dirs: list[str], wait: bool):
+        """Ask where the missing images are and open ``path`` again looking there too."""
+        if self._closed:
+            return None
+        folder = self.ask_image_folder(path, exc)
+        if not folder:
+            self._error("Open session", f"{Path(path).name} not opened, the session shown is "
+                        f"kept: {exc}")  # fmt: skip
+            return None
+        try:
+            return self.load_session(
+                path, wait=wait, image_dir=list(dict.fromkeys([*dirs, folder]))
+            )
+        except RuntimeError as err:  # another job started meanwhile
+            self._error("Open session", str(err))
+            return None
 
     def _keep_unsaved(self) -> Path | None:
         """Autosave the current session if it has unsaved changes (before replacing it).

@@ -71,14 +71,18 @@ class JobsMixin:
             self._job.cancel()
             self._status(f"cancelling {self._job_name}…")
 
-    def _run(self, name: str, fn, on_done, sync: bool | None) -> Job:
+    def _run(self, name: str, fn, on_done, sync: bool | None, on_failed=None) -> Job:
+        """Run ``fn`` as the dock's job; ``on_done(result)`` commits on the main thread.
+
+        An error is reported, unless ``on_failed(exc)`` returns True (it handled it).
+        """
         if self.busy:
             raise RuntimeError(f"{self._job_name} is running: wait or cancel it")
         self._job_name = name
         avoid_llvm_clash()  # the job may import torch; OpenGL may have started since
 
         def on_error(exc: BaseException) -> None:
-            if self._closed:
+            if self._closed or (on_failed is not None and on_failed(exc)):
                 return
             self._error(name.capitalize(), f"{type(exc).__name__}: {exc}"
                         if not str(exc) else str(exc))  # fmt: skip

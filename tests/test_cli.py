@@ -281,3 +281,41 @@ def test_gui_checks_the_weights_files_before_napari_opens(tmp_path, capsys, monk
         check_gui_args(
             build_parser().parse_args(["gui", "--weights", f"{tmp_path}/notweights.pth"])
         )
+
+
+def test_benchmarks_refuse_non_finite_numbers_when_parsing(capsys):
+    """``bench robot --budget inf`` died after the projection; every float option of the
+    benchmarks now refuses inf and nan at once, naming the option."""
+    import pytest
+
+    from napari_featann.cli import build_parser
+
+    base = {"oracle": ["--images", ".", "--masks", "."], "label": [],
+            "metric": ["--images", ".", "--masks", "."],
+            "robot": ["--images", ".", "--masks", "."], "extract": ["--images", "."]}  # fmt: skip
+    robot = ["--budget", "--purity", "--speck-fraction", "--wrong-weight", "--min-dist",
+             "--threshold", "--frontier"]  # fmt: skip
+    cases = [("robot", option) for option in robot]
+    cases += [("metric", "--labelled-fraction"), ("label", "--fraction"),
+              ("oracle", "--threshold"), ("extract", "--frontier")]  # fmt: skip
+    for bench, option in cases:
+        for value in ("inf", "nan", "-inf"):
+            with pytest.raises(SystemExit) as stop:
+                build_parser().parse_args(["bench", bench, *base[bench], f"{option}={value}"])
+            assert stop.value.code == 2
+            assert f"argument {option}: give a finite number" in capsys.readouterr().err
+    args = build_parser().parse_args(["bench", "robot", *base["robot"], "--budget", "2.5"])
+    assert args.budget == 2.5
+
+
+def test_oracle_refuses_a_non_finite_sweep_and_extract_a_zero_batch(capsys):
+    import pytest
+
+    from napari_featann.cli import build_parser, main
+
+    for sweep in ("5,inf", "nan"):
+        assert main(["bench", "oracle", "--images", ".", "--masks", ".", "--sweep", sweep]) == 2
+        assert "give finite numbers" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "extract", "--images", ".", "--batch-size", "0"])
+    assert "argument --batch-size: give 1 or more" in capsys.readouterr().err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -246,11 +247,16 @@ def _cmd_bench(args) -> int:
     elif args.bench == "label":
         from .bench.speed import labelling_benchmark
 
+        if args.viewer:
+            from .bench.scatter_speed import require_display
+
+            require_display("featann bench label --viewer")
         result = labelling_benchmark(args.n_images, args.per_image, viewer=args.viewer,
                                      fraction=args.fraction)  # fmt: skip
     elif args.bench == "scatter":
-        from .bench.scatter_speed import scatter_benchmark
+        from .bench.scatter_speed import require_display, scatter_benchmark
 
+        require_display("featann bench scatter")  # Qt aborts the process without one
         result = scatter_benchmark(args.points, args.frames, lod_cap=args.lod_cap)
     elif args.bench == "extract":
         from .bench.speed import extraction_benchmark
@@ -266,10 +272,15 @@ def _cmd_bench(args) -> int:
             limit=args.limit, progress=StderrProgress(), session_cache=args.session_cache,
         )  # fmt: skip
     elif args.bench == "robot":
+        from .bench.plot import plot_robot
         from .bench.robot import robot_benchmark
 
         result = robot_benchmark(args, partition_params(args), feature_params(args),
-                                 progress=StderrProgress())  # fmt: skip
+                                 progress=StderrProgress(), plot=False)  # fmt: skip
+        print(json.dumps(result), flush=True)  # before the plot: a failing plot keeps it
+        if args.plot:
+            plot_robot(result, args.images, args.plot)
+        return 0
     else:  # pragma: no cover - argparse restricts choices
         raise SystemExit(f"unknown benchmark {args.bench}")
     print(json.dumps(result))
@@ -284,6 +295,8 @@ def _sweep(text: str | None, by_threshold: bool) -> list[float] | None:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         raise ValueError(f"--sweep {text!r}: give numbers separated by commas") from None
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"--sweep {text!r}: give finite numbers")
     low = 0.0 if by_threshold else 1.0
     if any(v < low or (not by_threshold and v != int(v)) for v in values):
         what = "thresholds of 0 or more" if by_threshold else "whole region counts of 1 or more"
@@ -299,6 +312,13 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"give 1 or more, got {value}")
     return value
+
+
+def _finite_floats(parser: argparse.ArgumentParser) -> None:
+    """Every float option of a benchmark's parser takes finite numbers only."""
+    for action in parser._actions:
+        if action.type is float:
+            action.type = _finite
 
 
 def _bands(text: str) -> list[int]:
@@ -402,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
             from .bench.robot_args import add_robot_args
 
             add_robot_args(b)
+        _finite_floats(b)
         b.set_defaults(func=_cmd_bench)
 
     lab = bsub.add_parser("label", help="time one box labelling every segment of many images")
@@ -411,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="time the dock's whole path in napari (needs a display)")  # fmt: skip
     lab.add_argument("--fraction", type=float, default=1.0,
                      help="part of the scatter the box covers (default: all of it)")  # fmt: skip
+    _finite_floats(lab)
     lab.set_defaults(func=_cmd_bench)
     sc = bsub.add_parser("scatter", help="scatter pan/zoom frame times (needs a display)")
     sc.add_argument("--points", type=_positive, default=100_000)

@@ -41,7 +41,7 @@ def test_metric_benchmark_runs_from_the_cli_and_reuses_its_cache(
     if not BACKBONE_WEIGHTS.exists():
         pytest.skip(f"{BACKBONE_WEIGHTS} is not available")
     pytest.importorskip("umap")
-    from napari_featann.bench import metric
+    from napari_featann.bench import common
     from napari_featann.cli import main
 
     root = _write_problem(tmp_path)
@@ -55,13 +55,13 @@ def test_metric_benchmark_runs_from_the_cli_and_reuses_its_cache(
             "--labelled-fraction", "0.6", "--session-cache", str(cache)]  # fmt: skip
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["n_images"] == 6 and result["n_segments"] > 0
+    assert result["n_images"] == 6 and result["n_segments"] > 0 and result["n_classes"] == 2
     assert (tmp_path / "setup.featann").is_file()
 
     def no_setup(*_args, **_kwargs):
         raise AssertionError("the cached session should have been used")
 
-    monkeypatch.setattr(metric, "partitioned_session", no_setup)
+    monkeypatch.setattr(common, "partitioned_session", no_setup)
     assert main(argv) == 0
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again["n_segments"] == result["n_segments"]

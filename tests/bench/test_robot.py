@@ -227,6 +227,7 @@ def test_report_fields_and_json(runs):
         assert all(f in r for f in FIELDS)
         assert json.loads(json.dumps(r)) == r
         assert r["n_images"] == 4
+        assert (r["scoring"], r["n_classes"]) == ("binary foreground IoU", 2)
     assert runs["tight"]["setup_from_cache"] is True
     projection = runs["tight"]["params"]["projection"]
     assert (projection["n_neighbors"], projection["min_dist"]) == (3, 0.2)
@@ -261,6 +262,29 @@ def test_bad_umap_options_are_refused(bad):
     args = build_parser().parse_args(["bench", "robot", "--images", ".", "--masks", ".", *bad])
     with pytest.raises(ValueError, match=r"--n-neighbors|--min-dist"):
         RobotOptions.from_args(args)
+
+
+@pytest.mark.parametrize(
+    "bad", [["--min-part", "-5"], ["--wrong-weight", "-1"]], ids=["min-part", "wrong-weight"]
+)
+def test_negative_part_sizes_and_weights_are_refused(bad):
+    from napari_featann.bench.robot_args import RobotOptions
+    from napari_featann.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "robot", "--images", ".", "--masks", ".", *bad])
+    with pytest.raises(ValueError, match=bad[0]):
+        RobotOptions.from_args(args)
+
+
+def test_a_budget_below_the_cost_of_one_box_is_warned_about(capsys):
+    """``--budget 1`` on 2 images (2 s, a box costs 3 s) gave mean_iou 0.0 without a word."""
+    from napari_featann.bench.robot_args import warn_budget
+
+    warn_budget(1.0, 2)
+    err = capsys.readouterr().err
+    assert "warning: --budget 1 s per image gives 2 s for 2 image(s)" in err and "3 s" in err
+    warn_budget(1.0, 4)  # 4 s: one box fits
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.slow

@@ -37,3 +37,32 @@ def test_scatter_benchmark_from_the_cli_with_a_lod_cap(qtbot, capsys):
     assert result["n_points"] == 3000 and result["lod_cap"] == 500
     assert result["drawn_while_moving"] == 500  # only the subsample is drawn while moving
     assert result["mean_frame_ms"] > 0 and result["no_lod_mean_frame_ms"] > 0
+
+
+def test_labelling_benchmark_refuses_a_fraction_outside_0_1(capsys):
+    """``bench label --fraction 0`` (a box of nothing), -1 or 2 ran and returned 0."""
+    for fraction in ("0", "-1", "2"):
+        assert main(["bench", "label", "--n-images", "2", "--per-image", "4",
+                     "--fraction", fraction]) == 2  # fmt: skip
+        assert "--fraction must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_gui_benchmarks_without_a_display_say_so_instead_of_aborting(monkeypatch, capsys):
+    """Without a display Qt aborts the process (SIGABRT): refused first, with a hint."""
+    import sys
+
+    from napari_featann.bench import scatter_speed, speed
+
+    ran = []  # stands in for the benchmarks: the test must never start Qt without a display
+    monkeypatch.setattr(scatter_speed, "scatter_benchmark", lambda *a, **k: ran.append(a) or {})
+    monkeypatch.setattr(speed, "labelling_benchmark", lambda *a, **k: ran.append(a) or {})
+    monkeypatch.setattr(sys, "platform", "linux")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    for argv in (["scatter", "--points", "100"], ["label", "--viewer"]):
+        assert main(["bench", *argv]) == 2
+        err = capsys.readouterr().err
+        assert "needs a display" in err and "xvfb-run -a featann bench" in err
+    assert ran == []
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")  # headless Qt: allowed
+    assert main(["bench", "scatter", "--points", "100"]) == 0 and len(ran) == 1

@@ -13,16 +13,17 @@ import numpy as np
 
 from ..core.partition import PartitionParams
 from ..core.progress import Progress, ensure_progress
-from .common import gt_classes, image_files, load_masks_for, majority_labels
-from .speed import partitioned_session
+from .common import check_masks, gt_classes, majority_labels, setup_session
 
 __all__ = ["ground_truth_classes", "metric_benchmark"]
 
 
-def ground_truth_classes(session, masks) -> tuple[np.ndarray, np.ndarray]:
-    """Majority ground-truth class (>= 1) and purity of every segment row of a session."""
-    files = [r.path for r in session.images]
-    gts = load_masks_for(files, masks)
+def ground_truth_classes(session, gts) -> tuple[np.ndarray, np.ndarray]:
+    """Majority ground-truth class (>= 1) and purity of every segment row of a session.
+
+    ``gts``: one mask per image or plane of the session, of its size.
+    """
+    check_masks(session.images, gts)
     cls = np.zeros(len(session.segments), np.int64)
     purity = np.zeros(len(session.segments))
     for i, gt in enumerate(gts):
@@ -37,27 +38,22 @@ def metric_benchmark(images, masks, params: PartitionParams, feature_params,
                      labelled_fraction: float = 0.2, mode: str = "head", seed: int = 0,
                      limit: int | None = None, progress: Progress | None = None,
                      session_cache: str | None = None) -> dict:  # fmt: skip
-    """k-NN accuracy (percent) of unlabelled segments before and after metric learning."""
+    """k-NN accuracy (percent) of unlabelled segments before and after metric learning.
+
+    Every input (cache file, images, masks, weights) is checked before the partition
+    (:func:`napari_featann.bench.common.setup_session`).
+    """
     from ..learning import train_metric
     from ..ml.metric import knn_accuracy
 
     if not 0 < labelled_fraction < 1:
         raise ValueError("--labelled-fraction must be in (0, 1)")
     progress = ensure_progress(progress)
-    from .common import cached_session
-
     t0 = time.perf_counter()
-    files = image_files(images)[:limit]
-    s = cached_session(session_cache, files, params, feature_params)
-    if s is None:
-        s = partitioned_session(images, params, feature_params, limit, progress)
-        s.extract_features(progress)
-        if session_cache:
-            from ..io import save_session
-
-            save_session(s, session_cache)
+    s, gts, _, _ = setup_session(images, masks, params, feature_params, limit=limit,
+                                 cache=session_cache, progress=progress)  # fmt: skip
     t_features = time.perf_counter() - t0
-    truth, _ = ground_truth_classes(s, masks)
+    truth, _ = ground_truth_classes(s, gts)
     rng = np.random.default_rng(seed)
     n = len(s.segments)
     labelled = rng.random(n) < labelled_fraction
@@ -70,6 +66,7 @@ def metric_benchmark(images, masks, params: PartitionParams, feature_params,
         "n_images": s.n_images,
         "n_segments": n,
         "n_labelled": int(labelled.sum()),
+        "n_classes": int(np.unique(truth[truth > 0]).size),
         "mode": mode,
         "knn_accuracy_before": round(float(before), 2),
         "knn_accuracy_after": round(float(after), 2),

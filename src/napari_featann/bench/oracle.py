@@ -15,13 +15,16 @@ from ..core.images import load_collection
 from ..core.partition import PartitionParams, build_hierarchy, cut_hierarchy
 from ..core.progress import Progress, ensure_progress
 from .common import (
+    check_images,
     check_masks,
+    check_weights,
     gt_classes,
     image_files,
     iou_score,
     is_binary,
     load_masks_for,
     majority_labels,
+    scoring,
     summarise,
 )
 
@@ -72,8 +75,8 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
     Returns
     -------
     dict
-        ``n_images``, ``mean_iou``, ``median_iou`` (percent),
-        ``mean_segments_per_image``, ``seconds_per_image`` (partition time,
+        ``n_images``, ``mean_iou``, ``median_iou`` (percent), ``scoring`` and
+        ``n_classes`` (how the masks are scored), ``mean_segments_per_image``, ``seconds_per_image`` (partition time,
         gradient included; image reading excluded), ``gradient_seconds_per_image``,
         and the parameters.
     """
@@ -82,7 +85,11 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
     by_threshold = params.threshold is not None
     values = list(sweep) if sweep else [params.threshold if by_threshold else params.regions]
     files = image_files(images)[:limit]
+    check_weights(params)
     gts = load_masks_for(files, masks)
+    if splits and not all(is_binary(g) for g in gts):
+        raise ValueError("--splits needs binary masks (foreground against background)")
+    check_images(files, gts)  # every image readable, every mask of its size: before any work
     if splits:
         from .split_bound import greedy_split_effort, split_options
     ious = [[] for _ in values]
@@ -100,8 +107,6 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
         t_grad += t1 - t0
         t_hier += t2 - t1
         cls = gt_classes(gt)
-        if splits and not is_binary(gt):
-            raise ValueError("--splits needs binary masks (foreground against background)")
         for j, v in enumerate(values):
             t3 = time.perf_counter()
             labels = cut_hierarchy(hierarchy, v if by_threshold else None,
@@ -129,7 +134,7 @@ def oracle_benchmark(images, masks, params: PartitionParams, progress: Progress 
         if splits:
             bound = greedy_split_effort(options[j])
             results[-1]["split_bound"] = {"max_clicks": int(max_clicks), **bound}
-    out = dict(results[0])
+    out = {**results[0], **scoring(gts, per_mask=True)}
     if sweep:
         out["sweep"] = results
     return out

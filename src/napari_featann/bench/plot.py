@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PAPER_DAVIS", "plot_curves", "require_matplotlib"]
+__all__ = ["PAPER_DAVIS", "plot_curves", "plot_robot", "require_matplotlib"]
 
 # Reference points on DAVIS from the paper (mean IoU, seconds per image).
 PAPER_DAVIS = {"paper (feature space annotation)": (8.74, 84.53),
@@ -63,3 +63,23 @@ def plot_curves(curves: dict, path, oracle: float | None = None, title: str = ""
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_robot(result: dict, images, path) -> None:
+    """Write the IoU-against-effort curve of a ``featann bench robot`` result to ``path``.
+
+    Raises
+    ------
+    ValueError
+        The PNG cannot be written (naming ``--plot`` and the path).
+    """
+    opts = result["robot"]
+    label = "robot" + ("" if opts["metric_learning"] else ", no metric learning")
+    label += "" if opts["corrections"] else ", no corrections"
+    davis = "davis" in str(images).lower()  # the paper's figures are for DAVIS
+    try:
+        plot_curves({label: result["curve"]}, path, oracle=result["oracle_iou"],
+                    title=f"{result['n_images']} images, {opts['budget']:g} s/image budget",
+                    references=None if davis else {})  # fmt: skip
+    except OSError as exc:
+        raise ValueError(f"--plot {path}: {exc}") from None

@@ -77,16 +77,16 @@ from dataclasses import asdict
 import numpy as np
 
 from ..core.progress import Progress, ensure_progress
-from .common import (
-    cached_session,
-    check_masks,
-    image_files,
-    load_masks_for,
-    neighbour_agreement,
-    summarise,
+from .common import check_output_file, neighbour_agreement, scoring, setup_session, summarise
+from .plot import plot_robot, require_matplotlib
+from .robot_args import (
+    COST_CLICK,
+    COST_FIRST_CLICK,
+    COST_SELECTION,
+    COST_TRIGGER,
+    RobotOptions,
+    warn_budget,
 )
-from .plot import plot_curves, require_matplotlib
-from .robot_args import COST_CLICK, COST_FIRST_CLICK, COST_SELECTION, COST_TRIGGER, RobotOptions
 from .robot_select import GroundTruth, _largest_part, best_selection, seeded_clicks
 from .robot_specks import SpeckPlanner
 
@@ -490,7 +490,8 @@ class _Robot:
 
 
 # --------------------------------------------------------------------------- entry point
-def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) -> dict:
+def robot_benchmark(args, pparams, fparams, progress: Progress | None = None,
+                    plot: bool = True) -> dict:  # fmt: skip
     """Run the simulated annotator on a folder of images with ground truth.
 
     Parameters
@@ -506,11 +507,15 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
     fparams : FeatureParams
     progress : Progress, optional
         Stages on stderr in the CLI.
+    plot : bool
+        False: leave ``args.plot`` to the caller (:func:`.plot.plot_robot`; the CLI
+        prints the result first). Its folder is checked before any work either way.
 
     Returns
     -------
     dict
         ``n_images``, ``mean_iou``, ``median_iou`` (percent, final),
+        ``scoring`` and ``n_classes`` (how the masks are scored),
         ``boxes_per_image`` (boxes and lassos), ``clicks_per_image``,
         ``metric_learning_runs``, ``machine_seconds_per_image`` (metric
         learning, re-projections and splits after the first projection),
@@ -518,32 +523,18 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
         ``[effort_seconds_per_image, mean_iou]``, one point per interaction),
         ``oracle_iou``, setup times, counts and parameters.
     """
-    from .speed import partitioned_session
-
     opts = RobotOptions.from_args(args)
     if getattr(args, "plot", None):
         require_matplotlib()  # now, not after the run
+        check_output_file("--plot", args.plot)
     progress = ensure_progress(progress)
     t_start = time.perf_counter()
-    limit = getattr(args, "limit", None)
-    files = image_files(args.images)[:limit]
-    if not files:
-        raise ValueError(f"no images in {args.images}")
-    gts = load_masks_for(files, args.masks)
-    cache = getattr(args, "session_cache", None)
-    session = cached_session(cache, files, pparams, fparams)
-    from_cache = session is not None
-    t_partition = t_features = time.perf_counter()
-    if not from_cache:
-        session = partitioned_session(args.images, pparams, fparams, limit, progress)
-        t_partition = time.perf_counter()
-        session.extract_features(progress)
-        t_features = time.perf_counter()
-        if cache:
-            from ..io import save_session
-
-            save_session(session, cache)
-    check_masks(session.images, gts)
+    session, gts, from_cache, (t_part, t_feat) = setup_session(
+        args.images, args.masks, pparams, fparams, limit=getattr(args, "limit", None),
+        cache=getattr(args, "session_cache", None), progress=progress,
+        binary="--foreground-only" if opts.foreground_only else None)  # fmt: skip
+    warn_budget(opts.budget, len(gts))
+    t_features = time.perf_counter()
     session.projection_params.seed = opts.seed  # --seed varies the layout too
     if opts.n_neighbors is not None:
         session.projection_params.n_neighbors = opts.n_neighbors
@@ -567,6 +558,7 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
     c = robot.counts
     machine = robot.metric_seconds + robot.split_seconds
     result = summarise(robot.ious, {
+        **scoring(gts, per_mask=False),
         "boxes_per_image": round((c["boxes"] + c["lassos"]) / n, 3),
         "clicks_per_image": round(c["clicks"] / n, 3),
         "metric_learning_runs": c["metric_learning_runs"],
@@ -591,8 +583,8 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
         "n_segments_final": len(session.segments),
         "labelled_segments_fraction": round(float(np.mean(session.segment_class > 0)), 4),
         "setup_seconds": {
-            "partition": round(t_partition - t_start, 1),
-            "features": round(t_features - t_partition, 1),
+            "partition": round(t_part, 1),
+            "features": round(t_feat, 1),
             "projection": round(t_projection - t_features, 1),
         },
         "setup_from_cache": from_cache,
@@ -602,11 +594,7 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None) ->
         "params": session.params_dict(),
     })  # fmt: skip
     if getattr(args, "plot", None):
-        label = "robot" + ("" if opts.metric_learning else ", no metric learning")
-        label += "" if opts.corrections else ", no corrections"
-        davis = "davis" in str(args.images).lower()  # the paper's figures are for DAVIS
-        plot_curves({label: robot.curve}, args.plot, oracle=oracle,
-                    title=f"{n} images, {opts.budget:g} s/image budget",
-                    references=None if davis else {})  # fmt: skip
         result["plot"] = str(args.plot)
+        if plot:
+            plot_robot(result, args.images, args.plot)
     return result

@@ -3,6 +3,8 @@ the cost model (seconds of human effort; see :mod:`napari_featann.bench.robot`).
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass
 
 COST_SELECTION = 3.0  # a box or a lasso
@@ -96,6 +98,14 @@ def add_robot_args(p) -> None:
                    help="UMAP min_dist (default: the session's, 0.1)")  # fmt: skip
 
 
+def warn_budget(budget: float, n_images: int) -> None:
+    """Warn on stderr when the whole budget pays for no box or lasso."""
+    if budget * n_images < COST_SELECTION:
+        print(f"featann: warning: --budget {budget:g} s per image gives {budget * n_images:g} s "
+              f"for {n_images} image(s), less than one box or lasso ({COST_SELECTION:g} s): "
+              "the robot can label next to nothing", file=sys.stderr)  # fmt: skip
+
+
 @dataclass
 class RobotOptions:
     """Options of the simulated annotator (see :mod:`napari_featann.bench.robot`)."""
@@ -143,12 +153,18 @@ class RobotOptions:
             n_neighbors=getattr(args, "n_neighbors", None),
             min_dist=getattr(args, "min_dist", None),
         )
+        numbers = ("budget", "purity", "speck_fraction", "wrong_weight", "min_dist")
+        bad = [n for n in numbers if not math.isfinite(getattr(opts, n) or 0.0)]
+        if bad:
+            raise ValueError(f"--{bad[0].replace('_', '-')} must be a finite number")
         if opts.objective not in ("segments", "iou"):
             raise ValueError("--objective must be 'segments' or 'iou'")
         if opts.budget <= 0 or not 0 < opts.purity <= 1:
             raise ValueError("--budget must be > 0 and --purity in (0, 1]")
         if opts.metric_every < 1 or opts.grid < 2 or opts.max_clicks < 2:
             raise ValueError("--metric-every must be >= 1, --grid >= 2, --max-clicks >= 2")
+        if opts.min_part < 0 or opts.wrong_weight < 0:
+            raise ValueError("--min-part and --wrong-weight must be >= 0")
         if not 0 <= opts.speck_fraction <= 1:
             raise ValueError("--speck-fraction must be in [0, 1]")
         if opts.n_neighbors is not None and opts.n_neighbors < 2:

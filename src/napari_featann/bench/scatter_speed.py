@@ -16,11 +16,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import numpy as np
 
-__all__ = ["scatter_benchmark"]
+__all__ = ["require_display", "scatter_benchmark"]
+
+# Qt platforms that draw without an X or Wayland display
+_HEADLESS_QPA = ("offscreen", "minimal", "eglfs", "linuxfb", "vnc")
+
+
+def require_display(what: str) -> None:
+    """RuntimeError when Qt would find no display: on Linux, neither ``DISPLAY`` nor
+    ``WAYLAND_DISPLAY`` is set and ``QT_QPA_PLATFORM`` names no headless platform.
+
+    Qt aborts the whole process there (SIGABRT), so this is checked before it starts.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    env = os.environ
+    platform = env.get("QT_QPA_PLATFORM", "").split(":")[0].strip().lower()
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY") or platform in _HEADLESS_QPA:
+        return
+    raise RuntimeError(
+        f"{what} needs a display, and none is set (no DISPLAY or WAYLAND_DISPLAY); "
+        f"run it under a virtual one: xvfb-run -a {what}"
+    )
 
 
 def _clustered_points(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -192,6 +214,7 @@ def main(argv=None) -> None:
     parser.add_argument("--no-compare", action="store_true",
                         help="do not also time the frames with the level of detail off")  # fmt: skip
     args = parser.parse_args(argv)
+    require_display("python -m napari_featann.bench.scatter_speed")
     result = scatter_benchmark(args.n, args.frames, lod_cap=args.lod_cap,
                                compare=not args.no_compare)  # fmt: skip
     print(json.dumps(result, indent=2))

@@ -8,22 +8,9 @@ import numpy as np
 
 from ..core.partition import PartitionParams
 from ..core.progress import Progress
-from .common import image_files
+from .common import check_weights, partitioned_session
 
-__all__ = ["extraction_benchmark", "partitioned_session"]
-
-
-def partitioned_session(images, params: PartitionParams, feature_params=None, limit=None,
-                        progress: Progress | None = None):  # fmt: skip
-    """A session over the (first ``limit``) images of a folder, partitioned."""
-    from ..session import Session
-
-    s = Session.from_sources(image_files(images)[:limit])
-    s.partition_params = params
-    if feature_params is not None:
-        s.feature_params = feature_params
-    s.partition(progress)
-    return s
+__all__ = ["extraction_benchmark", "labelling_benchmark", "partitioned_session"]
 
 
 def extraction_benchmark(images, params: PartitionParams, feature_params, limit: int | None = 3,
@@ -38,6 +25,7 @@ def extraction_benchmark(images, params: PartitionParams, feature_params, limit:
 
     from ..ml.extractor import crop_batch
 
+    check_weights(params, feature_params)
     s = partitioned_session(images, params, feature_params, limit, progress)
     fx = s.extractor()
     table = s.segments
@@ -124,6 +112,8 @@ def labelling_benchmark(n_images: int = 100, per_image: int = 100,
     -------
     dict
     """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"--fraction must be in (0, 1], got {fraction}")
     s = _grid_session(n_images, per_image, shape)
     c1, c2 = s.add_class("a"), s.add_class("b")
     corner = (fraction if fraction < 1 else 2, 2)  # the box's upper corner (points in [0, 1)^2)

@@ -319,3 +319,12 @@ def test_oracle_refuses_a_non_finite_sweep_and_extract_a_zero_batch(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", "extract", "--images", ".", "--batch-size", "0"])
     assert "argument --batch-size: give 1 or more" in capsys.readouterr().err
+
+
+def test_oracle_refuses_regions_with_a_sweep_that_would_replace_them(capsys):
+    """``--regions 100 --sweep 50,100,200`` reported the 50-region cut at the top level."""
+    from napari_featann.cli import main
+
+    argv = ["bench", "oracle", "--images", ".", "--masks", ".", "--regions", "100"]
+    assert main([*argv, "--sweep", "50,100,200"]) == 2
+    assert "--sweep gives the region counts: leave --regions out" in capsys.readouterr().err

@@ -241,6 +241,9 @@ def _cmd_bench(args) -> int:
         from .bench.oracle import oracle_benchmark
 
         sweep = _sweep(args.sweep, by_threshold=args.threshold is not None)
+        if sweep and args.regions is not None:  # it would be replaced by the sweep's first
+            raise ValueError("--sweep gives the region counts: leave --regions out (or sweep "
+                             "thresholds: --threshold T --sweep T1,T2,...)")  # fmt: skip
         result = oracle_benchmark(args.images, args.masks, partition_params(args),
                                   StderrProgress(), limit=args.limit, sweep=sweep,
                                   splits=args.splits, max_clicks=args.max_clicks)  # fmt: skip
@@ -396,8 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
             b.add_argument(
                 "--sweep",
                 metavar="N1,N2,...",
-                help="several region counts (or thresholds with --threshold) on "
-                "the same hierarchies; the JSON's 'sweep' lists them all",
+                help="several region counts (without --regions), or thresholds with "
+                "--threshold (whose own value the list replaces), on the same hierarchies; "
+                "the JSON's top level is the first value's, its 'sweep' lists them all",
             )
             b.add_argument(
                 "--splits",

@@ -21,10 +21,15 @@ def test_labelling_benchmark_runs_from_the_cli(capsys):
     assert result["assign_ms_median"] > 0 and result["undo_ms_median"] >= 0
 
 
-def test_labelling_benchmark_in_a_viewer_times_the_dock_path_and_its_parts(qtbot):
+def test_labelling_benchmark_in_a_viewer_times_the_dock_path_and_its_parts(
+    qtbot, tmp_path, monkeypatch
+):
     from napari_featann.bench.speed import labelling_benchmark
 
+    home = tmp_path / "home"  # where its synthetic session would be autosaved on closing
+    monkeypatch.setenv("FEATANN_HOME", str(home))
     r = labelling_benchmark(n_images=4, per_image=16, shape=(40, 60), repeats=2, viewer=True)
+    assert not home.exists() or not any(home.iterdir())  # no autosave left in the user's home
     assert r["path"] == "dock.assign + visible layer + scatter" and r["selected"] == 64
     parts = r["parts_ms_median"]
     assert set(parts) == {"write", "layer", "scatter", "status", "repaint"}

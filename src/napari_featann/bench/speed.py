@@ -125,6 +125,7 @@ def labelling_benchmark(n_images: int = 100, per_image: int = 100,
 
         v = napari.Viewer(show=True)
         dock = FeatureSpaceWidget(v)
+        dock.set_autosave_minutes(0)  # a timing of synthetic data: no autosave left behind
         v.window.add_dock_widget(dock)
         dock.set_session(s)
         QApplication.processEvents()

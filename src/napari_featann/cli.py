@@ -222,10 +222,13 @@ def _segment_into(out: Path, args, params) -> dict:
     session.partition(StderrProgress())
     import tifffile
 
+    from .core.geotiff import mask_extratags
+
     for rec, lab in zip(session.images, session.label_images):
         target = out / f"{rec.name}.tif"
         try:
-            tifffile.imwrite(target, lab.astype(np.int32), compression="zlib")
+            geo = mask_extratags(rec.meta)  # a GeoTIFF's place (a tile's: moved to its corner)
+            tifffile.imwrite(target, lab.astype(np.int32), compression="zlib", extratags=geo)
         except OSError as exc:
             raise ValueError(
                 f"-o/--output: cannot write {target} ({exc.strerror or exc})"

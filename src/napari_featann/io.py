@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.geotiff import mask_extratags
 from .core.images import _unique
 from .core.partition import PartitionParams
 from .core.regions import SegmentTable
@@ -465,9 +466,9 @@ def _export_stacks(session, folder: Path, taken: set[str], sources: set[Path]) -
         for i in members:
             volume[session.images[i].plane] = session.class_masks[i]
         p = _not_a_source(folder / f"{_unique(_file_stem(f'{stack}-stack'), taken)}.tif", sources)
-        tifffile.imwrite(
-            p, volume, photometric="minisblack", metadata={"axes": "ZYX"}, compression="zlib"
-        )
+        geo = mask_extratags(session.images[members[0]].meta, writeonce=False)  # every page
+        tifffile.imwrite(p, volume, photometric="minisblack", metadata={"axes": "ZYX"},
+                         compression="zlib", extratags=geo)  # fmt: skip
         out.append(p)
     return out
 
@@ -485,7 +486,8 @@ def _export_scenes(session, folder: Path, taken: set[str], sources: set[Path]) -
             r, c, th, tw = (int(v) for v in session.images[i].meta["tile"])
             mosaic[r : r + th, c : c + tw] = session.class_masks[i]
         p = _not_a_source(folder / f"{_unique(_file_stem(f'{scene}-mosaic'), taken)}.tif", sources)
-        tifffile.imwrite(p, mosaic, photometric="minisblack", compression="zlib")
+        geo = mask_extratags(session.images[members[0]].meta, whole=True)  # the scene's own
+        tifffile.imwrite(p, mosaic, photometric="minisblack", compression="zlib", extratags=geo)
         out.append(p)
     return out
 
@@ -499,7 +501,10 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
     folder : str or path-like
         Created if needed.
     fmt : {"png", "tif"}
-        PNG (8-bit) or TIFF.
+        PNG (8-bit) or TIFF. A TIFF mask of an image read from a GeoTIFF keeps
+        its georeferencing (moved to the tile's corner for a tile), and so do
+        the stack and mosaic TIFFs, so that the masks lie over the images in
+        QGIS or GDAL (:mod:`napari_featann.core.geotiff`); PNG masks are plain.
 
     Returns
     -------
@@ -529,7 +534,7 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
     for p in paths:  # all checked before anything is written
         _not_a_source(p, sources)
     out = []
-    for p, mask in zip(paths, session.class_masks):
+    for p, mask, rec in zip(paths, session.class_masks, session.images):
         if fmt == "png":
             import imageio.v3 as iio
 
@@ -537,7 +542,7 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
         else:
             import tifffile
 
-            tifffile.imwrite(p, mask.astype(np.uint8))
+            tifffile.imwrite(p, mask.astype(np.uint8), extratags=mask_extratags(rec.meta))
         out.append(p)
     out.extend(_export_stacks(session, folder, taken, sources))
     out.extend(_export_scenes(session, folder, taken, sources))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.geotiff import read_geotags
 from .core.images import ImageRecord, pick_plane, read_planes
 
 __all__ = ["candidates", "image_digest", "missing_message", "pixels_digest", "read_images"]
@@ -98,6 +99,18 @@ def _read(where: str, im: dict, extra: dict, stacks: dict) -> np.ndarray:
     return data
 
 
+def _with_geotags(meta: dict, where: str, stacks: dict) -> dict:
+    """``meta`` with the GeoTIFF tags of file ``where`` when it has none (sessions saved
+    before they were kept); each file is asked once."""
+    if "geotiff" not in meta:
+        key = ("geotiff", where)
+        if key not in stacks:
+            stacks[key] = read_geotags(where)
+        if stacks[key]:
+            meta["geotiff"] = stacks[key]
+    return meta
+
+
 def _find(im: dict, tries: list, stacks: dict) -> tuple[ImageRecord | None, str]:
     """The record of saved image ``im`` from the first place that holds it, or why none does."""
     extra = im.get("meta") or {}
@@ -114,7 +127,7 @@ def _find(im: dict, tries: list, stacks: dict) -> tuple[ImageRecord | None, str]
             reasons.append(f"{where} is another image or changed on disk: "
                            f"shape {data.shape}, saved {tuple(im['shape'])}")  # fmt: skip
             continue
-        rec = ImageRecord(im["name"], data, where, dict(extra))
+        rec = ImageRecord(im["name"], data, where, _with_geotags(dict(extra), where, stacks))
         if guessed and im.get("digest") and image_digest(rec) != im["digest"]:
             reasons.append(f"{where} is another image: its pixels differ from those saved")
             continue
@@ -133,7 +146,7 @@ def read_images(npz, meta: dict, session_path, image_dirs=()) -> tuple[list, dic
         Each stored path not found, or found only as another image, and why.
     """
     records, missing = [], {}
-    stacks: dict[tuple, list] = {}
+    stacks: dict[tuple, list | dict] = {}  # planes by (file, bands); tags by ("geotiff", file)
     for i, im in enumerate(meta["images"]):
         if im["embedded"]:
             data = np.asarray(npz[f"image_{i}"])

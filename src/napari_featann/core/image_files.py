@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["cmyk_to_rgb", "invert_miniswhite", "read_array", "read_tiff"]
+__all__ = ["cmyk_to_rgb", "invert_miniswhite", "read_array", "read_series_index", "read_tiff"]
 
 MINISWHITE = 0  # the TIFF Photometric of grey stored inverted: 0 is white (scanned documents)
 SEPARATED = 5  # the TIFF Photometric of ink separations: CMYK unless InkSet says otherwise
@@ -157,8 +157,7 @@ def read_tiff(path: str | os.PathLike, bands=None) -> tuple[np.ndarray, str]:
         if _pages_of_one_stack(series):
             pages = [_read_series(s) for s in series]
             return np.stack([a for a, _ in pages]), ("I" if bands else "Z") + pages[0][1]
-        sizes = [_plane_pixels(s) for s in series]
-        k = sizes.index(max(sizes))
+        k = read_series_index(series)
         arr, axes = _read_series(series[k])
         if len(series) > 1:
             skipped = ", ".join(f"{i} ({_shape_text(s)})" for i, s in enumerate(series) if i != k)
@@ -171,6 +170,16 @@ def read_tiff(path: str | os.PathLike, bands=None) -> tuple[np.ndarray, str]:
                 stacklevel=3,
             )
     return arr, axes
+
+
+def read_series_index(series) -> int:
+    """Index of the series :func:`read_tiff` reads of tifffile's ``series`` (not empty):
+    the one whose planes have the most pixels, the first of those; 0 for the pages of
+    one stack (all read)."""
+    if _pages_of_one_stack(series):
+        return 0
+    sizes = [_plane_pixels(s) for s in series]
+    return sizes.index(max(sizes))
 
 
 def _pages_of_one_stack(series) -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .geotiff import read_geotags
 from .image_files import read_array
 
 __all__ = [
@@ -68,7 +69,9 @@ class ImageRecord:
         intensity range, see :func:`to_float_rgb`); for a tile of a larger
         image, ``scene`` (its name), ``scene_shape``, ``tile`` (first row,
         first column, height, width in the scene) and ``range``; ``bands``: the
-        channels kept of a multi-band file. Empty otherwise.
+        channels kept of a multi-band file; ``geotiff``: the GeoTIFF tags of a
+        georeferenced TIFF (the scene's, for a tile), see
+        :mod:`napari_featann.core.geotiff`. Empty otherwise.
     """
 
     name: str
@@ -413,11 +416,14 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _records(label: str, planes: list, path: str | None, taken: set[str], bands=None,
-             tile: int | None = None):  # fmt: skip
+             tile: int | None = None, geo: dict | None = None):  # fmt: skip
     """One record for an image; one per plane, sharing the stack's scaling, for a stack;
-    one per tile, sharing the scene's scaling, for an image larger than ``tile``."""
+    one per tile, sharing the scene's scaling, for an image larger than ``tile``. Each
+    keeps the file's georeferencing ``geo`` (the scene's, for a tile)."""
     name = _unique(label, taken)
     chosen = {} if bands is None else {"bands": [int(b) for b in bands]}
+    if geo:
+        chosen["geotiff"] = geo
     if len(planes) == 1 and tile and max(planes[0].shape[:2]) > tile:
         return _tiles(name, planes[0], path, taken, int(tile), chosen)
     if len(planes) == 1:
@@ -532,7 +538,7 @@ def load_collection(
     failures: dict[str, str] = {}
     taken = set(taken)
     for i, src in enumerate(sources):
-        path = None
+        path, geo = None, None
         if isinstance(src, np.ndarray):
             label = names[i] if names is not None and i < len(names) else f"image-{i}"
             try:
@@ -548,6 +554,7 @@ def load_collection(
                 continue
             try:
                 planes = read_planes(path, bands)
+                geo = read_geotags(path)
             except ValueError as exc:
                 failures[str(path)] = str(exc)
                 if not skip_bad:
@@ -555,7 +562,7 @@ def load_collection(
                 continue
             label = names[i] if names is not None and i < len(names) else path.stem
         records.extend(_records(label, planes, None if path is None else str(path), taken, bands,
-                                tile))  # fmt: skip
+                                tile, geo))  # fmt: skip
     if not records:
         none = "no image files given" if folder is None else (
             f"{folder} holds no {', '.join(sorted(IMAGE_SUFFIXES))} file")  # fmt: skip

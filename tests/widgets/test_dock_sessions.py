@@ -439,3 +439,35 @@ def test_paint_in_the_reader_s_classes_layer_before_the_dock_counts_as_hand_pain
         assert np.all(s2.class_masks[0][stale & ~painted] == 0)  # …but not stale pixels
     finally:
         dock.teardown()
+
+
+def test_export_masks_writes_tiff_for_georeferenced_images(dock, tmp_path):
+    """The dock's Export masks wrote PNG only, which cannot hold a GeoTIFF's place."""
+    import tifffile
+
+    from napari_featann.core.partition import PartitionParams
+    from napari_featann.session import Session
+
+    img = np.zeros((64, 80), np.uint16)
+    img[10:40, 20:60] = 1000
+    geo = tmp_path / "scene.tif"
+    tifffile.imwrite(geo, img, extratags=[
+        (33550, 12, 3, (0.5, 0.5, 0.0), True),  # ModelPixelScale
+        (33922, 12, 6, (0.0, 0.0, 0.0, 733601.0, 3725139.0, 0.0), True),  # ModelTiepoint
+        (34735, 3, 8, (1, 1, 0, 1, 1024, 0, 1, 1), True),  # GeoKeyDirectory: projected
+    ])  # fmt: skip
+    s = Session.from_sources(geo, partition=PartitionParams(regions=4))
+    s.partition()
+    dock.set_session(s)
+    mark = dock.add_class("roof")
+    dock.assign([s.segment_at(0, 20, 30)], mark)
+    (mask, *_) = dock.export_masks(tmp_path / "out")
+    assert mask.suffix == ".tif"
+    with tifffile.TiffFile(mask) as tif:
+        assert tif.geotiff_metadata["ModelTiepoint"][3:5] == [733601.0, 3725139.0]
+        np.testing.assert_array_equal(tif.asarray(), s.class_masks[0])
+    plain = Session.from_sources([img], names=["plain"], partition=PartitionParams(regions=4))
+    plain.partition()
+    dock.set_session(plain)
+    (png, *_) = dock.export_masks(tmp_path / "out2")
+    assert png.suffix == ".png"  # no place to keep: PNG as before

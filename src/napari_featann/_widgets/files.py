@@ -440,13 +440,20 @@ class SessionFilesMixin:
             self._info(f"an autosave from an earlier version is here, {old}; it may hold the "
                        "work on these images or on others: Open session… restores it")  # fmt: skip
 
-    def export_masks(self, folder: str | os.PathLike | None = None, fmt: str = "png"):
-        """Write one class mask per image plus a legend (a folder dialog when None)."""
+    def export_masks(self, folder: str | os.PathLike | None = None, fmt: str | None = None):
+        """Write one class mask per image plus a legend (a folder dialog when None).
+
+        ``fmt`` None: TIFF when an image was read from a GeoTIFF (a TIFF mask keeps its
+        georeferencing, a PNG cannot), else PNG.
+        """
         from ..io import export_masks
 
         if self.session is None:
             self._error("Export masks", "nothing to export: load images first")
             return None
+        if fmt is None:
+            geo = any(rec.meta.get("geotiff") for rec in self.session.images)
+            fmt = "tif" if geo else "png"
         if folder is None:
             folder = QFileDialog.getExistingDirectory(self, "Export masks to folder",
                                                       str(Path.cwd()))  # fmt: skip

@@ -298,3 +298,56 @@ def test_an_edit_whose_new_segment_has_features_not_finite_is_refused(
     np.testing.assert_array_equal(s.label_images[0], lab)
     np.testing.assert_array_equal(s.features, feats)
     assert len(s.segments) == 3 and not s.history.can_undo
+
+
+def _state(s: Session) -> tuple:
+    return (s.segment_class.tolist(), [m.tolist() for m in s.label_images],
+            [m.tolist() for m in s.class_masks], sorted(s.classes), len(s.history))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "ids, error, match",
+    [
+        ([2.6, 3], ValueError, r"whole numbers, got \[2.6\]"),  # merged 2 and 3
+        ([np.nan, 3], ValueError, "whole numbers"),  # "unknown segment ids: [-9223372036854775808]"
+        (np.array([False, True, True]), TypeError, "booleans"),  # "unknown segment ids: [0]"
+        ([], ValueError, "nothing to merge"),  # "segments to merge must lie in one image"
+    ],
+)
+def test_merge_refuses_ids_that_are_no_whole_numbers_and_nothing(two_squares, ids, error, match):
+    s = two_squares
+    before = _state(s)
+    for call in (lambda: editing.merge(s, ids), lambda: editing.merge_image(s, ids)):
+        with pytest.raises(error, match=match):
+            call()
+    assert _state(s) == before
+
+
+def test_split_checks_the_segment_id_and_the_class(two_squares):
+    s = two_squares
+    s.add_class("a")
+    before = _state(s)
+    clicks = [(15, 15)], [(25, 25)]
+    with pytest.raises(ValueError, match="segment id must be a whole number"):
+        editing.split(s, 2.5, *clicks)  # was segment 2
+    for cls, error in ((True, TypeError), (1.5, ValueError)):  # both were class 1
+        with pytest.raises(error, match="class id"):
+            editing.split(s, 2, *clicks, positive_class=cls)
+    assert _state(s) == before
+
+
+@pytest.mark.parametrize("params", [{"regions": 2}, None, "regions=2"])
+def test_recut_takes_partition_params_only(two_squares, params):
+    s = two_squares
+    before = _state(s)
+    with pytest.raises(TypeError, match="params must be PartitionParams"):  # AttributeError
+        editing.recut(s, params)
+    with pytest.raises(ValueError, match="regions must be a number, got '2'"):  # failed later
+        editing.recut(s, PartitionParams(regions="2"))
+    assert _state(s) == before
+
+
+def test_recut_of_one_image_given_as_an_int(two_squares):
+    report = editing.recut(two_squares, PartitionParams(regions=2), images=0)  # not iterable
+    assert report.new_segments == len(two_squares.segments)
+    assert two_squares.undo().startswith("re-cut 1 images")

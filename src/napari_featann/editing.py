@@ -11,11 +11,13 @@ without changing the session (a GUI computes it in a worker thread), and its
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from . import checks
 from .core.correction import (
     TransferReport,
     apply_split,
@@ -25,7 +27,7 @@ from .core.correction import (
 )
 from .core.partition import PartitionParams, cut_hierarchy
 from .core.progress import Progress, ensure_progress
-from .core.regions import describe_segments, offset_labels
+from .core.regions import as_segment_ids, describe_segments, offset_labels
 from .finite import require_finite_features
 from .learning import refined_of_new
 from .session import Session
@@ -37,15 +39,17 @@ __all__ = ["PlannedEdit", "RecutReport", "hole_segments", "merge", "merge_image"
            "split"]  # fmt: skip
 
 
-def _partitioned(session: Session, image_index) -> int:
-    """``image_index`` as an int, checked: an image of the session, already partitioned."""
-    if not session.label_images:
-        raise RuntimeError("no segments yet: partition the images first (Start)")
-    i = int(image_index)
-    if not 0 <= i < session.n_images:
-        raise IndexError(f"no image {i}: the session has {session.n_images} (0 to "
-                         f"{session.n_images - 1})")  # fmt: skip
-    return i
+def _partitioned(session: Session, index) -> int:
+    """``index`` as an int, checked: an image of the session, already partitioned."""
+    return checks.image_index(session, index, partitioned=True)
+
+
+def _params(params) -> PartitionParams:
+    """``params`` checked: PartitionParams, valid (a dict or None would fail half-way)."""
+    if not isinstance(params, PartitionParams):
+        raise TypeError(f"params must be PartitionParams, got {type(params).__name__}; e.g. "
+                        "dataclasses.replace(session.partition_params, regions=50)")  # fmt: skip
+    return params.validate()
 
 
 def _gradient(session: Session, img: int) -> np.ndarray:
@@ -56,6 +60,7 @@ def _gradient(session: Session, img: int) -> np.ndarray:
 
 def preview_split(session: Session, segment_id: int, positive, negative) -> np.ndarray:
     """Boolean mask (H, W) of the part of ``segment_id`` that the clicks would split off."""
+    segment_id = checks.whole_number(segment_id, "segment id")
     img = int(session.segments.image[session.segments.rows_of([segment_id])[0]])
     return split_segment(_gradient(session, img), session.label_images[img], segment_id,
                          positive, negative)  # fmt: skip
@@ -175,12 +180,11 @@ def plan_split(session: Session, segment_id: int, positive, negative,
                progress: Progress | None = None) -> PlannedEdit:  # fmt: skip
     """:func:`split` computed, not applied (see :class:`PlannedEdit`)."""
     base = _base_of(session)
+    segment_id = checks.whole_number(segment_id, "segment id")
     row = session.segments.rows_of([segment_id])[0]
     img = int(session.segments.image[row])
     old_class = int(session.segment_class[row])
-    pos_class = old_class if positive_class is None else int(positive_class)
-    if pos_class and pos_class not in session.classes:
-        raise KeyError(f"no class with id {pos_class}")
+    pos_class = old_class if positive_class is None else checks.class_id(session, positive_class)
     mask = preview_split(session, segment_id, positive, negative)
     new_id = session.next_id
     new_label = apply_split(session.label_images[img], segment_id, mask, new_id)
@@ -221,12 +225,17 @@ def merge_image(session: Session, segment_ids) -> int:
 
     Raises
     ------
+    TypeError, ValueError
+        Ids that are no whole numbers (see :func:`~.core.regions.as_segment_ids`).
     KeyError
         An unknown segment id.
     ValueError
-        The segments lie in several images.
+        No ids, or the segments lie in several images.
     """
-    rows = session.segments.rows_of(np.unique(np.asarray(segment_ids, np.int64)))
+    ids = np.unique(as_segment_ids(segment_ids))
+    if ids.size == 0:
+        raise ValueError("nothing to merge: give two or more segment ids")
+    rows = session.segments.rows_of(ids)
     images = np.unique(session.segments.image[rows])
     if images.size != 1:
         raise ValueError("segments to merge must lie in one image")
@@ -236,9 +245,9 @@ def merge_image(session: Session, segment_ids) -> int:
 def plan_merge(session: Session, segment_ids, progress: Progress | None = None) -> PlannedEdit:
     """:func:`merge` computed, not applied (see :class:`PlannedEdit`)."""
     base = _base_of(session)
-    ids = np.unique(np.asarray(segment_ids, np.int64))
-    rows = session.segments.rows_of(ids)
+    ids = np.unique(as_segment_ids(segment_ids))
     img = merge_image(session, ids)
+    rows = session.segments.rows_of(ids)
     new_label, target = merge_segments(session.label_images[img], ids)
     cls, area = session.segment_class[rows], session.segments.area[rows]
     votes = np.bincount(cls, weights=area, minlength=256)
@@ -390,7 +399,7 @@ class RecutReport:
 
 def preview_recut(session: Session, image_index: int, params: PartitionParams) -> np.ndarray:
     """Local labels (1..k) of one image under new partition parameters; no state change."""
-    params.validate()
+    params = _params(params)
     image_index = _partitioned(session, image_index)
     if params.gradient_key() != session.partition_params.gradient_key():
         raise ValueError("a re-cut keeps the gradient; use partition() to change it")
@@ -404,9 +413,11 @@ def plan_recut(session: Session, params: PartitionParams, images=None, min_fract
                progress: Progress | None = None) -> PlannedEdit:  # fmt: skip
     """:func:`recut` computed, not applied (see :class:`PlannedEdit`); ``result`` is the report."""
     progress = ensure_progress(progress)
-    base = _base_of(session)
+    base, params = _base_of(session), _params(params)
     if images is None:
         images = list(range(session.n_images))
+    elif not isinstance(images, Iterable):  # one image
+        images = [images]
     # all checked before any change; an image named twice is cut once
     images = list(dict.fromkeys(_partitioned(session, i) for i in images))
     if not images:  # else an empty step in the undo history
@@ -451,5 +462,17 @@ def recut(session: Session, params: PartitionParams, images=None, min_fraction: 
     that class covers at least ``min_fraction`` of it. Hand-painted pixels
     stay. The report says how many labels were kept, moved or lost; the whole
     re-cut is one undoable action.
+
+    Parameters
+    ----------
+    session : Session
+    params : PartitionParams
+        The new cut; its gradient must be the session's (e.g.
+        ``dataclasses.replace(session.partition_params, regions=50)``).
+        Anything else is a TypeError.
+    images : int or iterable of int, optional
+        The images to re-cut (default: all).
+    min_fraction : float
+    progress : Progress, optional
     """
     return plan_recut(session, params, images, min_fraction, progress).apply(session)

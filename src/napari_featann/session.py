@@ -17,12 +17,13 @@ from dataclasses import asdict
 
 import numpy as np
 
+from . import checks
 from .core.gradient import compute_gradient
 from .core.history import Action, History
 from .core.images import ImageRecord, load_collection
 from .core.partition import Hierarchy, PartitionParams, build_hierarchy, cut_hierarchy
 from .core.progress import Progress, ensure_progress
-from .core.regions import SegmentTable, offset_labels, table_from_label_images
+from .core.regions import SegmentTable, as_segment_ids, offset_labels, table_from_label_images
 from .core.selection import points_in_box, points_in_polygon
 from .finite import require_finite_features, require_finite_rows
 from .params import PALETTE, ClassInfo, FeatureParams, ProjectionParams, hex_color
@@ -264,12 +265,12 @@ class Session:
             self._pixel_index[img] = (order, ids, starts)
         return self._pixel_index[img]
 
-    def segment_at(self, image_index: int, row: int, col: int) -> int:
-        """Id of the segment under a pixel (0 when none)."""
-        lab = self.label_images[image_index]
-        if not (0 <= row < lab.shape[0] and 0 <= col < lab.shape[1]):
-            return 0
-        return int(lab[int(row), int(col)])
+    def segment_at(self, image_index: int, row: float, col: float) -> int:
+        """Id of the segment under a pixel, 0 outside the image (a click beside it); ``row``
+        and ``col`` are rounded to the nearest pixel, as split clicks are."""
+        lab = self.label_images[checks.image_index(self, image_index, partitioned=True)]
+        r, c = checks.pixel(row, "row"), checks.pixel(col, "column")
+        return int(lab[r, c]) if 0 <= r < lab.shape[0] and 0 <= c < lab.shape[1] else 0
 
     # ------------------------------------------------------------ features + projection
     def extractor(self):
@@ -376,15 +377,14 @@ class Session:
         The lowest free id is taken, so a deleted class's id comes back. Adding
         is in the history for that reason: undoing past it removes the class
         again, and an undone deletion can never meet a newer class on its id.
-        ``color``: any :func:`~.params.hex_color` takes (default: the palette's).
+        ``color``: any :func:`~.params.hex_color` takes (default: the palette's);
+        ``name``: see :func:`~.checks.new_class_name` (None: ``class <id>``).
         """
         free = [i for i in range(1, 256) if i not in self.classes]
         if not free:
             raise ValueError("at most 255 classes")
         cid = free[0]
-        name = name or f"class {cid}"
-        if any(c.name == name for c in self.classes.values()):
-            raise ValueError(f"a class named {name!r} exists already")
+        name = checks.new_class_name(name, [c.name for c in self.classes.values()], cid)
         info = ClassInfo(cid, name, hex_color(color, PALETTE[(cid - 1) % len(PALETTE)]))
         self.classes[cid] = info  # at the end, where a redo puts it (later ones undone by then)
         self.history.push(Action(f"add class {name}", lambda: self.classes.pop(cid, None),
@@ -392,12 +392,9 @@ class Session:
         return cid
 
     def rename_class(self, class_id: int, name: str) -> None:
-        """Rename a class (undoable); a name another class has is refused (ValueError)."""
-        info, name = self._class(class_id), str(name).strip()
-        if not name:
-            raise ValueError("a class needs a name")
-        if any(c.name == name and c.id != class_id for c in self.classes.values()):
-            raise ValueError(f"a class named {name!r} exists already")
+        """Rename a class (undoable); ``name`` as :func:`~.checks.new_class_name` takes it."""
+        info = self._class(class_id)
+        name = checks.new_class_name(name, [c.name for c in self.classes.values() if c is not info])
         self._set_class_field(info, "name", name, f"rename class {info.name} to {name}")
 
     def recolor_class(self, class_id: int, color: str) -> None:
@@ -414,7 +411,8 @@ class Session:
 
     def remove_class(self, class_id: int) -> None:
         """Delete a class; its segments and pixels become unlabelled (undoable)."""
-        info, place = self._class(class_id), list(self.classes).index(class_id)
+        info = self._class(class_id)
+        class_id, place = info.id, list(self.classes).index(info.id)
         rows = np.flatnonzero(self.segment_class == class_id)
         touched = [i for i, m in enumerate(self.class_masks) if (m == class_id).any()]
         before = self._structure(touched)
@@ -451,9 +449,7 @@ class Session:
         )
 
     def _class(self, class_id: int) -> ClassInfo:
-        if class_id not in self.classes:
-            raise KeyError(f"no class with id {class_id}")
-        return self.classes[class_id]
+        return self.classes[checks.class_id(self, class_id, unlabelled=False)]
 
     # ------------------------------------------------------------ labelling
     def assign(self, segment_ids, class_id: int, description: str | None = None) -> dict[int, int]:
@@ -467,13 +463,14 @@ class Session:
         Returns
         -------
         dict of int to int
-            Per touched image, the number of pixels that changed.
+            Per touched image, the number of pixels that changed; empty when
+            nothing changed (no step in the history then). Ids that are no whole
+            numbers or segments, or no class, raise before any change.
         """
         from .core.pixels import assign_pixels_many, redo_many, undo_many
 
-        if class_id != 0:
-            self._class(class_id)
-        ids = np.unique(np.asarray(segment_ids, np.int64))
+        class_id = checks.class_id(self, class_id)
+        ids = np.unique(as_segment_ids(segment_ids))
         if ids.size == 0:
             return {}  # nothing to label: no step in the history either
         rows = self.segments.rows_of(ids)
@@ -487,6 +484,8 @@ class Session:
             [self.label_images[i] for i in images], selected,
             [self.manual_masks[i] for i in images], [self.class_masks[i] for i in images],
             class_id, boxes, self._covers_image(rows, images)), strict=True))  # fmt: skip
+        if (old_rows_class == class_id).all() and not any(c.count for c in changes.values()):
+            return {}  # they have that class already: no empty step in the history
         self.segment_class[rows] = class_id
 
         def undo():
@@ -511,9 +510,10 @@ class Session:
                 for i in images]  # fmt: skip
 
     def paint(self, image_index: int, mask: np.ndarray, class_id: int) -> None:
-        """Record a hand-painted region: its pixels take ``class_id`` and are protected."""
-        mask = np.asarray(mask, bool)
-        cm, mm = self.class_masks[image_index], self.manual_masks[image_index]
+        """Paint ``mask`` (image-shaped) with ``class_id`` (0 erases); its pixels become protected."""
+        i, class_id = checks.image_index(self, image_index), checks.class_id(self, class_id)
+        cm, mm = self.class_masks[i], self.manual_masks[i]
+        mask = checks.paint_mask(mask, cm.shape)
         idx = np.flatnonzero(mask.ravel())
         old_c, old_m = cm.ravel()[idx].copy(), mm.ravel()[idx].copy()
         cm.ravel()[idx] = class_id
@@ -534,17 +534,17 @@ class Session:
 
         The pixels keep (or get) their new values, become protected from
         :meth:`assign` (``manual_masks``), and the change is undoable like
-        :meth:`paint`. ``old_values`` (scalar or one per index) are the
-        classes before painting; ``new_values`` those after, read from the
-        array when not given (napari may report a paint before it writes it).
+        :meth:`paint`. ``old_values`` (scalar or one per index, 0 to 255: napari's
+        label box takes ids that are no class) are the values before painting;
+        ``new_values`` those after, read from the array when not given (napari
+        may report a paint before it writes it).
         """
-        cm, mm = self.class_masks[image_index], self.manual_masks[image_index]
-        idx = np.asarray(flat_indices, np.int64).ravel()
-        if new_values is None:
-            new_c = cm.ravel()[idx].copy()
-        else:
-            new_c = np.broadcast_to(np.asarray(new_values, cm.dtype), idx.shape).copy()
-        old_c = np.broadcast_to(np.asarray(old_values, cm.dtype), idx.shape).copy()
+        i = checks.image_index(self, image_index)
+        cm, mm = self.class_masks[i], self.manual_masks[i]
+        idx = checks.flat_pixels(flat_indices, cm.shape)
+        new_c = (cm.ravel()[idx].copy() if new_values is None
+                 else checks.class_values(new_values, idx.size, "new values"))  # fmt: skip
+        old_c = checks.class_values(old_values, idx.size, "old values")
         old_m = mm.ravel()[idx].copy()
         mm.ravel()[idx] = True
 

@@ -101,6 +101,18 @@ def test_params_refuse_numbers_that_are_not_finite(bad, match):
         PartitionParams(**bad).validate()
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [dict(regions="50"), dict(regions=True), dict(threshold="3", regions=None),
+     dict(threshold=False, regions=None), dict(frontier="0.1"), dict(scales=("1",))],
+)  # fmt: skip
+def test_params_refuse_text_and_booleans_for_numbers(bad):
+    """``regions="50"`` passed and failed later in the cut (``"50" > 0``); True was 1 region."""
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=f"{name} must be (a number|numbers), got"):
+        PartitionParams(**bad).validate()
+
+
 def test_partition_real_frame(davis_files):
     from napari_featann.core.gradient import compute_gradient
     from napari_featann.core.images import read_image

@@ -36,6 +36,53 @@ def test_box_and_lasso():
         points_in_polygon(pts, [[0, 0], [1, 1]])
 
 
+@pytest.mark.parametrize(
+    "ids, error, match",
+    [
+        ([1.5], ValueError, r"whole numbers, got \[1.5\]"),  # was row of id 1
+        ([np.nan], ValueError, "whole numbers"),
+        ([np.inf], ValueError, "whole numbers"),
+        (np.array([True, False]), TypeError, "booleans"),  # was ids 1 and 0
+        (["2"], TypeError, "must be integers"),
+    ],
+)
+def test_segment_ids_must_be_whole_numbers(ids, error, match):
+    t = table_from_label_images([np.array([[1, 1, 2], [3, 3, 2]])])
+    with pytest.raises(error, match=match):
+        t.rows_of(ids)
+    assert t.rows_of([3.0, 1]).tolist() == [2, 0]  # whole floats are ids
+    assert t.rows_of(np.array([[2], [3]], np.uint8)).tolist() == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "corners, error, match",
+    [
+        (((np.nan, 0), (1, 1)), ValueError, "corner0 must not be NaN"),  # selected nothing
+        (((0, 0), (1, 1, 1)), ValueError, r"corner1 must have shape \(x, y\)"),  # broadcast error
+        ((0, 1), ValueError, r"got shape \(\)"),  # one number for both axes
+        ((("a", "b"), (1, 1)), TypeError, "corner0 must be numbers"),
+    ],
+)
+def test_box_corners_are_checked(corners, error, match):
+    pts = np.array([[0, 0], [1, 1], [5, 5]])
+    with pytest.raises(error, match=match):
+        points_in_box(pts, *corners)
+    assert points_in_box(pts, (-np.inf, -np.inf), (np.inf, 2)).tolist() == [0, 1]  # open sides
+
+
+@pytest.mark.parametrize(
+    "vertices, match",
+    [
+        ([0, 0, 4, 0, 0, 4], r"shape \(m, 2\).*got shape \(6,\)"),  # read as 3 vertices
+        ([(0, 0), (np.nan, 4), (4, 0)], "must not be NaN or infinite"),  # selected nothing
+        ([(0, 0), (np.inf, 0), (0, 4)], "must not be NaN or infinite"),
+    ],
+)
+def test_lasso_vertices_are_checked(vertices, match):
+    with pytest.raises(ValueError, match=match):
+        points_in_polygon(np.array([[0.5, 0.5]]), vertices)
+
+
 def test_new_points_are_the_positions_not_there_before():
     old = np.array([[0, 0], [1, 1], [2, 2]], np.float32)
     new = np.array([[2, 2], [0, 0], [1, 2], [1, 1.5]], np.float32)  # x alone or y alone: new

@@ -143,3 +143,17 @@ def test_undo_and_redo_of_class_edits_move_the_brush_quietly(dock, session_file,
     assert warned == [] and list(s.classes) == [c]
     layers[1].selected_label = 7  # chosen in napari: that is what the warning is for
     assert layers[1].selected_label == c and len(warned) == 1
+
+
+def test_a_labelling_that_changes_nothing_adds_no_undo_step_nor_unsaved_change(dock, session_file):
+    """Giving segments the class they have: no empty step to undo, nothing new to save."""
+    s = open_session(dock, session_file)
+    a = dock.add_class("a")
+    seg = int(s.segments.ids[0])
+    dock.assign([seg], a)
+    steps = len(s.history)
+    dock.dirty = False  # as after a save
+    assert dock.assign([seg], a) == {}
+    assert len(s.history) == steps and not dock.dirty
+    assert "nothing changed" in dock.status_label.text()
+    assert dock.undo() == "label 1 segments as a"

@@ -486,10 +486,10 @@ class CorrectMixin:
         if not holes:
             self._status("no holes in this image (no unlabelled segment is enclosed by a class)")
             return 0
-        for cid, ids in holes.items():
-            self.assign(ids, cid)
+        # an assign that changes nothing returns {} and adds no step to merge
+        steps = sum(bool(self.assign(ids, cid)) for cid, ids in holes.items())
         n = sum(ids.size for ids in holes.values())
-        if len(holes) > 1:
-            self.session.history.merge_last(len(holes), f"fill holes: {n} segments")
+        if steps > 1:
+            self.session.history.merge_last(steps, f"fill holes: {n} segments")
         self._status(f"filled {n} hole segments (Ctrl+Z undoes); {self._summary()}")
         return n

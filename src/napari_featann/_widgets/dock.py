@@ -478,14 +478,18 @@ class FeatureSpaceWidget(
         Returns the number of changed pixels per image (see ``Session.assign``).
         """
         s = self._session
-        cid = self.current_class if class_id is None else int(class_id)
+        cid = self.current_class if class_id is None else class_id
         changed = s.assign(segment_ids, cid)
+        name = s.classes[cid].name if cid else "unlabelled"
+        n = len(np.unique(segment_ids))
+        if not changed:  # all had that class already: no undo step, nothing to save
+            self._status(f"{n} segments are {name} already: nothing changed")
+            return changed
         self.layers.refresh_classes(changed, thumbnail=False)
         self._thumbnail_timer.start()
         self._sync_scatter()
         self._touch()
-        name = s.classes[cid].name if cid else "unlabelled"
-        self._status(f"{len(np.unique(segment_ids))} segments -> {name}; {self._summary()}")
+        self._status(f"{n} segments -> {name}; {self._summary()}")
         return changed
 
     # ================================================================ painting and history

@@ -33,6 +33,13 @@ CRITERIA = ("area", "volume", "dynamics")
 
 
 def _float(value, name: str) -> float:
+    """``value`` as a float; ValueError naming ``name`` for what is no number.
+
+    Text is refused although ``float("50")`` reads it, and so are booleans: they
+    passed the checks and failed later (``"50" > 0``), or cut to 1 region.
+    """
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -111,7 +118,7 @@ class PartitionParams:
         if not 0.0 <= f < 1.0:
             raise ValueError(f"frontier must be in [0, 1), got {self.frontier}")
         try:
-            scales = [float(s) for s in self.scales]
+            scales = [_float(s, "scales") for s in self.scales]
         except (TypeError, ValueError):
             raise ValueError(f"scales must be numbers, got {self.scales!r}") from None
         if not all(np.isfinite(s) and s > 0 for s in scales):

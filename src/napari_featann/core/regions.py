@@ -2,12 +2,73 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SegmentTable", "offset_labels", "table_from_label_images"]
+__all__ = ["SegmentTable", "as_segment_ids", "offset_labels", "table_from_label_images"]
+
+
+def as_segment_ids(ids, what: str = "segment ids") -> np.ndarray:
+    """``ids`` as a flat int64 array, refusing what is no whole number.
+
+    Integers (a scalar, a sequence, an array of any integer type) and floats
+    that are whole numbers (``1.0``) are taken. Truncating ``1.7`` to 1, or
+    NaN to -2**63, would label or merge segments that were never named, and a
+    boolean mask would be read as the ids 0 and 1.
+
+    Parameters
+    ----------
+    ids : int, sequence of int or ndarray
+    what : str
+        What ``ids`` are, to start the messages.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        In the order given (repeats kept).
+
+    Raises
+    ------
+    TypeError
+        Booleans, text, None or other objects that are not numbers.
+    ValueError
+        Floats that are not whole numbers, NaN or infinity.
+
+    Examples
+    --------
+    >>> as_segment_ids([3, 1.0]).tolist()
+    [3, 1]
+    >>> as_segment_ids([1.7])
+    Traceback (most recent call last):
+    ...
+    ValueError: segment ids must be whole numbers, got [1.7]
+    """
+    if isinstance(ids, (set, frozenset, Iterator)):  # np.asarray would make one object of it
+        ids = list(ids)
+    try:
+        arr = np.asarray(ids)
+    except (TypeError, ValueError):  # ragged nesting
+        raise TypeError(f"{what} must be integers, got {ids!r}") from None
+    kind = arr.dtype.kind
+    if kind == "b":
+        raise TypeError(f"{what} must be integers, got booleans (for a mask of segment "
+                        "rows, take segments.ids[mask])")  # fmt: skip
+    if kind == "O" and arr.size:  # e.g. ints mixed with None: each must be a number
+        if not all(isinstance(x, (int, float, np.integer, np.floating))
+                   and not isinstance(x, bool) for x in arr.ravel()):  # fmt: skip
+            raise TypeError(f"{what} must be integers, got {ids!r}")
+        arr, kind = arr.astype(np.float64), "f"
+    if kind == "f":
+        flat = arr.ravel()
+        bad = ~np.isfinite(flat) | (flat != np.round(flat)) | (np.abs(flat) >= 2.0**63)
+        if bad.any():
+            raise ValueError(f"{what} must be whole numbers, got {flat[bad][:10].tolist()}")
+        return flat.astype(np.int64)
+    if kind not in "iu" and arr.size:
+        raise TypeError(f"{what} must be integers, got {ids!r}")
+    return arr.astype(np.int64).ravel()
 
 
 @dataclass
@@ -49,15 +110,20 @@ class SegmentTable:
         )
 
     def rows_of(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Row index of each id in ``ids``; raises KeyError for an unknown id."""
-        ids = np.asarray(ids, dtype=np.int64).ravel()
+        """Row index of each id in ``ids``.
+
+        Raises KeyError for an unknown id, and what :func:`as_segment_ids`
+        raises for ids that are no whole numbers.
+        """
+        ids = as_segment_ids(ids)
         order = np.argsort(self.ids, kind="stable")
         pos = np.searchsorted(self.ids, ids, sorter=order)
         pos = np.clip(pos, 0, max(len(self) - 1, 0))
         rows = order[pos] if len(self) else pos
         if len(self) == 0 or np.any(self.ids[rows] != ids):
             missing = ids[~np.isin(ids, self.ids)]
-            raise KeyError(f"unknown segment ids: {missing[:10].tolist()}")
+            none = "" if len(self) else " (no segments yet: partition the images first)"
+            raise KeyError(f"unknown segment ids: {missing[:10].tolist()}{none}")
         return rows
 
     def take(self, rows: np.ndarray) -> SegmentTable:

@@ -158,3 +158,220 @@ def test_classes_sharing_an_id_or_a_name_or_with_a_bad_id_are_refused(
         load_session(path)
     assert str(caught.value).count(str(path)) == 1, caught.value
     assert "corrupted" in str(caught.value)
+
+
+# ---------------------------------------------------------------- files whose parts disagree
+
+
+def _labelled(squares_image, tmp_path, metric: bool = True):
+    """A saved session of two images with segments, classes, labels, painted pixels, a split
+    and a re-cut; with ``metric``, stand-in features, embedding and refined features.
+    Returns (session, path, arrays, meta)."""
+    from napari_featann import editing
+    from napari_featann.core.partition import PartitionParams
+
+    s = Session.from_sources([squares_image, squares_image[::-1].copy()], names=["a", "b"])
+    s.partition_params.regions = 3
+    s.partition()
+    red, blue = s.add_class("red"), s.add_class("blue")
+    s.assign([s.segment_at(0, 16, 16)], red)
+    s.assign([s.segment_at(1, 30, 16)], blue)
+    s.paint(0, np.pad(np.ones((4, 4), bool), ((40, 4), (2, 58))), blue)
+    editing.split(s, s.segment_at(0, 2, 2), [(2, 2)], [(46, 2)])
+    editing.recut(s, PartitionParams(regions=4), images=[1])
+    if metric:  # what extraction, projection and training would leave (no CNN needed)
+        rng = np.random.default_rng(0)
+        n = len(s.segments)
+        s.features = rng.normal(size=(n, 8)).astype(np.float32)
+        s.embedding = rng.normal(size=(n, 2)).astype(np.float32)
+        s.refined_features = rng.normal(size=(n, 4)).astype(np.float32)
+    path = save_session(s, tmp_path / "labelled")
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    return s, path, arrays, json.loads(bytes(arrays["__meta__"]).decode())
+
+
+def _refused(path, *parts):
+    """The SessionFileError of loading ``path``: it names the file once, and ``parts``."""
+    with pytest.raises(SessionFileError) as caught:
+        load_session(path)
+    text = str(caught.value)
+    assert text.count(str(path)) == 1, text
+    for part in parts:
+        assert part in text, text
+    return text
+
+
+def test_a_session_after_labels_paint_split_and_recut_loads_as_it_was(squares_image, tmp_path):
+    s, path, _, _ = _labelled(squares_image, tmp_path)
+    loaded = load_session(path)
+    assert loaded.next_id == s.next_id > int(s.segments.ids.max())
+    np.testing.assert_array_equal(loaded.segments.ids, s.segments.ids)
+    np.testing.assert_array_equal(loaded.segment_class, s.segment_class)
+    np.testing.assert_array_equal(loaded.refined_features, s.refined_features)
+    for a, b in zip(loaded.class_masks, s.class_masks):
+        np.testing.assert_array_equal(a, b)
+
+
+def _classes(meta, edit):
+    edit(meta["classes"])
+    return meta
+
+
+ORPHANS = {
+    # the class list emptied by hand: its labels stayed, and the next class added took them
+    "classes-removed": (lambda a, m: {**a, "__meta__": _meta(_classes(m, lambda c: c.clear()))},
+                        ["class 1: 1 segments", "class 2: 1 segments", "its classes are none"]),
+    "class-1-renumbered-7": (
+        lambda a, m: {**a, "__meta__": _meta(_classes(m, lambda c: c[0].update(id=7)))},
+        ["class 1: 1 segments", "pixels of image 'a'", "its classes are [2, 7]"]),
+    "segment-class-9": (
+        lambda a, m: {**a, "segment_class": np.where(a["segment_class"] == 2, 9,
+                                                     a["segment_class"]).astype(np.int32)},
+        ["class 9: 1 segments", "its classes are [1, 2]"]),
+    "class-mask-9": (lambda a, m: {**a, "class_mask_1": np.full_like(a["class_mask_1"], 9)},
+                     ["class 9: 3072 pixels of image 'b'"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", list(ORPHANS))
+def test_labels_of_classes_the_file_does_not_define_are_refused(squares_image, tmp_path, damage):
+    _, path, arrays, meta = _labelled(squares_image, tmp_path)
+    edit, parts = ORPHANS[damage]
+    _write(path, edit(arrays, meta))
+    _refused(path, "is inconsistent", "classes it does not define", *parts)
+
+
+@pytest.mark.parametrize(
+    "next_id, message",
+    [
+        (3.7, "its next_id is 3.7, not a whole number"),
+        ("301", "its next_id is '301', not a whole number"),
+        (True, "its next_id is True, not a whole number"),
+        (None, "its next_id is None, not a whole number"),
+        ("top", "is not above the largest segment id"),  # a re-cut then made duplicate ids
+        (5, "its next_id 5 is not above the largest segment id"),  # a split then failed
+    ],
+)
+def test_a_next_id_that_is_no_whole_number_above_every_id_is_refused(
+    squares_image, tmp_path, next_id, message
+):
+    s, path, arrays, meta = _labelled(squares_image, tmp_path)
+    meta["next_id"] = int(s.segments.ids.max()) if next_id == "top" else next_id
+    _write(path, {**arrays, "__meta__": _meta(meta)})
+    _refused(path, message)
+
+
+def test_a_label_image_id_above_next_id_is_refused(squares_image, tmp_path):
+    s, path, arrays, _ = _labelled(squares_image, tmp_path, metric=False)
+    top = s.next_id  # a segment of the table and its label image renumbered to next_id
+    old = int(s.segments.ids[0])
+    ids = np.where(arrays["seg_ids"] == old, top, arrays["seg_ids"])
+    labels = np.where(arrays["labels_0"] == old, top, arrays["labels_0"]).astype(np.int32)
+    _write(path, {**arrays, "seg_ids": ids, "labels_0": labels})
+    _refused(path, f"its next_id {top} is not above the largest segment id {top}")
+
+
+def _drop_last(a, key):
+    return {**a, key: a[key][:-1]}
+
+
+ROWS = {
+    "embedding-short": (lambda a, m: _drop_last(a, "embedding"),
+                        ["embedding has the shape (7, 2) for 8 segments"]),
+    "embedding-3-columns": (lambda a, m: {**a, "embedding": np.zeros((8, 3), np.float32)},
+                            ["embedding has the shape (8, 3)", "(8, 2) expected"]),
+    "refined-short": (lambda a, m: _drop_last(a, "refined_features"),
+                      ["refined_features has the shape (7, 4) for 8 segments"]),
+    "bbox-short": (lambda a, m: _drop_last(a, "seg_bbox"), ["seg_bbox has 7 rows"]),
+    "area-short": (lambda a, m: _drop_last(a, "seg_area"), ["seg_area has 7 rows"]),
+    "no-label-images": (lambda a, m: {**a, "__meta__": _meta({**m, "n_label_images": 0})},
+                        ["it has 8 segments but no label images"]),
+    "label-images-string": (lambda a, m: {**a, "__meta__": _meta({**m, "n_label_images": "2"})},
+                            ["its n_label_images is '2', not a whole number"]),
+    "segment-in-image-5": (lambda a, m: {**a, "seg_image": np.full_like(a["seg_image"], 5)},
+                           ["is in image 5, of 2 images"]),
+    "duplicate-id": (lambda a, m: {**a, "seg_ids": np.r_[a["seg_ids"][:1], a["seg_ids"][:-1]]},
+                     ["are in its table more than once"]),
+    "id-not-in-table": (
+        lambda a, m: {**a, "labels_0": np.where(a["labels_0"] == 1, 99, a["labels_0"])},
+        ["the label image of 'a' does not match the segment table",
+         "segments [1] of its table are not in it", "it holds segment ids [99]"]),
+    "table-id-missing": (  # two segments merged in the label image, not in the table
+        lambda a, m: {**a, "labels_1": np.where(a["labels_1"] == a["labels_1"].max(),
+                                                a["labels_1"].min(), a["labels_1"])},
+        ["the label image of 'b' does not match", "of its table are not in it"]),
+    "negative-label": (lambda a, m: {**a, "labels_0": np.where(a["labels_0"] == 1, -1,
+                                                              a["labels_0"]).astype(np.int32)},
+                       ["the label image of 'a' holds the negative segment id -1"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", list(ROWS))
+def test_arrays_that_disagree_with_the_segment_table_are_refused(squares_image, tmp_path, damage):
+    s, path, arrays, meta = _labelled(squares_image, tmp_path)
+    assert len(s.segments) == 8  # the numbers of the messages
+    edit, parts = ROWS[damage]
+    _write(path, edit(arrays, meta))
+    _refused(path, *parts)
+
+
+PARAMS = {
+    ("partition", "criterion", "bogus"): "invalid partition parameters: unknown criterion 'bogus'",
+    ("partition", "regions", "x"): "invalid partition parameters: regions must be a number",
+    ("partition", "frontier", 2): "invalid partition parameters: frontier must be in [0, 1)",
+    ("projection", "n_neighbors", -5): "invalid projection parameters: n_neighbors must be a "
+                                       "whole number >= 2, got -5",
+    ("projection", "min_dist", "a"): "min_dist must be a number in [0, 1], got 'a'",
+    ("projection", "target_weight", 1.5): "target_weight must be a number in [0, 1], got 1.5",
+    ("projection", "pca_dim", 0): "pca_dim must be a whole number >= 1, got 0",
+    ("projection", "seed", -1): "seed must be a whole number >= 0, got -1",
+    ("features", "batch_size", 0): "invalid features parameters: batch_size must be a whole "
+                                   "number >= 1, got 0",
+    ("features", "margin", 2.5): "margin must be a whole number >= 0, got 2.5",
+    ("features", "context", "yes"): "context must be true or false, got 'yes'",
+    ("features", "backbone", ""): "backbone must be a timm model name, got ''",
+    ("features", "weights", 3): "weights must be text or None, got 3",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("where", list(PARAMS), ids=lambda w: f"{w[0]}-{w[1]}-{w[2]}")
+def test_invalid_parameters_are_refused_on_load(tmp_path, where):
+    arrays, meta = _saved(tmp_path)
+    group, key, value = where
+    meta["params"][group][key] = value
+    path = _write(tmp_path / "params.featann", {**arrays, "__meta__": _meta(meta)})
+    _refused(path, PARAMS[where])
+
+
+def test_parameter_validation_accepts_the_defaults_and_pca_none():
+    from napari_featann.params import FeatureParams, ProjectionParams
+
+    assert FeatureParams().validate() == FeatureParams()
+    assert ProjectionParams(pca_dim=None).validate().pca_dim is None
+
+
+# ---------------------------------------------------------------- where a session is saved
+
+
+def test_save_refuses_a_folder_for_a_file(tmp_path):
+    s = Session.from_sources([np.zeros((16, 16), np.uint8)], names=["a"])
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "x.featann").mkdir()
+    (tmp_path / "y.featann").mkdir()
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    cases = [
+        (tmp_path / "adir", IsADirectoryError, f"{tmp_path / 'adir'} is a folder"),
+        (f"{tmp_path}/newdir/", ValueError, "newdir/ ends with a path separator"),
+        (f"{tmp_path}/adir/", ValueError, "adir/ ends with a path separator"),
+        (tmp_path / "x.featann", IsADirectoryError, "x.featann is a folder"),
+        (tmp_path / "y", IsADirectoryError, f"{tmp_path / 'y.featann'} is a folder"),
+        ("", ValueError, "no file name given"),
+        ("  ", ValueError, "no file name given"),
+    ]
+    for path, kind, message in cases:
+        with pytest.raises(kind) as caught:
+            save_session(s, path)
+        assert message in str(caught.value), (path, caught.value)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written anywhere
+    assert load_session(save_session(s, tmp_path / "adir" / "s")).n_images == 1

@@ -22,6 +22,7 @@ from .core.geotiff import mask_extratags
 from .core.images import _unique
 from .core.partition import PartitionParams
 from .core.regions import SegmentTable
+from .io_checks import check_meta, check_params, check_session
 from .io_images import image_digest, missing_message, read_images
 from .params import PALETTE, hex_color
 
@@ -87,6 +88,14 @@ def save_session(session, path: str | os.PathLike, embed_images: bool = False) -
     Path
         The file written. It is written to a temporary name first and then
         renamed, so an interrupted save never leaves a broken file.
+
+    Raises
+    ------
+    ValueError
+        ``path`` is empty or ends with a path separator (a folder, not a file).
+    IsADirectoryError
+        ``path``, or ``path`` with ``.featann`` appended, is an existing folder.
+        Nothing is written in either case.
     """
     return write_snapshot(session_snapshot(session, embed_images, copy=False), path)
 
@@ -184,6 +193,32 @@ def session_path(path: str | os.PathLike) -> Path:
     return path if path.suffix.lower() == SUFFIX else path.with_name(path.name + SUFFIX)
 
 
+def _file_to_write(path: str | os.PathLike) -> Path:
+    """The file :func:`write_snapshot` writes for ``path``, which must name a file.
+
+    A folder was taken for a file name: ``adir`` wrote ``adir.featann`` beside the
+    folder, ``newdir/`` wrote ``newdir.featann`` in its parent, a folder named
+    ``x.featann`` failed on the rename with a bare IsADirectoryError, and ``""``
+    with "PosixPath('.') has an empty name".
+    """
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if not text.strip():
+        raise ValueError("no file name given to save the session to")
+    if text.endswith(tuple(s for s in (os.sep, os.altsep) if s)):
+        raise ValueError(f"{text} ends with a path separator: give a file name for the "
+                         "session, not a folder")  # fmt: skip
+    if os.path.isdir(text):
+        raise IsADirectoryError(f"{text} is a folder: give a file name for the session "
+                                "(such as <folder>/session.featann)")  # fmt: skip
+    target = session_path(text)
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a folder: the session cannot be written "
+                                "there; give another file name")  # fmt: skip
+    return target
+
+
 def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path:
     """Write a :func:`session_snapshot` to ``path`` (compressed; safe in a worker thread).
 
@@ -201,11 +236,16 @@ def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path
     progress : Progress, optional
         Advanced by the megabytes written; its cancel stops the write between
         two arrays (:class:`~napari_featann.core.progress.Cancelled`).
+
+    Raises
+    ------
+    ValueError, IsADirectoryError
+        ``path`` names no file (as :func:`save_session`); nothing is written.
     """
     from .core.progress import ensure_progress
 
     progress = ensure_progress(progress)
-    path = session_path(path)
+    path = _file_to_write(path)
     meta = json.loads(bytes(arrays["__meta__"]).decode())
     meta["saved_in"] = os.path.abspath(path.parent)
     encoded = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
@@ -272,8 +312,11 @@ def load_session(path: str | os.PathLike, *, image_dir=None):
         folder; nothing is loaded. A :class:`SessionFileError`.
     SessionFileError
         The file is missing, corrupted, not a session, from a newer version,
-        or an image it refers to can no longer be read. The message always
-        names the file (``path`` as given).
+        or an image it refers to can no longer be read; or its contents do not
+        agree (:mod:`~napari_featann.io_checks`: labels of classes it does not
+        define, a ``next_id`` not above every segment id, arrays of the wrong
+        length or shape, segments missing from their label image, invalid
+        parameters). The message always names the file (``path`` as given).
     FileNotFoundError
         An ``image_dir`` that is not a folder.
     """
@@ -311,19 +354,16 @@ def load_session(path: str | os.PathLike, *, image_dir=None):
 
 
 def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams, image_dirs=()):
+    check_meta(meta, path)
     records, missing = read_images(npz, meta, path, image_dirs)
     if missing:
         files = {im["path"] for im in meta["images"] if not im["embedded"]}
         text = missing_message(missing, len(files), image_dirs)
         raise ImagesNotFoundError(f"{path}: {text}", missing, image_dirs)
-    params = meta["params"]
-    s = Session(
-        records,
-        partition=PartitionParams.from_dict(params["partition"]),
-        # files from before context features existed hold crop-only features
-        features=FeatureParams(**{"context": False, **params["features"]}),
-        projection=ProjectionParams(**params["projection"]),
+    partition, features, projection = check_params(
+        meta["params"], path, PartitionParams, FeatureParams, ProjectionParams
     )
+    s = Session(records, partition=partition, features=features, projection=projection)
     for i in range(len(records)):
         s.class_masks[i] = np.array(npz[f"class_mask_{i}"], dtype=np.uint8)
         s.manual_masks[i] = np.array(npz[f"manual_mask_{i}"], dtype=bool)
@@ -336,13 +376,12 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams,
     s.segment_class = np.array(npz["segment_class"], np.int32)
     s.features = np.array(npz["features"], np.float32) if "features" in npz.files else None
     s.embedding = np.array(npz["embedding"], np.float32) if "embedding" in npz.files else None
+    if "refined_features" in npz.files:
+        s.refined_features = np.array(npz["refined_features"], np.float32)
     s.classes = _load_classes(meta["classes"], path, ClassInfo)
-    s.next_id = int(meta["next_id"])
-    n = len(s.segments)
-    if s.segment_class.shape != (n,) or (s.features is not None and len(s.features) != n):
-        raise SessionFileError(f"{path} is inconsistent: arrays do not match the segment table")
-    _check_shapes(s, path)
-    _load_metric(s, npz, path)
+    s.next_id = meta["next_id"]
+    check_session(s, path)  # every array agrees with the others (else SessionFileError)
+    _load_head(s, npz, path)
     return s
 
 
@@ -392,28 +431,8 @@ def _load_classes(entries: list, path, ClassInfo) -> dict:
     return classes
 
 
-def _check_shapes(s, path) -> None:
-    """Every per-image array has its image's shape, and the segments fit the label images."""
-    if s.label_images and len(s.label_images) != s.n_images:
-        raise SessionFileError(f"{path} is inconsistent: {len(s.label_images)} label images "
-                               f"for {s.n_images} images")  # fmt: skip
-    for i, rec in enumerate(s.images):
-        arrays = [s.class_masks[i], s.manual_masks[i]]
-        arrays += [s.label_images[i]] if s.label_images else []
-        arrays += [s.gradients[i]] if s.gradients[i] is not None else []
-        if any(a.shape != rec.shape2d for a in arrays):
-            raise SessionFileError(
-                f"{path} is inconsistent: the masks of image {rec.name!r} do not have "
-                f"its shape {rec.shape2d}"
-            )
-
-
-def _load_metric(s, npz, path) -> None:
-    """The learned metric: refined features and, for a projection head, its weights."""
-    if "refined_features" in npz.files:
-        refined = np.array(npz["refined_features"], np.float32)
-        if len(refined) == len(s.segments):
-            s.refined_features = refined
+def _load_head(s, npz, path) -> None:
+    """The learned metric's projection head, where one was saved."""
     keys = [k for k in npz.files if k.startswith("head__")]
     if keys:
         from .ml.metric import ProjectionHead

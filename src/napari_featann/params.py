@@ -100,6 +100,21 @@ class FeatureParams:
     margin: int = 10
     context: bool = True
 
+    def validate(self) -> FeatureParams:
+        """Check the types and ranges (not that the backbone or weights exist); raise
+        ValueError with a clear message. Returns self."""
+        if not isinstance(self.backbone, str) or not self.backbone.strip():
+            raise ValueError(f"backbone must be a timm model name, got {self.backbone!r}")
+        for key in ("weights", "device"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{key} must be text or None, got {value!r}")
+        _check_whole(self.batch_size, "batch_size", 1)
+        _check_whole(self.margin, "margin", 0)
+        if not isinstance(self.context, bool):
+            raise ValueError(f"context must be true or false, got {self.context!r}")
+        return self
+
 
 @dataclass
 class ProjectionParams:
@@ -116,3 +131,24 @@ class ProjectionParams:
     target_weight: float = 0.5
     pca_dim: int = 64
     seed: int = 0
+
+    def validate(self) -> ProjectionParams:
+        """Check the values as UMAP needs them; raise ValueError with a clear message.
+        Returns self."""
+        _check_whole(self.n_neighbors, "n_neighbors", 2)
+        for key in ("min_dist", "target_weight"):
+            value = getattr(self, key)
+            real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not real or not 0 <= value <= 1:  # NaN fails too
+                raise ValueError(f"{key} must be a number in [0, 1], got {value!r}")
+        if self.pca_dim is not None:
+            _check_whole(self.pca_dim, "pca_dim", 1)
+        _check_whole(self.seed, "seed", 0)
+        if self.seed >= 2**32:
+            raise ValueError(f"seed must be below 2**32, got {self.seed}")
+        return self
+
+
+def _check_whole(value, name: str, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")

@@ -32,6 +32,7 @@ __all__ = [
     "ImagesNotFoundError",
     "SessionFileError",
     "absolute_file",
+    "checked_session_path",
     "export_masks",
     "load_session",
     "save_session",
@@ -193,8 +194,10 @@ def session_path(path: str | os.PathLike) -> Path:
     return path if path.suffix.lower() == SUFFIX else path.with_name(path.name + SUFFIX)
 
 
-def _file_to_write(path: str | os.PathLike) -> Path:
-    """The file :func:`write_snapshot` writes for ``path``, which must name a file.
+def checked_session_path(path: str | os.PathLike) -> Path:
+    """The file :func:`write_snapshot` writes for ``path``, which must name a file:
+    :func:`session_path` of it, after refusing a folder (IsADirectoryError), an empty
+    name or one ending with a path separator (ValueError).
 
     A folder was taken for a file name: ``adir`` wrote ``adir.featann`` beside the
     folder, ``newdir/`` wrote ``newdir.featann`` in its parent, a folder named
@@ -245,7 +248,7 @@ def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path
     from .core.progress import ensure_progress
 
     progress = ensure_progress(progress)
-    path = _file_to_write(path)
+    path = checked_session_path(path)
     meta = json.loads(bytes(arrays["__meta__"]).decode())
     meta["saved_in"] = os.path.abspath(path.parent)
     encoded = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)

@@ -259,6 +259,22 @@ def test_save_and_open_in_the_background(dock, qtbot, session_file, tmp_path):
     assert "not a napari-featann session" in dock.last_error and dock.session is s2
 
 
+def test_saving_to_a_folder_is_refused_and_writes_nothing(dock, session_file, tmp_path):
+    s = open_session(dock, session_file)
+    dock.assign(s.segments.ids[:3], dock.add_class("sky"))
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "x.featann").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for path, message in [
+        (tmp_path / "adir", "adir is a folder"),  # wrote adir.featann beside it
+        (f"{tmp_path}/newdir/", "ends with a path separator"),  # wrote newdir.featann
+        (tmp_path / "x", "x.featann is a folder"),
+    ]:
+        assert dock.save_session(path) is None
+        assert message in dock.last_error and dock.dirty, (path, dock.last_error)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 def test_a_failed_background_save_keeps_the_session_unsaved(dock, qtbot, session_file, tmp_path):
     s = open_session(dock, session_file)
     dock.assign(s.segments.ids[:3], dock.add_class("sky"))

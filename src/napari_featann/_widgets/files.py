@@ -319,9 +319,13 @@ class SessionFilesMixin:
                                                   "featann sessions (*.featann)")  # fmt: skip
             if not path:
                 return None
-        from ..io import session_path
+        from ..io import checked_session_path
 
-        path = session_path(path)  # the name save_session writes (x.FEATANN stays)
+        try:  # the name save_session writes (x.FEATANN stays); never a folder
+            path = checked_session_path(path)
+        except (OSError, ValueError) as exc:
+            self._error("Save session", f"could not save: {exc}", box=True)
+            return None
 
         def saved(out: Path) -> None:
             self.session_path = out

@@ -242,3 +242,91 @@ def test_local_view_clicks_are_linked_like_the_main_scatter(dock, session_file):
     view.point_clicked.emit(k)
     view.point_clicked.emit(-1)  # a click beside every point clears the focus, as in the main one
     assert view.focused == -1 and dock.scatter.focused == -1
+
+
+def test_local_views_are_disabled_while_a_job_runs(dock, qtbot, session_file):
+    """As the main scatter: no box or lasso in a local view while a job runs."""
+    s, a, _ = _open_labelled(dock, session_file)
+    ids = s.segments.ids[s.segment_class == 0][:8]
+    dock.open_local_view(ids, sync=True)
+    view = dock.local_views[-1]
+    assert view.isEnabled()
+    dock.set_current_class(a)
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.open_local_view(ids[:4])  # a job
+        assert dock.busy and not dock.scatter.isEnabled()
+        assert not view.isEnabled()
+        _box_all(view)  # from code only (the view is disabled): nothing labelled, and said
+        assert np.all(s.segment_class[s.segments.rows_of(ids)] == 0)
+        assert "job runs" in dock.status_label.text()
+    assert blocker.args == ["local view", "done"], dock.last_error
+    assert all(v.isEnabled() for v in dock.local_views) and len(dock.local_views) == 2
+
+
+def _split(dock, s, seg):
+    """Split segment ``seg`` by a positive and a negative click in it (sync)."""
+    img = int(s.segments.image[s.segments.rows_of([seg])[0]])
+    dock.current_image = img
+    pix = np.argwhere(s.label_images[img] == seg)
+    dock.set_split_mode(True)
+    assert dock.add_click(*pix[0], positive=True) and dock.add_click(*pix[-1], positive=False)
+    ids = dock.confirm_split(sync=True).result
+    dock.set_split_mode(False)
+    return ids
+
+
+def test_local_views_close_when_a_kept_id_changes_shape(dock, session_file):
+    """A split keeps the old id for its negative part, a merge keeps the smallest id: the
+    views holding them close (their points and thumbnails would be stale), and the edit's
+    status says so; an undo that changes a view's segment closes it too."""
+    s, _a, _b = _open_labelled(dock, session_file)
+    in0 = s.segments.ids[s.segments.image == 0]
+    dock.open_local_view(in0[:6], sync=True)
+    split_view = dock.local_views[-1]
+    dock.open_local_view(in0[10:16], sync=True)  # untouched by the split
+    other = dock.local_views[-1]
+    neg, pos = _split(dock, s, int(in0[0]))
+    assert neg == in0[0] and pos not in in0  # the old id stays, for a smaller part
+    assert split_view not in dock.local_views and other in dock.local_views
+    assert dock.status_label.text().startswith(f"split segment {neg}")
+    assert "1 local view(s) closed" in dock.status_label.text()
+
+    dock.open_local_view([neg, pos], sync=True)  # the split's parts
+    parts = dock.local_views[-1]
+    dock.undo()  # pos is gone, neg grows back
+    assert parts not in dock.local_views and other in dock.local_views
+    assert dock.status_label.text().startswith("undo: ")
+    assert "1 local view(s) closed" in dock.status_label.text()
+
+    # a merge of a view's segment with a bigger id outside it: the smaller id stays
+    lab, held = s.label_images[0], set(int(i) for i in other.segment_ids)
+    pairs = {(int(x), int(y)) for a_, b_ in ((lab[:, :-1], lab[:, 1:]), (lab[:-1], lab[1:]))
+             for x, y in zip(a_.ravel(), b_.ravel()) if x in held and y not in held and x < y}  # fmt: skip
+    assert pairs
+    dock.merge_selected(sorted(pairs)[0], sync=True)
+    assert sorted(pairs)[0][0] in s.segments.ids
+    assert other not in dock.local_views
+    assert "1 local view(s) closed" in dock.status_label.text()
+
+
+def test_undoing_an_accepted_proposal_puts_the_group_back(dock, session_file):
+    s, _a, _b = _open_labelled(dock, session_file)
+    groups = dock.propose(k=5, min_agreement=0.5)
+    assert len(groups) == 2
+    cid, ids, _conf = groups[1]
+    dock.accept_proposal(1)
+    assert [g[0] for g in dock.proposals] == [groups[0][0]]
+    dock.undo()
+    assert np.all(s.segment_class[s.segments.rows_of(ids)] == 0)
+    assert [g[0] for g in dock.proposals] == [groups[0][0], cid]  # back, at its place
+    assert dock.proposal_list.count() == 2 and dock.accept_button.isEnabled()
+    assert "back in the list" in dock.status_label.text()
+    dock.redo()
+    assert np.all(s.segment_class[s.segments.rows_of(ids)] == cid)
+    assert [g[0] for g in dock.proposals] == [groups[0][0]]
+    dock.undo()
+    dock.accept_proposal(1)  # accepting it again is one more undoable action
+    assert np.all(s.segment_class[s.segments.rows_of(ids)] == cid)
+    dock.assign(ids[:1], 0)  # an unrelated undo leaves the list alone
+    dock.undo()
+    assert [g[0] for g in dock.proposals] == [groups[0][0]]

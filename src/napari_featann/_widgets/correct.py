@@ -353,9 +353,9 @@ class CorrectMixin:
         self.layers.update_structure()
         self.layers.refresh_classes()
         self._selected_ids = np.zeros(0, np.int64)
-        self._sync_scatter(keep_view=True)
+        closed = self._sync_scatter(keep_view=True)
         self._touch()
-        self._status(f"{message}; {self._summary()}")
+        self._status(f"{message}; {self._summary()}{self._local_views_note(closed)}")
 
     def confirm_split(self, sync: bool | None = None):
         """Split the target segment with the clicks; the positive part takes the current class.

@@ -530,9 +530,9 @@ class FeatureSpaceWidget(
                 layer.refresh()
         if [(k, c.name, c.color) for k, c in s.classes.items()] != classes:  # any class edit
             self.class_manager.follow_session()
-        self._sync_scatter(keep_view=True)
+        closed = self._sync_scatter(keep_view=True)
         self._touch()
-        self._status(f"{which}: {desc}")
+        self._after_history(which, desc, closed)  # the status; proposal groups follow (Learn tab)
         return desc
 
     def _touch(self) -> None:

@@ -8,12 +8,15 @@ A mixin of :class:`~napari_featann._widgets.dock.FeatureSpaceWidget`:
   the previous embedding as it was.
 - *Suggest uncertain* rings the most uncertain unlabelled points.
 - *Propose labels* lists k-NN proposal groups; each is applied only when the
-  user accepts it (one undoable action per group).
+  user accepts it (one undoable action per group). Undoing an acceptance puts
+  the group back in the list (at its place); redoing it takes it out again.
 - *Add images…* grows the session by a batch of images
   (:func:`napari_featann.batches.add_images`) on a fork, then shows it.
 - *Local view of selection* projects the selected segments on their own in a
   new tab; a box or lasso there assigns the current class, and point focus is
-  linked as in the main scatter.
+  linked as in the main scatter. Like the main scatter, a local view is
+  disabled while a job runs; it closes when any of its segments changes
+  (another session, a split, merge or re-cut, or the undo of one).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class LearnMixin:
         """
         self._suggested_ids = np.zeros(0, np.int64)
         self._proposals: list = []
+        self._accepted: list = []  # (history action, list place, group) per accepted group
         self._local_views: list = []
         page = QWidget()
         lay = QVBoxLayout(page)
@@ -136,11 +140,14 @@ class LearnMixin:
         has = bool(self._proposals) and not self.busy
         self.accept_button.setEnabled(has)
         self.reject_button.setEnabled(has)
+        for view in self._local_views:  # no selection while a job runs, as the main scatter
+            view.setEnabled(not self.busy)
 
     def _clear_learn_state(self) -> None:
         """Another session is shown: drop suggestions and proposals (they refer to the old one)."""
         self._suggested_ids = np.zeros(0, np.int64)
         self._proposals = []
+        self._accepted = []
         self.proposal_list.clear()
 
     def _follow_classes(self) -> None:
@@ -256,6 +263,7 @@ class LearnMixin:
             raise RuntimeError("run the pipeline (Start) first")
         self._proposals = [(int(c), np.asarray(ids, np.int64), conf) for c, ids, conf in
                            suggest_proposals(s, int(k), float(min_agreement))]  # fmt: skip
+        self._accepted = []  # an undo brings back groups of this list only
         self._fill_proposals()
         if len(np.unique(s.segment_class[s.segment_class > 0])) < 2:
             self._status("no proposals: label segments of at least 2 classes first")
@@ -295,7 +303,8 @@ class LearnMixin:
         """
         if self.busy:
             raise RuntimeError("wait for the running job to finish (or cancel it)")
-        cid, ids, _conf = self._take_proposal(i)
+        group = self._take_proposal(i)
+        cid, ids, _conf = group
         s = self._session
         if cid not in s.classes:
             raise KeyError(f"class {cid} no longer exists")
@@ -305,7 +314,29 @@ class LearnMixin:
         if ids.size == 0:
             self._status("nothing to accept: the group's segments were labelled or changed since")
             return {}
-        return self.assign(ids, cid)  # (the scatter and the local views follow)
+        changed = self.assign(ids, cid)  # (the scatter and the local views follow)
+        if changed:  # its undo puts the group back in the list
+            self._accepted.append((s.history.last_done, i, group))
+        return changed
+
+    def _after_history(self, which: str, desc: str, closed: int = 0) -> None:
+        """After an undo or redo: an accepted group's undo puts it back, its redo takes it
+        out again; the status says so, and how many local views closed (``closed``)."""
+        s, note = self._session, ""
+        action = s.history.last_undone if which == "undo" else s.history.last_done
+        for act, place, group in self._accepted:
+            if act is not action:
+                continue
+            here = any(g is group for g in self._proposals)
+            if which == "undo" and not here:
+                self._proposals.insert(min(place, len(self._proposals)), group)
+                note = "; its proposal group is back in the list"
+            elif which == "redo" and here:
+                self._proposals = [g for g in self._proposals if g is not group]
+                note = "; its proposal group is out of the list again"
+            self._fill_proposals()
+            break
+        self._status(f"{which}: {desc}{note}{self._local_views_note(closed)}")
 
     def reject_proposal(self, i: int) -> None:
         """Drop proposal group ``i`` without applying it."""
@@ -414,6 +445,7 @@ class LearnMixin:
         view = ScatterView()
         view.segment_ids = ids
         view.session = s
+        view.footprint = self._footprint(s, ids)  # it closes when this changes
         view.set_points(xy, self.point_colors()[s.segments.rows_of(ids)])
         view.selection_made.connect(lambda rows, v=view: self._on_local_selection(v, rows))
         view.point_clicked.connect(lambda k, v=view: self._on_local_point_clicked(v, k))
@@ -448,8 +480,11 @@ class LearnMixin:
 
     def _on_local_selection(self, view, rows) -> None:
         rows = np.asarray(rows, np.intp)
-        if view not in self._local_views or self._session is not view.session or self.busy:
+        if view not in self._local_views or self._session is not view.session:
             return  # a closed (or out-of-date) view labels nothing
+        if self.busy:  # (the view is disabled then: only a call from code gets here)
+            self._status("nothing labelled while a job runs (wait, or cancel it)")
+            return
         view.highlight(rows)
         if not rows.size:
             return
@@ -478,22 +513,42 @@ class LearnMixin:
             else:
                 view.clear_focus()
 
-    def _refresh_local_views(self) -> None:
+    @staticmethod
+    def _footprint(s, ids: np.ndarray) -> np.ndarray | None:
+        """The image, box and area of segments ``ids`` (None when one is gone).
+
+        A split keeps the old id for one part and a merge the smallest id: the id
+        stays, its area (and most often its box) changes.
+        """
+        seg = s.segments
+        if not np.isin(ids, seg.ids).all():
+            return None
+        rows = seg.rows_of(ids)
+        return np.column_stack([seg.image[rows], seg.bbox[rows], seg.area[rows]]).astype(np.int64)
+
+    @staticmethod
+    def _local_views_note(closed: int) -> str:
+        """The end of a status saying that ``closed`` local views closed ("" for none)."""
+        return f"; {closed} local view(s) closed: their segments changed" if closed else ""
+
+    def _refresh_local_views(self) -> int:
         """Recolour the local views, hide their labelled points when asked, and close the
-        views whose segments are gone (another session; a split, merge or re-cut)."""
+        views whose segments changed (another session; a split, merge or re-cut, or the
+        undo of one). Returns the number of views closed."""
         if not getattr(self, "_local_views", None):  # none open (or the tab not built yet)
-            return
+            return 0
         s = self._session
         colors = self.point_colors() if s is not None else None
         closed = 0
         for view in list(self._local_views):
-            if s is None or view.session is not s or not np.isin(view.segment_ids,
-                                                                  s.segments.ids).all():  # fmt: skip
+            if s is None or view.session is not s or not np.array_equal(
+                    self._footprint(s, view.segment_ids), view.footprint):  # fmt: skip
                 self._close_local_view(view, view.page)
                 closed += 1
                 continue
             rows = s.segments.rows_of(view.segment_ids)
             view.set_colors(colors[rows])
             view.set_visible_mask(s.segment_class[rows] == 0 if view.hide_labelled else None)
-        if closed:
+        if closed:  # (an edit's or undo's status, set right after, says it again)
             self._status(f"{closed} local view(s) closed: their segments changed")
+        return closed

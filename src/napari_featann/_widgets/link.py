@@ -139,11 +139,12 @@ class ScatterLinkMixin:
             lut[cid] = _rgba(info.color)
         return lut[np.clip(s.segment_class, 0, 255)]
 
-    def _sync_scatter(self, keep_view: bool = False) -> None:
+    def _sync_scatter(self, keep_view: bool = False) -> int:
         """Points when the embedding changed, else colours and the visibility mask.
 
         ``keep_view`` (after a split, merge, re-cut, undo or redo, which keep the layout):
         the scatter keeps its zoom and pan unless all the new points fall outside it.
+        Returns the number of local views closed because their segments changed.
         """
         s = self._session
         if s is None or s.embedding is None or len(s.embedding) != len(s.segments):
@@ -157,8 +158,9 @@ class ScatterLinkMixin:
         else:
             self.scatter.set_colors(self.point_colors())
             self._apply_visible_mask()
-        self._refresh_local_views()  # the Learn tab's local views follow (or close)
+        closed = self._refresh_local_views()  # the Learn tab's local views follow (or close)
         self._update_enabled()
+        return closed
 
     def set_hide_labelled(self, hide: bool) -> None:
         """Hide the points of segments that have a class (they cannot be selected then)."""

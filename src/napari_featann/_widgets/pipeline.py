@@ -240,9 +240,9 @@ class JobsMixin:
             report = planned.apply(live)
             self.clear_clicks()  # the split target and the segments to merge may be gone
             self.layers.update_structure()
-            self._sync_scatter(keep_view=True)
+            closed = self._sync_scatter(keep_view=True)
             self._touch()
-            self._status(f"re-cut: {report.message()}")
+            self._status(f"re-cut: {report.message()}{self._local_views_note(closed)}")
             return report
 
         return self._run("re-cut", job, done, sync)

@@ -62,6 +62,16 @@ class History:
         """Whether there is an action to redo."""
         return bool(self._undone)
 
+    @property
+    def last_done(self) -> Action | None:
+        """The action the next undo would undo (None when there is none)."""
+        return self._done[-1] if self._done else None
+
+    @property
+    def last_undone(self) -> Action | None:
+        """The action the next redo would redo (None when there is none)."""
+        return self._undone[-1] if self._undone else None
+
     def undo(self) -> Action | None:
         """Undo the last action; returns it, or None when there is none."""
         if not self._done:

@@ -154,3 +154,36 @@ def test_closing_the_viewer_while_a_dock_job_runs(make_napari_viewer, qtbot, tmp
     qtbot.waitUntil(lambda: not job.running, timeout=5000)
     qtbot.wait(50)
     assert job.status == "cancelled" and committed == []
+
+
+def test_a_flood_of_progress_steps_while_the_gui_thread_is_busy(make_napari_viewer, qtbot):
+    """Thousands of queued steps (the GUI thread stalled) neither recurse nor lose the outcome.
+
+    With a viewer, napari's progress bar widget calls ``processEvents`` on each
+    update, which used to handle the next queued step inside the current one:
+    one Python stack level per queued step, then RecursionError and no outcome.
+    """
+    import sys
+    import threading
+
+    make_napari_viewer()  # its activity dialog draws the bars (and calls processEvents)
+    seen, kw = _collect()
+    emitted = threading.Event()
+    steps = 3 * sys.getrecursionlimit()
+
+    def flood(progress):
+        progress.init(steps, "flooding")
+        for _ in range(steps):
+            progress.update(1)
+        emitted.set()
+        return "flooded"
+
+    with qtbot.captureExceptions() as exceptions:
+        job = workers.run_job(flood, progress_desc="flood", **kw)
+        bar = job.pbar
+        assert emitted.wait(30)  # the GUI thread is blocked while every step is queued
+        qtbot.waitUntil(lambda: bool(seen["finished"]), timeout=30_000)
+    assert not exceptions, [str(e[1]) for e in exceptions]
+    assert seen == {"done": ["flooded"], "error": [], "finished": ["done"]}
+    assert job.status == "done" and job.pbar is None
+    assert bar.total == steps and bar.n == steps  # the last count was drawn before closing

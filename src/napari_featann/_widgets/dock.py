@@ -313,7 +313,7 @@ class FeatureSpaceWidget(
 
         try:
             fn()
-        except (ValueError, RuntimeError, KeyError, ImageLoadError, WeightsError) as exc:
+        except (ValueError, RuntimeError, LookupError, ImageLoadError, WeightsError) as exc:
             self._error("Error", str(exc))
 
     def _summary(self) -> str:

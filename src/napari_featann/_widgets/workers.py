@@ -36,6 +36,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -94,6 +95,13 @@ class Job:
         self.pbar = None
         self.orphaned = False  # its widget was destroyed: its outcome is dropped
         self._bridge: _Bridge | None = None
+        # progress not drawn yet (main thread): see _draw
+        self._stage: tuple[int, str] | None = None
+        self._steps = 0
+        self._drawing = False
+        self._drawn_at = 0.0
+        self._redraw_queued = False
+        self._after_draw: list[Callable[[], None]] = []
         self.progress = Progress(self._report_stage, self._report_step)
 
     # called in the worker thread: only emit signals
@@ -106,14 +114,70 @@ class Job:
             self._bridge.step.emit(int(n))
 
     # main thread
+    #: Draw progress at most this often (seconds); the last step of a stage is always drawn.
+    DRAW_INTERVAL = 0.05
+
     def _on_stage(self, total: int, desc: str) -> None:
-        if self.pbar is not None:
-            self.pbar.reset(total=max(int(total), 0))
-            self.pbar.set_description(f"{self.name}: {desc}" if desc else self.name)
+        self._stage = (max(int(total), 0), f"{self.name}: {desc}" if desc else self.name)
+        self._steps = 0  # the previous stage's undrawn steps: the bar is reset anyway
+        self._draw(force=True)
 
     def _on_step(self, n: int) -> None:
-        if self.pbar is not None:
-            self.pbar.update(n)
+        self._steps += int(n)
+        self._draw()
+
+    def _draw(self, force: bool = False) -> None:
+        """Show the pending stage and steps on the bar: re-entrancy-safe and coalescing.
+
+        napari's progress bar widget calls ``processEvents`` on each change,
+        which delivers the worker's next queued signals inside this call.
+        Those only record their values (``_drawing``) and are drawn later in
+        one update, so a backlog of steps (the GUI thread was busy) no longer
+        nests one call per step (RecursionError, and a lost outcome).
+        """
+        if self._drawing or self.pbar is None or (self._stage is None and not self._steps):
+            return
+        if not force and self._stage is None:
+            total = self.pbar.total or 0
+            stage_done = total > 0 and self.pbar.n + self._steps >= total
+            if not stage_done and time.monotonic() - self._drawn_at < self.DRAW_INTERVAL:
+                self._queue_redraw()
+                return
+        self._drawing = True
+        try:
+            if self._stage is not None:
+                (total, desc), self._stage = self._stage, None
+                self.pbar.reset(total=total)
+                self.pbar.set_description(desc)
+            if self._steps and self.pbar is not None:
+                n, self._steps = self._steps, 0
+                self.pbar.update(n)
+            self._drawn_at = time.monotonic()
+        finally:
+            self._drawing = False
+            if self._stage is not None or self._steps:  # came in while drawing
+                self._queue_redraw()
+            later, self._after_draw = self._after_draw, []
+            for fn in later:  # an outcome delivered while drawing: even if drawing failed
+                fn()
+
+    def _queue_redraw(self) -> None:
+        if not self._redraw_queued:
+            from qtpy.QtCore import QTimer
+
+            self._redraw_queued = True
+            QTimer.singleShot(int(self.DRAW_INTERVAL * 1000), self._redraw)
+
+    def _redraw(self) -> None:
+        self._redraw_queued = False
+        self._draw(force=True)
+
+    def _when_not_drawing(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` now, or after the progress update that is under way."""
+        if self._drawing:
+            self._after_draw.append(fn)
+        else:
+            fn()
 
     @property
     def running(self) -> bool:
@@ -186,6 +250,8 @@ def run_job(
         status, value = outcome
         job.status = status
         if job.pbar is not None:
+            if not job.orphaned:
+                job._draw(force=True)  # the last steps, before the bar goes
             job.pbar.close()
             job.pbar = None
         if job._bridge is not None:  # the worker emits nothing more
@@ -224,7 +290,8 @@ def run_job(
         parent_widget.destroyed.connect(job._orphan)
     bridge.stage.connect(job._on_stage)
     bridge.step.connect(job._on_step)
-    bridge.outcome.connect(finish)
+    # not inside a progress update (its processEvents may deliver the outcome)
+    bridge.outcome.connect(lambda outcome: job._when_not_drawing(lambda: finish(outcome)))
     job.pbar = napari_progress(total=0, desc=progress_desc)
 
     def target() -> None:

@@ -18,6 +18,14 @@ __all__ = ["class_id", "class_name", "class_values", "flat_pixels", "image_index
            "new_class_name", "paint_mask", "pixel", "whole_number"]  # fmt: skip
 
 
+def _real(value, what: str, kind: str) -> None:
+    """TypeError unless ``value`` is a real number (a boolean is none: True is no 1)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{what} must be {kind}, got {value!r}")
+
+
 def whole_number(value, what: str) -> int:
     """``value`` as an int: an integer, or a float that is a whole number.
 
@@ -43,10 +51,7 @@ def whole_number(value, what: str) -> int:
     ...
     TypeError: image index must be an integer, got True
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(f"{what} must be an integer, got {value!r}")
+    _real(value, what, "an integer")
     if isinstance(value, (float, np.floating)) and not (
         np.isfinite(value) and float(value).is_integer()
     ):
@@ -169,10 +174,7 @@ def pixel(value, what: str) -> int:
     ValueError
         NaN or infinity.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(f"{what} must be a number, got {value!r}")
+    _real(value, what, "a number")
     if not np.isfinite(value):
         raise ValueError(f"{what} must be finite, got {value!r}")
     return int(np.rint(value))

@@ -5,17 +5,21 @@ array, a stripped name) or raises an error naming what is wrong, before the
 caller changes anything: a TypeError for a value of the wrong kind (text,
 a boolean, None), a ValueError for a wrong value (a fraction, NaN, a shape),
 an IndexError for an image that is not in the session and a KeyError for a
-class that is not. Numpy only.
+class that is not. Numpy only; :func:`probe_writable` tests a folder for the command
+line and the benchmarks.
 """
 
 from __future__ import annotations
+
+import os
+import tempfile
 
 import numpy as np
 
 from .core.regions import as_segment_ids
 
 __all__ = ["class_id", "class_name", "class_values", "flat_pixels", "image_index",
-           "new_class_name", "paint_mask", "pixel", "whole_number"]  # fmt: skip
+           "new_class_name", "paint_mask", "pixel", "probe_writable", "whole_number"]  # fmt: skip
 
 
 def _real(value, what: str, kind: str) -> None:
@@ -227,3 +231,17 @@ def class_values(values, n: int, what: str) -> np.ndarray:
         raise ValueError(f"{what} must be class values from 0 to 255, got "
                          f"{np.unique(v[(v < 0) | (v > 255)])[:10].tolist()}")  # fmt: skip
     return np.broadcast_to(v.astype(np.uint8), (n,)).copy()
+
+
+def probe_writable(folder) -> None:
+    """Make and remove a file in ``folder``: the one sure test that it takes new files.
+
+    Raises
+    ------
+    OSError
+        ``folder`` is missing, not a folder, or takes no new file (permissions,
+        a read-only or pseudo file system such as ``/proc``).
+    """
+    fd, probe = tempfile.mkstemp(prefix=".featann-probe-", dir=folder)
+    os.close(fd)
+    os.remove(probe)

@@ -140,8 +140,7 @@ def _output_folder(out: Path, images) -> Path | None:
     """Check ``-o/--output`` before any work: not the folder of an input image, a folder
     that exists or can be made, writable. Returns the first folder made here (None: it
     existed), for :func:`_remove_made`."""
-    import os
-    import tempfile
+    from .checks import probe_writable
 
     if out.exists() and not out.is_dir():
         raise ValueError(f"-o/--output {out} is a file; give a folder for the label images")
@@ -161,9 +160,7 @@ def _output_folder(out: Path, images) -> Path | None:
             made = made.parent
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".featann-", dir=out)
-        os.close(fd)
-        os.unlink(probe)
+        probe_writable(out)
     except OSError as exc:
         _remove_made(out, made)
         raise ValueError(f"-o/--output {out}: cannot write there "

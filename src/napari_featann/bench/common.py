@@ -3,14 +3,13 @@ checks of their inputs, made before any costly work."""
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ..checks import probe_writable
 from ..core.images import ImageLoadError, list_image_files, load_collection, read_planes
 
 __all__ = [
@@ -305,9 +304,7 @@ def check_output_file(option: str, path) -> Path:
     if not folder.is_dir():
         raise ValueError(f"{option} {p}: the folder {folder} does not exist")
     try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".featann-probe-")
-        os.close(fd)
-        os.remove(probe)
+        probe_writable(folder)
     except OSError as exc:
         raise ValueError(f"{option} {p}: cannot write in {folder} ({exc.strerror})") from None
     return p

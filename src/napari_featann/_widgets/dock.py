@@ -3,7 +3,8 @@
 :class:`FeatureSpaceWidget` owns one :class:`~napari_featann.session.Session`
 and shows it: napari layers per image (see :mod:`.layers`), the parameter
 panels, and the feature-space scatter where a box or lasso labels many
-segments at once. Long steps run as cancellable jobs (:mod:`.workers`).
+segments at once. Long steps run as cancellable jobs (:mod:`.workers`); the
+key bindings and the closing are in :mod:`.closing`.
 
 The public methods (``load_images``, ``start``, ``select_box``, ``assign``,
 ``focus_segment``, ``undo`` ...) drive everything without a mouse, for tests
@@ -15,7 +16,7 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
-from qtpy.QtCore import QEvent, Qt, QTimer, Signal
+from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -36,6 +37,7 @@ from qtpy.QtWidgets import (
 )
 
 from ._compat import avoid_llvm_clash
+from .closing import ClosingMixin
 from .correct import CorrectMixin
 from .files import SessionFilesMixin
 from .inputs import InputsMixin
@@ -49,9 +51,8 @@ from .volume import StackVolumes, stack_names
 __all__ = ["FeatureSpaceWidget"]
 
 
-class FeatureSpaceWidget(
-    LearnMixin, CorrectMixin, ScatterLinkMixin, JobsMixin, SessionFilesMixin, InputsMixin, QWidget
-):
+class FeatureSpaceWidget(ClosingMixin, LearnMixin, CorrectMixin, ScatterLinkMixin, JobsMixin,
+                         SessionFilesMixin, InputsMixin, QWidget):  # fmt: skip
     """Dock widget: images -> segments -> features -> scatter -> labels.
 
     Parameters
@@ -541,67 +542,3 @@ class FeatureSpaceWidget(
         self.dirty = True
         self._autosave_pending = True
         self._update_enabled()
-
-    # ================================================================ keys and closing
-    def _bind_viewer_keys(self) -> None:
-        binds = {"Control-Z": lambda _v: self.undo(), "Control-Shift-Z": lambda _v: self.redo()}
-        for k in range(1, 10):
-            binds[str(k)] = lambda _v, k=k: self.class_manager.select_by_key(k)
-        for key, fn in binds.items():
-            self._bound_keys[key] = self.viewer.bind_key(key, fn, overwrite=True)
-
-    def _bind_layer_keys(self, layer) -> None:
-        """Ctrl+Z on a classes layer undoes in the session (one history for everything)."""
-        layer.bind_key("Control-Z", lambda _l: self.undo(), overwrite=True)
-        layer.bind_key("Control-Shift-Z", lambda _l: self.redo(), overwrite=True)
-        self._key_layers[id(layer)] = weakref.ref(layer)  # released on close
-
-    def _unbind_layer_keys(self) -> None:
-        """Give the classes layers napari's own Ctrl+Z back (the dock is closing)."""
-        for ref in self._key_layers.values():
-            layer = ref()
-            if layer is not None:
-                for key in ("Control-Z", "Control-Shift-Z"):
-                    layer.bind_key(key, None, overwrite=True)
-        self._key_layers.clear()
-
-    def teardown(self) -> None:
-        """Cancel jobs, unbind keys and callbacks (idempotent; called on close)."""
-        if self._closed:
-            return
-        self._closed = True
-        self.save_before_closing()
-        self.cancel()
-        if self._writer is not None and self._writer.thread is not None:
-            self._writer.thread.join(60)  # let a background save finish its file
-        self.set_split_mode(False)
-        self._autosave_timer.stop()
-        self._volume_timer.stop()
-        self._unbind_layer_keys()
-        for key, previous in self._bound_keys.items():
-            self.viewer.bind_key(key, previous if previous is not None else None, overwrite=True)
-        self._bound_keys.clear()
-        if self._click_cb in self.viewer.mouse_drag_callbacks:
-            self.viewer.mouse_drag_callbacks.remove(self._click_cb)
-        self._teardown_inputs()
-        self.layers.clear(remove=False)
-
-    def closeEvent(self, event) -> None:
-        self.teardown()
-        super().closeEvent(event)
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        top = self.window()  # napari's main window once docked (closing it skips closeEvent)
-        if top is not self and top is not self._watched_window:
-            if self._watched_window is not None:
-                self._watched_window.removeEventFilter(self)
-            top.installEventFilter(self)
-            self._watched_window = top
-
-    def eventFilter(self, obj, event) -> bool:
-        if obj is self._watched_window and event.type() == QEvent.Type.Close:
-            self.save_before_closing()  # the viewer closes: unsaved labels are autosaved
-            obj.removeEventFilter(self)
-            self._watched_window = None  # hold no reference to a closing window
-        return super().eventFilter(obj, event)

@@ -79,12 +79,18 @@ def test_added_images_whose_features_are_not_finite_are_refused_by_name(
     np.testing.assert_array_equal(s.features, before[1])
 
 
-def test_placing_features_that_are_not_finite_is_refused(squares_image):
-    s = Session.from_sources([squares_image])
+def _projected_random_features(image) -> Session:
+    """A session of ``image`` in 40 regions, projected from random 8-d features."""
+    s = Session.from_sources([image])
     s.partition_params.regions = 40
     s.partition()
     s.features = np.random.default_rng(0).normal(size=(len(s.segments), 8)).astype(np.float32)
     s.project()
+    return s
+
+
+def test_placing_features_that_are_not_finite_is_refused(squares_image):
+    s = _projected_random_features(squares_image)
     new = s.features[:3].copy()
     new[1, 2] = np.nan
     with pytest.raises(ValueError, match=r"features to place must be finite: rows \[1\]"):
@@ -95,11 +101,7 @@ def test_placing_features_that_are_not_finite_is_refused(squares_image):
 
 
 def test_placing_next_to_base_features_that_are_not_finite_is_refused(squares_image):
-    s = Session.from_sources([squares_image])
-    s.partition_params.regions = 40
-    s.partition()
-    s.features = np.random.default_rng(0).normal(size=(len(s.segments), 8)).astype(np.float32)
-    s.project()
+    s = _projected_random_features(squares_image)
     new = s.features[:3] + 0.01
     s.metric_state = ("full", None)  # after a full fine-tune: nearest base features
     near = s.place(new)

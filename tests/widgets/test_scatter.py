@@ -276,8 +276,14 @@ def test_set_camera_rect_and_fit(loaded, clusters):
 def test_highlight_and_colors(loaded, clusters):
     xy, _ = clusters
     loaded.highlight([3, 1, 3])
+    loaded.ring([5, 1])  # apart from the highlight: neither replaces the other
     loaded.render()
     loaded.highlight([])
+    np.testing.assert_array_equal(loaded.ringed, [1, 5])
+    with pytest.raises(IndexError):
+        loaded.ring([-1])
+    loaded.set_points(xy)  # new points: no rings
+    assert loaded.ringed.size == 0
     with pytest.raises(IndexError):
         loaded.highlight([len(xy)])
     new = solid(len(xy), (0.1, 0.9, 0.1, 1.0))

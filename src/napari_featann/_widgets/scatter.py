@@ -2,7 +2,7 @@
 
 One lean vispy visual (:class:`.scatter_points.Discs`) draws every point; colour changes
 re-upload only the per-point attributes of that visual, from cached positions. Overlays (selection
-outline, highlight rings, focus ring, on-canvas thumbnails) are separate small visuals.
+outline, highlight and suggestion rings, focus ring, on-canvas thumbnails) are separate visuals.
 Work that follows the camera (on-canvas thumbnails, hover picking) is throttled by
 single-shot timers, and Qt coalesces repaint requests. Level of detail: while the camera
 moves, only a fixed random subsample of at most ``lod_cap`` points is uploaded to the
@@ -12,7 +12,7 @@ highlight and colours always act on all points.
 
 The public surface is small and can be driven without a mouse (tests, scripts, the dock):
 ``set_points``, ``set_colors``, ``set_visible_mask``, ``set_mode``, ``select_box``,
-``select_lasso``, ``focus_point``, ``highlight``, ``set_thumbnail_provider``,
+``select_lasso``, ``focus_point``, ``highlight``, ``ring``, ``set_thumbnail_provider``,
 ``camera_rect`` / ``set_camera_rect``, ``lod_cap`` and ``render``.
 
 Mixins of :class:`ScatterView` hold the rest: thumbnails and hover in
@@ -44,6 +44,7 @@ __all__ = ["MODES", "ScatterView", "ThumbnailProvider"]
 _EMPTY_POS = np.zeros((0, 2), np.float32)
 _OUTLINE_COLOR = (1.0, 1.0, 1.0, 0.9)
 _HIGHLIGHT_COLOR = (1.0, 1.0, 1.0, 0.95)
+_RING_COLOR = (1.0, 0.3, 0.9, 1.0)  # magenta: apart from the white highlight, the yellow focus
 _FOCUS_COLOR = (1.0, 0.85, 0.0, 1.0)
 
 
@@ -162,6 +163,7 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         self._vis_pos = self._pos
         self._vis_pos32 = _EMPTY_POS
         self._highlight = np.zeros(0, np.intp)
+        self._rings = np.zeros(0, np.intp)
         self._focused = -1
         self._mode = "pan"
         self._provider: ThumbnailProvider | None = None
@@ -193,6 +195,7 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         self._view.camera = self._camera
 
         self._markers = Discs(parent=self._view.scene)
+        self._ring_markers = scene.visuals.Markers(parent=self._view.scene)
         self._hl_markers = scene.visuals.Markers(parent=self._view.scene)
         self._focus_markers = scene.visuals.Markers(parent=self._view.scene)
         self._outline = scene.visuals.Line(
@@ -203,9 +206,8 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
             parent=self._view.scene,
         )
         self._outline.visible = False
-        for order, visual in enumerate(
-            (self._markers, self._hl_markers, self._focus_markers, self._outline)
-        ):
+        overlays = (self._ring_markers, self._hl_markers, self._focus_markers, self._outline)
+        for order, visual in enumerate((self._markers, *overlays)):
             visual.order = order
             visual.set_gl_state("translucent", depth_test=False)
 
@@ -288,7 +290,7 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
     # ------------------------------------------------------------------ data
 
     def set_points(self, xy, colors=None, *, keep_view: bool = False) -> None:
-        """Replace all points, clear mask, highlight and focus, and fit the camera.
+        """Replace all points, clear mask, highlight, rings and focus, and fit the camera.
 
         Parameters
         ----------
@@ -322,7 +324,7 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         self._pos = np.ascontiguousarray(pos)
         self._pos32 = self._pos.astype(np.float32)
         self._mask = None
-        self._highlight = np.zeros(0, np.intp)
+        self._highlight = self._rings = np.zeros(0, np.intp)
         self._focused = -1
         self._thumb_cache.clear()
         self._pool_index = [-1] * len(self._pool)
@@ -546,27 +548,40 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
 
     def highlight(self, indices) -> None:
         """Ring a set of points (e.g. the last selection); an empty set clears."""
-        idx = np.unique(np.asarray(indices, dtype=np.intp).ravel())
-        if idx.size and (idx[0] < 0 or idx[-1] >= self._pos.shape[0]):
-            raise IndexError(f"highlight indices out of range for {self._pos.shape[0]} points")
-        self._highlight = idx
+        self._highlight = self._indices(indices, "highlight")
         self._upload_highlight()
 
+    def ring(self, indices) -> None:
+        """Ring another set of points, wider and in magenta (e.g. the suggestions to label
+        next): it stays beside the highlight, which does not replace it; an empty set clears."""
+        self._rings = self._indices(indices, "ring")
+        self._upload_highlight()
+
+    @property
+    def ringed(self) -> np.ndarray:
+        """The indices of the points given to :meth:`ring` (sorted, hidden ones included)."""
+        return self._rings.copy()
+
+    def _indices(self, indices, what: str) -> np.ndarray:
+        idx = np.unique(np.asarray(indices, dtype=np.intp).ravel())
+        if idx.size and (idx[0] < 0 or idx[-1] >= self._pos.shape[0]):
+            raise IndexError(f"{what} indices out of range for {self._pos.shape[0]} points")
+        return idx
+
     def _upload_highlight(self) -> None:
-        idx = self._highlight
-        if self._mask is not None:
-            idx = idx[self._mask[idx]]
-        if idx.size == 0:
-            self._hl_markers.set_data(pos=_EMPTY_POS)
-            return
-        self._hl_markers.set_data(
-            pos=self._pos32[idx],
-            face_color=(0.0, 0.0, 0.0, 0.0),
-            edge_color=_HIGHLIGHT_COLOR,
-            edge_width=1.5,
-            size=self._point_size + 6.0,
-            symbol="disc",
-        )
+        """Upload the highlight and the rings, less the points the mask hides."""
+        for visual, idx, color, grow in (
+            (self._hl_markers, self._highlight, _HIGHLIGHT_COLOR, 6.0),
+            (self._ring_markers, self._rings, _RING_COLOR, 11.0),
+        ):
+            if self._mask is not None:
+                idx = idx[self._mask[idx]]
+            if idx.size == 0:
+                visual.set_data(pos=_EMPTY_POS)
+                continue
+            visual.set_data(pos=self._pos32[idx], face_color=(0.0, 0.0, 0.0, 0.0),
+                            edge_color=color, edge_width=1.5, size=self._point_size + grow,
+                            symbol="disc")  # fmt: skip
 
     # ------------------------------------------------------------------ output
 

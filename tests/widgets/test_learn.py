@@ -38,7 +38,7 @@ def test_train_suggest_and_proposals(dock, qtbot, session_file):
     ids = dock.suggest_uncertain(5)
     assert ids.size == 5
     assert np.all(s.segment_class[s.segments.rows_of(ids)] == 0)
-    np.testing.assert_array_equal(dock.scatter._highlight, np.sort(s.segments.rows_of(ids)))
+    np.testing.assert_array_equal(dock.scatter.ringed, np.sort(s.segments.rows_of(ids)))
 
     groups = dock.propose(k=5, min_agreement=0.5)
     assert groups and dock.proposal_list.count() == len(groups)
@@ -330,3 +330,49 @@ def test_undoing_an_accepted_proposal_puts_the_group_back(dock, session_file):
     dock.assign(ids[:1], 0)  # an unrelated undo leaves the list alone
     dock.undo()
     assert [g[0] for g in dock.proposals] == [groups[0][0]]
+
+
+def test_labelling_a_suggestion_keeps_the_other_rings(dock, qtbot, session_file):
+    """Labelling one suggested segment (a box, an Alt+click) takes only its ring away: the
+    others stay ringed beside the selection's highlight. Undo rings it again, redo takes it
+    out again; a new layout (re-projection) drops the suggestions, stale by then."""
+    s, a, _b = _open_labelled(dock, session_file)
+    ids = dock.suggest_uncertain(5)
+    np.testing.assert_array_equal(dock.suggested_ids, ids)
+    rows = s.segments.rows_of(ids)
+    pts = dock.scatter.points
+    # the suggested point farthest from any other: a box around it holds it alone
+    gap = [np.delete(np.linalg.norm(pts - pts[r], axis=1), r).min() for r in rows]
+    k = int(np.argmax(gap))
+    dock.set_current_class(a)
+    half = gap[k] / 3
+    assert dock.select_box(pts[rows[k]] - half, pts[rows[k]] + half).tolist() == [ids[k]]
+    assert s.segment_class[rows[k]] == a
+    rest = np.delete(ids, k)
+    np.testing.assert_array_equal(dock.suggested_ids, rest)  # (main: all 5 still suggested)
+    np.testing.assert_array_equal(dock.scatter._highlight, rows[k : k + 1])  # the selection
+    np.testing.assert_array_equal(dock.scatter.ringed, np.sort(s.segments.rows_of(rest)))
+
+    seg = int(rest[0])  # Alt+click another suggested segment on the napari canvas
+    img = int(s.segments.image[s.segments.rows_of([seg])[0]])
+    dock.current_image = img
+    r, c = np.argwhere(s.label_images[img] == seg)[0]
+    dock._on_canvas_click((float(r), float(c)), True)
+    assert s.segment_class[s.segments.rows_of([seg])[0]] == a
+    np.testing.assert_array_equal(dock.suggested_ids, rest[1:])
+    np.testing.assert_array_equal(dock.scatter.ringed, np.sort(s.segments.rows_of(rest[1:])))
+    np.testing.assert_array_equal(dock.scatter._highlight, rows[k : k + 1])
+
+    dock.undo()  # unlabelled again: suggested and ringed again
+    np.testing.assert_array_equal(dock.suggested_ids, rest)
+    np.testing.assert_array_equal(dock.scatter.ringed, np.sort(s.segments.rows_of(rest)))
+    dock.redo()
+    np.testing.assert_array_equal(dock.suggested_ids, rest[1:])
+    np.testing.assert_array_equal(dock.scatter.ringed, np.sort(s.segments.rows_of(rest[1:])))
+
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        dock.reproject()  # another layout: the suggestions are stale
+    assert blocker.args == ["re-project", "done"], dock.last_error
+    assert dock.suggested_ids.size == 0 and dock.scatter.ringed.size == 0
+    dock.undo()  # unlabelling the Alt+clicked segment brings no stale suggestion back
+    assert dock.suggested_ids.size == 0 and dock.scatter.ringed.size == 0

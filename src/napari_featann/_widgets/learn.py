@@ -6,7 +6,11 @@ A mixin of :class:`~napari_featann._widgets.dock.FeatureSpaceWidget`:
   on a fork of the session; the refined features, metric and new layout are
   copied back only when it has finished, so a cancelled or failed run leaves
   the previous embedding as it was.
-- *Suggest uncertain* rings the most uncertain unlabelled points.
+- *Suggest uncertain* rings the most uncertain unlabelled points (magenta rings,
+  apart from the selection's highlight). A suggested segment that gets a class
+  loses its ring, the others keep theirs; one unlabelled again (an undo, say)
+  is ringed again. The suggestions are dropped when they are stale: another
+  session or another layout (training, re-projection, a split, merge or re-cut).
 - *Propose labels* lists k-NN proposal groups; each is applied only when the
   user accepts it (one undoable action per group). Undoing an acceptance puts
   the group back in the list (at its place); redoing it takes it out again.
@@ -54,6 +58,7 @@ class LearnMixin:
             The panel, to be placed in the dock's tab widget.
         """
         self._suggested_ids = np.zeros(0, np.int64)
+        self._suggested_on = (None, None)  # the session and layout they were made on
         self._proposals: list = []
         self._accepted: list = []  # (history action, list place, group) per accepted group
         self._local_views: list = []
@@ -145,7 +150,7 @@ class LearnMixin:
 
     def _clear_learn_state(self) -> None:
         """Another session is shown: drop suggestions and proposals (they refer to the old one)."""
-        self._suggested_ids = np.zeros(0, np.int64)
+        self._suggested_ids, self._suggested_on = np.zeros(0, np.int64), (None, None)
         self._proposals = []
         self._accepted = []
         self.proposal_list.clear()
@@ -230,16 +235,38 @@ class LearnMixin:
         if s.features is None:
             raise RuntimeError("run the pipeline (Start) first")
         ids = np.asarray(suggest_uncertain(s, int(k)), np.int64)
-        self._suggested_ids = ids
-        if self._shown_embedding is not None:
-            self.scatter.highlight(s.segments.rows_of(ids))
+        self._suggested_ids, self._suggested_on = ids, (s, s.embedding)
+        self._refresh_suggestions()
         self._status(f"{ids.size} uncertain segments ringed in the scatter")
         return ids.copy()
 
     @property
     def suggested_ids(self) -> np.ndarray:
-        """Segment ids of the last "Suggest uncertain"."""
-        return self._suggested_ids.copy()
+        """Segment ids of the last "Suggest uncertain" still unlabelled (the ringed ones)."""
+        s, ids = self._session, self._suggested_ids
+        if self._suggestions_stale():
+            return np.zeros(0, np.int64)
+        ids = ids[np.isin(ids, s.segments.ids)]
+        return ids[s.segment_class[s.segments.rows_of(ids)] == 0]
+
+    def _suggestions_stale(self) -> bool:
+        """Whether the session or its layout is no longer the one the suggestions were
+        made on (training, re-projection, a split, merge or re-cut or their undo)."""
+        s, (on, layout) = self._session, self._suggested_on
+        return s is None or on is not s or layout is not s.embedding
+
+    def _refresh_suggestions(self) -> None:
+        """Ring the suggestions still unlabelled; drop them all once stale.
+
+        A labelled one is only left out: unlabelled again (an undo), it is ringed again.
+        """
+        if not hasattr(self, "_suggested_on"):  # (the tab is not built yet)
+            return
+        if self._suggestions_stale():
+            self._suggested_ids, self._suggested_on = np.zeros(0, np.int64), (None, None)
+        s, ids = self._session, self.suggested_ids
+        if self._shown_embedding is not None:
+            self.scatter.ring(s.segments.rows_of(ids))
 
     def propose(self, k: int = 10, min_agreement: float = 0.8) -> list:
         """List k-NN label proposals, grouped by class; nothing is applied.

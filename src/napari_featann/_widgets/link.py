@@ -140,7 +140,8 @@ class ScatterLinkMixin:
         return lut[np.clip(s.segment_class, 0, 255)]
 
     def _sync_scatter(self, keep_view: bool = False) -> int:
-        """Points when the embedding changed, else colours and the visibility mask.
+        """Points when the embedding changed, else colours and the visibility mask; the
+        suggestion rings follow (see ``LearnMixin._refresh_suggestions``).
 
         ``keep_view`` (after a split, merge, re-cut, undo or redo, which keep the layout):
         the scatter keeps its zoom and pan unless all the new points fall outside it.
@@ -158,6 +159,7 @@ class ScatterLinkMixin:
         else:
             self.scatter.set_colors(self.point_colors())
             self._apply_visible_mask()
+        self._refresh_suggestions()  # the Learn tab's rings: labelled or stale ones go
         closed = self._refresh_local_views()  # the Learn tab's local views follow (or close)
         self._update_enabled()
         return closed

@@ -97,7 +97,8 @@ def add_images(
                                  what="adding images", source=scratch,
                                  advice="the images were not added")  # fmt: skip
         if session.embedding is not None:
-            emb = session.place(feats)
+            new_refined = None if refined is None else refined[0][len(session.segments) :]
+            emb = session.place(feats, new_refined)  # after a full fine-tuning, by those
     # commit
     session.images.extend(records)
     session.gradients.extend(scratch.gradients)

@@ -84,8 +84,9 @@ def _kept_plus_new(session: Session, keep: np.ndarray, added, labels, progress):
 
     The new segments are extracted from ``labels`` and placed in the current
     layout with ``transform``; after a *full* fine-tuning the fine-tuned
-    backbone gives their refined features too (else None: a projection head
-    re-embeds them when they are used). None where the session has none yet.
+    backbone gives their refined features too, and they are placed by those
+    (else None: a projection head re-embeds them when they are used). None
+    where the session has none yet.
     """
     if session.features is None:
         return None, None, None
@@ -96,7 +97,8 @@ def _kept_plus_new(session: Session, keep: np.ndarray, added, labels, progress):
     feats = np.concatenate([session.features[keep], new_feats])
     if session.embedding is None:
         return feats, None, refined
-    emb = np.concatenate([session.embedding[keep], session.place(new_feats)])
+    new_refined = None if refined is None else refined[0][int(np.count_nonzero(keep)) :]
+    emb = np.concatenate([session.embedding[keep], session.place(new_feats, new_refined)])
     return feats, emb, refined
 
 

@@ -14,6 +14,7 @@ semi-supervised, starting from the previous layout.
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -24,12 +25,15 @@ from .session import Session
 
 __all__ = [
     "crops_of_rows",
+    "fine_tuned_features",
     "refined_features",
     "refined_of_new",
+    "refined_without_backbone",
     "suggest_proposals",
     "suggest_uncertain",
     "train_metric",
     "warm_up",
+    "warn_refined_dropped",
 ]
 
 
@@ -127,6 +131,66 @@ def _backbone_features(session: Session, model, progress: Progress, table=None,
     return np.hstack([feats, ctx])
 
 
+def fine_tuned_features(session: Session, table, label_images=None,
+                        progress: Progress | None = None, source: Session | None = None):  # fmt: skip
+    """The fine-tuned backbone's features of segments, while one is in force for the session.
+
+    They go through the pipeline that :func:`train_metric` re-embeds every
+    segment with (masked crop, then the context blocks of the fine-tuned
+    backbone's maps when the features have them), so a segment gets the row it
+    would have had at training time.
+
+    Parameters
+    ----------
+    session : Session
+        Whose metric state holds the fine-tuned backbone.
+    table : SegmentTable
+        The segments (an edit's new ones, or ones an undo brings back).
+    label_images : list, optional
+        The label images they are cut from (default ``source``'s).
+    progress : Progress, optional
+    source : Session, optional
+        Where ``table.image`` indexes the images (default ``session``).
+
+    Returns
+    -------
+    ndarray of float32, shape (len(table), dim), or None
+        None when no backbone is fine-tuned (no metric, or a projection head).
+        Not checked for finiteness.
+    """
+    state = getattr(session, "metric_state", None)
+    if state is None or state[0] != "full":
+        return None
+    source = session if source is None else source
+    new = _backbone_features(source, state[1], ensure_progress(progress), table, label_images)
+    return new.reshape(len(new), -1)
+
+
+def refined_without_backbone(session: Session) -> bool:
+    """Whether the session's refined features come from a fine-tuned backbone it does not hold.
+
+    Session files keep a full fine-tuning's refined features, not its backbone
+    (a projection head is kept): segments made after opening cannot get such
+    features.
+    """
+    now = getattr(session, "refined_features", None)
+    return (getattr(session, "metric_state", None) is None and now is not None
+            and len(now) == len(session.segments))  # fmt: skip
+
+
+def warn_refined_dropped(what: str) -> None:
+    """Say that the refined features of a fine-tuning whose backbone is gone are dropped."""
+    warnings.warn(
+        f"{what}: the fine-tuned backbone of the last full metric learning is not in this "
+        "session (a session file keeps its features, not the backbone), so the new segments "
+        "cannot be embedded by it; its refined features are dropped and suggestions, "
+        "proposals and local views use the backbone's features until you train the metric "
+        "again",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def refined_of_new(session: Session, table, label_images=None, progress: Progress | None = None,
                    kept=None, what: str = "editing segments", source: Session | None = None,
                    advice: str = "the edit was not made"):  # fmt: skip
@@ -156,19 +220,27 @@ def refined_of_new(session: Session, table, label_images=None, progress: Progres
     -------
     tuple or None
         ``(refined, state)``, the kept rows followed by the fine-tuned
-        backbone's features of ``table`` and the metric state they go with;
-        None when no backbone is fine-tuned or its refined features are not
-        those of the session's segments (the head's are re-embedded when used).
+        backbone's features of ``table`` (:func:`fine_tuned_features`) and the
+        metric state they go with; None when no backbone is fine-tuned or its
+        refined features are not those of the session's segments (the head's
+        are re-embedded when used). When the refined features come from a
+        fine-tuned backbone the session does not hold (a reopened session), a
+        warning says that they are dropped.
     """
-    state, now = getattr(session, "metric_state", None), getattr(session, "refined_features", None)
-    if state is None or state[0] != "full" or now is None or len(now) != len(session.segments):
+    now = getattr(session, "refined_features", None)
+    if refined_without_backbone(session):
+        warn_refined_dropped(what)
+        return None
+    if now is None or len(now) != len(session.segments):
+        return None
+    new = fine_tuned_features(session, table, label_images, progress, source)
+    if new is None:
         return None
     source = session if source is None else source
-    new = _backbone_features(source, state[1], ensure_progress(progress), table, label_images)
     require_finite_features(source, new, what, segments=table,
                             advice=f"{advice}; {_DIVERGED}")  # fmt: skip
     old = now if kept is None else now[np.asarray(kept)]
-    return np.concatenate([old, new.reshape(len(new), -1)]).astype(now.dtype), state
+    return np.concatenate([old, new]).astype(now.dtype), session.metric_state
 
 
 def train_metric(session: Session, mode: str = "head", progress: Progress | None = None,

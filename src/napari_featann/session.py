@@ -303,13 +303,16 @@ class Session(ClassesMixin):
         images = [self.float_image(i) if i in used else None for i in range(self.n_images)]
         return self.extractor().extract(images, labels, table, progress=progress)
 
-    def place(self, features: np.ndarray) -> np.ndarray:
+    def place(self, features: np.ndarray, refined: np.ndarray | None = None) -> np.ndarray:
         """2-D positions for new segments: UMAP ``transform`` when the projection is fitted.
 
         After a reload (the UMAP model is not saved, as it would need pickle), or
         when the layout was fit on the features of a fine-tuned backbone (which
         ``features``, from the session's own backbone, are not), new points go
-        next to their nearest neighbour in feature space.
+        next to their nearest neighbour in feature space: the fine-tuned
+        backbone's when ``refined`` gives their rows there
+        (:func:`~napari_featann.learning.fine_tuned_features`) and the session's
+        refined features are its segments', else the backbone's.
         """
         require_finite_rows(features, "features to place")  # NaN: placed anywhere, or nowhere
         state = getattr(self, "metric_state", None)  # set by learning.train_metric
@@ -321,11 +324,16 @@ class Session(ClassesMixin):
             return np.asarray(self._projector.transform(features), np.float32)
         if self.embedding is None or self.features is None or not len(self.features):
             raise RuntimeError("project the features first")
-        require_finite_features(self, self.features, "placing new segments by nearest neighbours")
+        space, now = self.features, self.refined_features
+        if (refined is not None and state is not None and state[0] == "full"
+                and now is not None and len(now) == len(self.embedding)):  # fmt: skip
+            require_finite_rows(refined, "refined features to place")
+            space, features = now, refined
+        require_finite_features(self, space, "placing new segments by nearest neighbours")
         # Euclidean, not the dot product: rows with context blocks differ in length, and a
         # longer row would outscore a segment's own twin
         f = np.asarray(features, np.float32)
-        d2 = (self.features**2).sum(1)[None, :] - 2 * (f @ self.features.T)
+        d2 = (space**2).sum(1)[None, :] - 2 * (f @ space.T)
         nearest = np.argmin(d2, axis=1)
         jitter = np.random.default_rng(0).normal(0, 0.05, (len(features), 2))
         return (self.embedding[nearest] + jitter).astype(np.float32)

@@ -9,6 +9,7 @@ learning and re-projection are not in the history).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -81,15 +82,56 @@ def _current_rows(session, state: Structure) -> np.ndarray:
     return out
 
 
+def _refined_rows(session, state: Structure, rows: np.ndarray) -> np.ndarray | None:
+    """Refined features of ``state``'s segments in the session's metric of now, or None.
+
+    Segments the session still has (``rows >= 0``) keep theirs; those that come
+    back are re-embedded by a trained projection head, or by a fine-tuned
+    backbone (:func:`~napari_featann.learning.fine_tuned_features`). None where
+    there is nothing to refine them with: when the refined features come from a
+    fine-tuned backbone the session does not hold, or it gives them non-finite
+    features, with a warning.
+    """
+    from .learning import fine_tuned_features, refined_without_backbone, warn_refined_dropped
+
+    now, metric = session.refined_features, session.metric_state
+    if now is None or len(now) != len(session.segments):
+        return None
+    back = rows < 0
+    if not back.any():
+        return now[rows]
+    if refined_without_backbone(session):
+        warn_refined_dropped("segments brought back")
+        return None
+    if metric[0] == "head":
+        if state.features.shape[1] != metric[1].in_dim:
+            return None
+        new = metric[1].embed(state.features[back])
+    else:
+        table = state.segments.take(np.flatnonzero(back))
+        new = fine_tuned_features(session, table, state.label_images)
+        if not np.isfinite(new).all():  # an undo must not fail half-way: drop, and say so
+            warnings.warn("segments brought back: the fine-tuned backbone gives them features "
+                          "that are not finite (the training diverged?); the refined features "
+                          "are dropped: train the metric again", UserWarning, stacklevel=4)  # fmt: skip
+            return None
+    refined = np.empty((len(rows), now.shape[1]), now.dtype)
+    refined[~back] = now[rows[~back]]
+    refined[back] = new
+    return refined
+
+
 def in_current_layout(session, state: Structure, before: Structure, after: Structure) -> Structure:
     """``state`` (``before`` for an undo, ``after`` for a redo) in the session's layout of now.
 
     The session is in the structure the step leaves (``after`` for an undo). When
     its layout, UMAP model or metric changed since that structure was recorded, a
     training or re-projection made since stays: segments the session still has
-    keep their points and refined features, and those that come back are placed
-    with the current model (:meth:`~napari_featann.session.Session.place`) and
-    re-embedded by a trained projection head. Otherwise ``state`` as it is.
+    keep their points and refined features, and those that come back are
+    re-embedded by a trained projection head or a fine-tuned backbone
+    (:func:`_refined_rows`) and placed with the current model
+    (:meth:`~napari_featann.session.Session.place`, by those refined features
+    after a full fine-tuning). Otherwise ``state`` as it is.
 
     Parameters
     ----------
@@ -106,21 +148,13 @@ def in_current_layout(session, state: Structure, before: Structure, after: Struc
         return state
     rows = _current_rows(session, state)
     kept, back = rows >= 0, rows < 0
+    refined = _refined_rows(session, state, rows)
     emb = None
     if session.embedding is not None:
         emb = np.empty((len(rows), 2), np.float32)
         emb[kept] = session.embedding[rows[kept]]
         if back.any():
-            emb[back] = session.place(state.features[back])
-    refined, now = None, session.refined_features
-    metric = session.metric_state
-    head = metric[1] if metric is not None and metric[0] == "head" else None
-    if now is not None and len(now) == len(session.segments):
-        if not back.any():
-            refined = now[rows]
-        elif head is not None and state.features.shape[1] == head.in_dim:
-            refined = np.empty((len(rows), now.shape[1]), now.dtype)
-            refined[kept] = now[rows[kept]]
-            refined[back] = head.embed(state.features[back])
-        # else a fine-tuned backbone's features cannot be extended: none, as after an edit
-    return replace(state, embedding=emb, refined=refined, fit=(session._projector, metric))
+            emb[back] = session.place(state.features[back],
+                                      refined=None if refined is None else refined[back])  # fmt: skip
+    fit = (session._projector, session.metric_state)
+    return replace(state, embedding=emb, refined=refined, fit=fit)

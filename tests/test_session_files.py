@@ -330,6 +330,11 @@ PARAMS = {
                                    "number >= 1, got 0",
     ("features", "margin", 2.5): "margin must be a whole number >= 0, got 2.5",
     ("features", "context", "yes"): "context must be true or false, got 'yes'",
+    ("features", "context_levels", 0): "context_levels must be a whole number >= 1, got 0",
+    ("features", "context_levels", 2.5): "context_levels must be a whole number >= 1, got 2.5",
+    ("features", "context_scale", 0): "context_scale must be a number in (0, 4], got 0",
+    ("features", "context_scale", 4.5): "context_scale must be a number in (0, 4], got 4.5",
+    ("features", "context_scale", "1.5"): "context_scale must be a number in (0, 4], got '1.5'",
     ("features", "backbone", ""): "backbone must be a timm model name, got ''",
     ("features", "weights", 3): "weights must be text or None, got 3",
 }  # fmt: skip
@@ -348,7 +353,46 @@ def test_parameter_validation_accepts_the_defaults_and_pca_none():
     from napari_featann.params import FeatureParams, ProjectionParams
 
     assert FeatureParams().validate() == FeatureParams()
+    assert (FeatureParams().context_levels, FeatureParams().context_scale) == (3, 1.5)
     assert ProjectionParams(pca_dim=None).validate().pca_dim is None
+
+
+def test_context_settings_are_validated():
+    from napari_featann.params import FeatureParams
+
+    assert FeatureParams(context_levels=1, context_scale=4).validate().context_scale == 4
+    for scale in (float("nan"), float("inf"), -0.5, True):
+        with pytest.raises(ValueError, match=r"context_scale must be a number in \(0, 4\]"):
+            FeatureParams(context_scale=scale).validate()
+    for levels in (0, -2, True, 3.0):
+        with pytest.raises(ValueError, match="context_levels must be a whole number >= 1"):
+            FeatureParams(context_levels=levels).validate()
+
+
+def test_a_session_saved_before_the_context_settings_keeps_two_levels_at_scale_one(tmp_path):
+    """Its features came from the two deepest maps of a pass at the image's own size: new
+    segments must get theirs made so too, not by the new defaults (three levels at 1.5)."""
+    arrays, meta = _saved(tmp_path)
+    features = meta["params"]["features"]
+    assert (features["context"], features["context_levels"], features["context_scale"]) == (
+        True, 3, 1.5)  # fmt: skip
+    del features["context_levels"], features["context_scale"]  # as an older version wrote it
+    old = load_session(_write(tmp_path / "old.featann", {**arrays, "__meta__": _meta(meta)}))
+    fp = old.feature_params
+    assert (fp.context, fp.context_levels, fp.context_scale) == (True, 2, 1.0)
+    fx = old.extractor()  # what the features of new segments are made with
+    assert (fx.context, fx.context_levels, fx.context_scale) == (True, 2, 1.0)
+    # saved again, the file holds them; other settings round-trip and reach the extractor
+    assert load_session(save_session(old, tmp_path / "again")).feature_params == fp
+    fp.context_levels = 4
+    assert (old.extractor().context_levels, old.extractor().context_scale) == (4, 1.0)
+    fp.context_scale = 0.75
+    assert (old.extractor().context_levels, old.extractor().context_scale) == (4, 0.75)
+    assert load_session(save_session(old, tmp_path / "new")).feature_params == fp
+    # a file from before context features: crop-only, whatever the levels
+    del features["context"]
+    older = load_session(_write(tmp_path / "older.featann", {**arrays, "__meta__": _meta(meta)}))
+    assert older.feature_params.context is False
 
 
 # ---------------------------------------------------------------- where a session is saved

@@ -20,7 +20,13 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_meta", "check_params", "check_session"]
+__all__ = ["OLD_FEATURES", "check_meta", "check_params", "check_session"]
+
+#: Feature parameters a session file may lack, as the version that wrote it used them:
+#: files from before context features hold crop-only features (``context`` false), files
+#: from before their settings hold the two deepest maps of a pass at the image's own size.
+#: New segments of such a session get features made the same way, comparable to the stored ones.
+OLD_FEATURES = {"context": False, "context_levels": 2, "context_scale": 1.0}
 
 
 def _error(path, text: str):
@@ -55,8 +61,7 @@ def check_params(params: dict, path, PartitionParams, FeatureParams, ProjectionP
     made = []
     for name, build in (
         ("partition", lambda d: PartitionParams.from_dict(d)),
-        # files from before context features existed hold crop-only features
-        ("features", lambda d: FeatureParams(**{"context": False, **d})),
+        ("features", lambda d: FeatureParams(**{**OLD_FEATURES, **d})),  # older files
         ("projection", lambda d: ProjectionParams(**d)),
     ):
         entry = params[name]

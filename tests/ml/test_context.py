@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
 from napari_featann.core.progress import CancelAfter, Cancelled  # noqa: E402
-from napari_featann.ml.context import GRID, pool_in_segments  # noqa: E402
+from napari_featann.ml.context import GRID, ContextMaps, pool_in_segments  # noqa: E402
 from napari_featann.ml.extractor import FeatureExtractor  # noqa: E402
 
 SHARED = (Path(__file__).parents[2] / ".." / "shared").resolve()
@@ -73,17 +73,19 @@ def _davis_frame(n_segments: int = 40):
 @pytest.mark.skipif(not DAVIS.is_dir(), reason="no DAVIS dev data")
 def test_context_features_on_a_real_frame():
     img, lab, table, fg = _davis_frame()
-    assert 0 < fg.sum() < fg.size
+    assert 0 < fg.sum() < fg.size and img.shape[:2] == (240, 427)
     fx = FeatureExtractor(weights=LITE0, device="cpu", batch_size=16)
+    assert (fx.context_levels, fx.context_scale) == (3, 1.5)  # the defaults
     feats = fx.extract([img], [lab], table)
     crop = fx.crop_dim
-    assert crop == 1280 and feats.shape == (len(table.ids), fx.dim) == (len(table.ids), 1280 + 432)
+    # three levels of EfficientNet-Lite0: 40 + 112 + 320 channels (strides 8, 16, 32)
+    assert crop == 1280 and feats.shape == (len(table.ids), fx.dim) == (len(table.ids), 1280 + 472)
     np.testing.assert_allclose(np.linalg.norm(feats[:, :crop], axis=1), 1.0, atol=1e-5)
-    # each context block weighs min(1, area / (4 cells of 16 x 16 pixels))
-    weight = np.minimum(1.0, table.area / (4 * 16**2))
-    assert weight.min() < 1  # the frame has segments small enough to be down-weighted
-    np.testing.assert_allclose(np.linalg.norm(feats[:, crop:1392], axis=1), weight, rtol=1e-4)
-    np.testing.assert_allclose(np.linalg.norm(feats[:, 1392:], axis=1), weight, rtol=1e-4)
+    # each context block weighs min(1, area / (4 cells)); the pass sees 360 x 640 pixels, the
+    # stride-8 map has 45 rows: a cell is 240 / 45 pixels of the image
+    weight = np.minimum(1.0, table.area / (4 * (240 / 45) ** 2))
+    for a, b in ((crop, crop + 40), (crop + 40, crop + 152), (crop + 152, crop + 472)):
+        np.testing.assert_allclose(np.linalg.norm(feats[:, a:b], axis=1), weight, rtol=1e-4)
     # the same frame again: the whole-image maps come from the cache, identical values
     again = fx.extract([img], [lab], table)
     np.testing.assert_array_equal(again, feats)
@@ -97,6 +99,84 @@ def test_context_features_on_a_real_frame():
 
 
 @needs_weights
+@pytest.mark.skipif(not DAVIS.is_dir(), reason="no DAVIS dev data")
+def test_two_levels_at_scale_one_weigh_small_segments_down():
+    """The setting of sessions saved before the levels and scale were settings."""
+    img, lab, table, _ = _davis_frame()
+    fx = FeatureExtractor(weights=LITE0, device="cpu", context_levels=2, context_scale=1.0)
+    assert fx.dim == 1280 + 112 + 320
+    ctx = fx.context_features([img], [lab], table)
+    assert ctx.shape == (len(table.ids), 432)
+    # each block weighs min(1, area / (4 cells of 16 x 16 pixels)): the stride-16 map of
+    # the pass at the image's own size
+    weight = np.minimum(1.0, table.area / (4 * 16**2))
+    assert weight.min() < 1  # the frame has segments small enough to be down-weighted
+    np.testing.assert_allclose(np.linalg.norm(ctx[:, :112], axis=1), weight, rtol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(ctx[:, 112:], axis=1), weight, rtol=1e-4)
+
+
+def _two_halves(h: int = 64, w: int = 96):
+    img = np.random.default_rng(3).random((h, w, 3)).astype(np.float32)
+    lab = np.ones((h, w), np.int32)
+    lab[:, w // 2 :] = 2
+    segs = types.SimpleNamespace(ids=np.array([1, 2]), image=np.zeros(2, int),
+                                 bbox=np.array([[0, 0, h, w // 2], [0, w // 2, h, w]]))  # fmt: skip
+    return img, lab, segs
+
+
+@needs_weights
+def test_levels_and_scale_set_the_maps_of_the_whole_image_pass():
+    fx = FeatureExtractor(weights=LITE0, device="cpu")
+    img = _two_halves()[0]  # 64 x 96
+
+    def shapes(**kwargs):
+        maps = ContextMaps(**kwargs).maps(fx.model, img, fx.mean, fx.std, "cpu")
+        return [m.shape for m in maps]
+
+    # the deepest levels, finest first: strides 8, 16 and 32 of EfficientNet-Lite0
+    assert shapes(levels=3, scale=1.0) == [(40, 8, 12), (112, 4, 6), (320, 2, 3)]
+    assert shapes(levels=2, scale=1.0) == [(112, 4, 6), (320, 2, 3)]
+    assert shapes(levels=5, scale=1.0)[:2] == [(16, 32, 48), (24, 16, 24)]
+    # a pass at 1.5 times the size (96 x 144) gives maps 1.5 times larger
+    assert shapes(levels=3, scale=1.5) == [(40, 12, 18), (112, 6, 9), (320, 3, 5)]
+    assert shapes(levels=1, scale=2.0) == [(320, 4, 6)]
+    # the scale applies after the cap on the long side: 96 capped at 48, then 1.5x (48 x 72)
+    assert shapes(levels=3, scale=1.5, max_side=48)[0] == (40, 6, 9)
+    assert shapes(levels=3, scale=1.0, max_side=48)[0] == (40, 4, 6)
+    # the extractor's own cache is made with its settings (the defaults: 3 levels at 1.5)
+    own = fx.context_maps.maps(fx.model, img, fx.mean, fx.std, "cpu")
+    assert [m.shape for m in own] == [(40, 12, 18), (112, 6, 9), (320, 3, 5)]
+
+
+@needs_weights
+def test_another_backbone_gets_the_extractor_s_levels_and_scale():
+    """Full fine-tuning passes its backbone to context_features: its maps must be made as
+    the extractor's own (given the same weights here, the very same values)."""
+    img, lab, segs = _two_halves()
+    fx = FeatureExtractor(weights=LITE0, device="cpu", context_levels=2, context_scale=1.25)
+    own = fx.context_features([img], [lab], segs)
+    assert own.shape == (2, 432)
+    np.testing.assert_array_equal(fx.context_features([img], [lab], segs, model=fx.model), own)
+    default = FeatureExtractor(weights=LITE0, device="cpu").context_features([img], [lab], segs)
+    assert default.shape == (2, 472)
+
+
+@needs_weights
+def test_context_settings_out_of_range_are_refused():
+    with pytest.raises(ValueError, match=r"context_levels is 6 but the backbone "
+                       r"efficientnet_lite0 has 5 feature levels; give 1 to 5"):  # fmt: skip
+        _ = FeatureExtractor(weights=LITE0, device="cpu", context_levels=6).dim
+    assert FeatureExtractor(weights=LITE0, device="cpu", context_levels=5).dim == 1280 + 512
+    crop_only = FeatureExtractor(weights=LITE0, device="cpu", context=False, context_levels=6)
+    assert crop_only.dim == 1280  # without context the levels are never used
+    with pytest.raises(ValueError, match="context_levels must be >= 1"):
+        FeatureExtractor(weights=LITE0, context_levels=0)
+    for scale in (0, -1.0, 4.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"context_scale in \(0, 4\]"):
+            FeatureExtractor(weights=LITE0, context_scale=scale)
+
+
+@needs_weights
 def test_context_features_are_cancellable_between_images():
     rng = np.random.default_rng(1)
     imgs = [rng.random((64, 64, 3)).astype(np.float32) for _ in range(3)]
@@ -106,7 +186,7 @@ def test_context_features_are_cancellable_between_images():
     fx = FeatureExtractor(weights=LITE0, device="cpu")
     with pytest.raises(Cancelled):
         fx.context_features(imgs, [lab] * 3, segs, progress=CancelAfter(2))
-    assert fx.context_features(imgs, [lab] * 3, segs).shape == (3, 432)
+    assert fx.context_features(imgs, [lab] * 3, segs).shape == (3, 472)
 
 
 def test_large_images_pool_on_a_bounded_grid():

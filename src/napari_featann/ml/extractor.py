@@ -5,9 +5,10 @@ box enlarged by a margin, ImageNet-normalised, pixels outside the segment are
 set to 0, the crop is resized bilinearly to ``size x size`` and passed through
 a timm backbone with global average pooling; the pooled vector is
 L2-normalised. With ``context=True`` (the default) the vector is followed by
-the segment's *context* descriptor: the backbone's two deepest feature maps
-of the whole image, averaged inside the segment (:mod:`.context`), each block
-L2-normalised and weighted down for segments smaller than four map cells.
+the segment's *context* descriptor: the backbone's ``context_levels`` deepest
+feature maps of the whole image, seen at ``context_scale`` times its size,
+averaged inside the segment (:mod:`.context`), each block L2-normalised and
+weighted down for segments smaller than four map cells.
 
 Features are cached in memory by the content of the crop (pixels + mask), so
 a segment that did not change is never extracted twice, even when its id
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.progress import Progress, ensure_progress
+from ..params import MAX_CONTEXT_SCALE
 from .errors import WeightsError, check_state_dict, read_state_dict
 from .errors import resolve_device as _resolve_device
 
@@ -282,14 +284,21 @@ class FeatureExtractor:
         Side of the square network input.
     context : bool
         Append the context descriptor (one whole-image pass per image).
+    context_levels : int
+        How many of the backbone's deepest feature levels the context pools
+        (at most as many as the backbone has: checked when the model loads).
+    context_scale : float
+        Resize factor of the whole-image pass (after the cap of 1024 pixels
+        on the long side).
 
     Notes
     -----
     The model is loaded on first use. Crops of the next batch are prepared
     in a background thread while the current batch runs through the network.
     The cache key is a BLAKE2b hash of the backbone, weights, margin, size and
-    the crop's pixels and mask, so it survives id changes. A cancelled
-    :meth:`extract` keeps the features it already computed in the cache.
+    the crop's pixels and mask, so it survives id changes (the whole-image
+    maps' key adds the context settings). A cancelled :meth:`extract` keeps
+    the features it already computed in the cache.
 
     Examples
     --------
@@ -308,9 +317,14 @@ class FeatureExtractor:
         margin: int = 10,
         size: int = 224,
         context: bool = True,
+        context_levels: int = 3,
+        context_scale: float = 1.5,
     ) -> None:
         if batch_size < 1 or size < 1 or margin < 0:
             raise ValueError("batch_size and size must be >= 1, margin >= 0")
+        if int(context_levels) < 1 or not 0 < float(context_scale) <= MAX_CONTEXT_SCALE:
+            raise ValueError(f"context_levels must be >= 1 (got {context_levels!r}), "
+                             f"context_scale in (0, {MAX_CONTEXT_SCALE}] (got {context_scale!r})")  # fmt: skip
         self.backbone = backbone
         self.weights = weights
         self.device = _resolve_device(device)
@@ -318,6 +332,8 @@ class FeatureExtractor:
         self.margin = int(margin)
         self.size = int(size)
         self.context = bool(context)
+        self.context_levels = int(context_levels)
+        self.context_scale = float(context_scale)
         self.context_maps = None  # ContextMaps, made with the model
         self.cache: dict[bytes, np.ndarray] = {}
         self.cache_hits = 0
@@ -328,6 +344,7 @@ class FeatureExtractor:
         self._dim: int | None = None
         self._lock = threading.Lock()
         self._salt = f"{backbone}|{_weights_identity(weights)}|{self.margin}|{self.size}".encode()
+        self._context_salt = self._salt + f"|{self.context_levels}|{self.context_scale!r}".encode()
 
     # -- model -----------------------------------------------------------
     @property
@@ -352,10 +369,10 @@ class FeatureExtractor:
                         x = torch.zeros(1, 3, self.size, self.size, device=self.device)
                         dim = int(model(x).reshape(1, -1).shape[1])
                 if self.context:
-                    from .context import ContextMaps, context_channels
+                    from .context import context_channels
 
-                    self.context_maps = ContextMaps()
-                    dim += context_channels(model)
+                    dim += context_channels(model, self.context_levels)  # refuses too many
+                    self.context_maps = self._new_context_maps()
                 self._dim = int(dim)
                 self._model = model
         return self._model
@@ -386,7 +403,14 @@ class FeatureExtractor:
             return int(self._dim)
         from .context import context_channels
 
-        return int(self._dim) - context_channels(model)
+        return int(self._dim) - context_channels(model, self.context_levels)
+
+    def _new_context_maps(self, capacity: int = 256):
+        """An empty cache of whole-image maps with this extractor's context settings."""
+        from .context import ContextMaps
+
+        return ContextMaps(capacity=capacity, levels=self.context_levels,
+                           scale=self.context_scale)  # fmt: skip
 
     def context_features(self, images, label_images, segments, model=None,
                          progress: Progress | None = None) -> np.ndarray:  # fmt: skip
@@ -398,7 +422,7 @@ class FeatureExtractor:
             As in :meth:`extract`.
         model : torch.nn.Module, optional
             Another backbone of the same architecture (a fine-tuned copy); its
-            maps are not cached.
+            maps are not cached, and are made with the same levels and scale.
         progress : Progress, optional
             One step per image; cancellable between images.
 
@@ -406,20 +430,20 @@ class FeatureExtractor:
         -------
         ndarray of float32, shape (n, dim - crop_dim)
         """
-        from .context import ContextMaps, context_channels, pool_in_segments
+        from .context import context_channels, pool_in_segments
 
         own = model is None
         model = self.model if own else model
-        maps_of = self.context_maps if own else ContextMaps(capacity=1)
+        maps_of = self.context_maps if own else self._new_context_maps(capacity=1)
         img_idx = np.asarray(segments.image).reshape(-1)
-        out = np.zeros((img_idx.size, context_channels(model)), np.float32)
+        out = np.zeros((img_idx.size, context_channels(model, self.context_levels)), np.float32)
         todo = np.unique(img_idx).tolist()
         progress = ensure_progress(progress)
         progress.init(len(todo), "context")
         for i in todo:
             rows = np.flatnonzero(img_idx == i)
             maps = maps_of.maps(model, np.asarray(images[i], np.float32), self._mean,
-                                self._std, self.device, self._salt)  # fmt: skip
+                                self._std, self.device, self._context_salt)  # fmt: skip
             out[rows] = pool_in_segments(maps, label_images[i], np.asarray(segments.ids)[rows],
                                          np.asarray(segments.bbox)[rows])  # fmt: skip
             progress.update(1)

@@ -328,3 +328,33 @@ def test_oracle_refuses_regions_with_a_sweep_that_would_replace_them(capsys):
     argv = ["bench", "oracle", "--images", ".", "--masks", ".", "--regions", "100"]
     assert main([*argv, "--sweep", "50,100,200"]) == 2
     assert "--sweep gives the region counts: leave --regions out" in capsys.readouterr().err
+
+
+def test_context_levels_and_scale_are_parsed_and_checked_when_parsing(capsys):
+    import pytest
+
+    from napari_featann.cli import build_parser, feature_params
+
+    def params(bench, *argv):
+        base = ["--images", "."] if bench == "extract" else ["--images", ".", "--masks", "."]
+        return feature_params(build_parser().parse_args(["bench", bench, *base, *argv]))
+
+    for bench in ("extract", "metric", "robot"):
+        fp = params(bench)
+        assert (fp.context, fp.context_levels, fp.context_scale) == (True, 3, 1.5)
+        fp = params(bench, "--context-levels", "2", "--context-scale", "1")
+        assert (fp.context, fp.context_levels, fp.context_scale) == (True, 2, 1.0)
+    fp = params("extract", "--no-context", "--context-scale=0.5")
+    assert (fp.context, fp.context_scale) == (False, 0.5)
+    refused = {"--context-levels": {"0": "give 1 or more", "2.5": "not a whole number"},
+               "--context-scale": {"0": "give a number above 0 and at most 4",
+                                   "4.5": "give a number above 0 and at most 4",
+                                   "-1": "give a number above 0 and at most 4",
+                                   "nan": "give a finite number", "inf": "give a finite number",
+                                   "x": "not a number"}}  # fmt: skip
+    for option, values in refused.items():
+        for value, said in values.items():
+            with pytest.raises(SystemExit) as stop:  # argparse's usage error, before any work
+                params("extract", f"{option}={value}")
+            assert stop.value.code == 2
+            assert f"argument {option}: {said}" in capsys.readouterr().err

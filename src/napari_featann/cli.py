@@ -57,6 +57,13 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="describe segments by their masked crop only (no whole-image context maps)",
     )
+    g.add_argument("--context-levels", type=_positive, default=3, metavar="N",
+                   help="context: pool the backbone's N deepest feature levels (default 3; "
+                   "at most as many as the backbone has, 5 for EfficientNet)")  # fmt: skip
+    g.add_argument("--context-scale", type=_context_scale, default=1.5, metavar="F",
+                   help="context: resize each image by F for the whole-image pass, after "
+                   "the cap of 1024 pixels on the long side (default 1.5; above 0, at most "
+                   "4)")  # fmt: skip
 
 
 def _finite(text: str) -> float:
@@ -69,6 +76,17 @@ def _finite(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"give a finite number, got {text!r}")
+    return value
+
+
+def _context_scale(text: str) -> float:
+    """argparse type of ``--context-scale``: a finite number above 0, at most 4."""
+    from .params import MAX_CONTEXT_SCALE
+
+    value = _finite(text)
+    if not 0 < value <= MAX_CONTEXT_SCALE:
+        raise argparse.ArgumentTypeError(f"give a number above 0 and at most "
+                                         f"{MAX_CONTEXT_SCALE}, got {text!r}")  # fmt: skip
     return value
 
 
@@ -122,7 +140,9 @@ def feature_params(args):
     resolve_device(device)  # "--device cuda" on a machine without CUDA: said now
     return FeatureParams(backbone=args.backbone, weights=args.weights, device=device,
                          batch_size=args.batch_size,
-                         context=not getattr(args, "no_context", False))  # fmt: skip
+                         context=not getattr(args, "no_context", False),
+                         context_levels=args.context_levels,
+                         context_scale=args.context_scale).validate()  # fmt: skip
 
 
 def _input_folders(images) -> dict[Path, str]:

@@ -229,3 +229,53 @@ def test_unreadable_images_are_refused_by_every_benchmark(tmp_path, capsys, no_p
         err = capsys.readouterr().err
         assert "2 image(s) cannot be read" in err, bench
         assert str(root / "images" / "fake.png") in err and "too small (1x1)" in err
+
+
+def test_a_session_cache_is_reused_only_with_its_context_settings(tmp_path):
+    """A cache written before the context settings existed holds features of two levels at
+    scale 1: a run with the new defaults (three levels at 1.5) must not take them."""
+    import json
+
+    from napari_featann.bench.common import cached_session, image_files
+    from napari_featann.core.partition import PartitionParams
+    from napari_featann.io import load_session, save_session
+    from napari_featann.params import FeatureParams
+
+    root = _problem(tmp_path)
+    s = load_session(_session_file(tmp_path, root / "images"))
+    s.features = np.ones((len(s.segments), 4), np.float32)  # stands for the cached features
+    path = save_session(s, tmp_path / "cache.featann")
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    meta = json.loads(bytes(arrays["__meta__"]).decode())
+    del meta["params"]["features"]["context_levels"], meta["params"]["features"]["context_scale"]
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(path, "wb") as fh:  # as an older version wrote it
+        np.savez(fh, **arrays)
+    files, pparams = image_files(root / "images"), PartitionParams(regions=4)
+    assert cached_session(path, files, pparams, FeatureParams()) is None
+    assert cached_session(path, files, pparams, FeatureParams(context_scale=1.0)) is None
+    old = cached_session(path, files, pparams, FeatureParams(context_levels=2, context_scale=1.0))
+    assert old is not None and old.feature_params.context_levels == 2
+    np.testing.assert_array_equal(old.features, s.features)
+
+
+def test_more_context_levels_than_the_backbone_has_are_refused_before_any_partition(
+    tmp_path, capsys, no_partition
+):
+    from pathlib import Path
+
+    from napari_featann.cli import main
+
+    lite0 = Path(__file__).resolve().parents[3] / "shared" / "weights"
+    lite0 = lite0 / "efficientnet_lite0_in1k_timm.pth"
+    if not lite0.is_file():
+        pytest.skip(f"no backbone weights at {lite0}")
+    root = _problem(tmp_path)
+    for bench in ("extract", "metric", "robot"):
+        argv = ["bench", bench, "--images", str(root / "images"), "--regions", "4"]
+        argv += [] if bench == "extract" else ["--masks", str(root / "masks")]
+        argv += ["--weights", str(lite0), "--device", "cpu", "--context-levels", "9"]
+        assert main(argv) == 2, bench
+        err = capsys.readouterr().err
+        assert "context_levels is 9 but the backbone efficientnet_lite0 has 5 feature levels" in err

@@ -18,6 +18,7 @@ __all__ = [
     "check_masks",
     "check_output_file",
     "check_weights",
+    "context_settings",
     "iou_score",
     "load_masks_for",
     "majority_labels",
@@ -196,6 +197,17 @@ def image_files(images) -> list[Path]:
     if not files:
         raise ValueError(f"no PNG, JPEG or TIFF images in {p}")
     return files
+
+
+def context_settings(fparams) -> dict:
+    """The context settings of a benchmark's features, for its JSON result.
+
+    ``context_levels`` and ``context_scale`` of ``fparams`` (a FeatureParams),
+    both None when the features have no context part.
+    """
+    on = bool(fparams.context)
+    return {"context_levels": int(fparams.context_levels) if on else None,
+            "context_scale": float(fparams.context_scale) if on else None}  # fmt: skip
 
 
 def neighbour_agreement(features: np.ndarray, classes: np.ndarray, k: int = 10) -> dict:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..core.partition import PartitionParams
 from ..core.progress import Progress, ensure_progress
-from .common import check_masks, gt_classes, majority_labels, setup_session
+from .common import check_masks, context_settings, gt_classes, majority_labels, setup_session
 
 __all__ = ["ground_truth_classes", "metric_benchmark"]
 
@@ -73,4 +73,5 @@ def metric_benchmark(images, masks, params: PartitionParams, feature_params,
         "train_seconds": info["train_seconds"],
         "setup_seconds": round(t_features, 1),
         "backbone": s.feature_params.backbone,
+        **context_settings(s.feature_params),
     }

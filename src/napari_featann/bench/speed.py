@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.partition import PartitionParams
 from ..core.progress import Progress
-from .common import check_weights, partitioned_session
+from .common import check_weights, context_settings, partitioned_session
 
 __all__ = ["extraction_benchmark", "labelling_benchmark", "partitioned_session"]
 
@@ -51,6 +51,7 @@ def extraction_benchmark(images, params: PartitionParams, feature_params, limit:
         "n_images": s.n_images,
         "n_segments": n,
         "backbone": fx.backbone,
+        **context_settings(s.feature_params),
         "batch_size": fx.batch_size,
         "device": str(fx.device),
         "threads": torch.get_num_threads(),

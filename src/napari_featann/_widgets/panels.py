@@ -34,6 +34,7 @@ from qtpy.QtWidgets import (
 
 from ..core.gradient import PAPER_SCALES
 from ..core.partition import CRITERIA, PartitionParams
+from ..params import MAX_CONTEXT_SCALE
 from ..session import FeatureParams, ProjectionParams
 
 __all__ = [
@@ -135,7 +136,8 @@ class PartitionPanel(Container):
 
 
 class FeaturesPanel(Container):
-    """timm backbone name, local weights file (empty: timm's hub) and device."""
+    """timm backbone name, local weights file (empty: timm's hub), device, and the context:
+    on or off, its levels and the scale of its whole-image pass (enabled with it)."""
 
     def __init__(self) -> None:
         self.backbone = LineEdit(label="timm model", value="efficientnet_lite0")
@@ -147,7 +149,27 @@ class FeaturesPanel(Container):
                                 tooltip="add the whole image's feature maps pooled in each "
                                 "segment (one extra pass per image; separates objects "
                                 "from background much better)")  # fmt: skip
-        super().__init__(widgets=[self.backbone, self.weights, self.device, self.context])
+        d = FeatureParams()
+        self.context_levels = SpinBox(label="Context levels", min=1, max=64,
+                                      value=d.context_levels,
+                                      tooltip="the backbone's deepest feature levels pooled "
+                                      "(EfficientNet has 5; 3: strides 8, 16, 32)")  # fmt: skip
+        self.context_scale = FloatSpinBox(label="Context scale", min=0.1,
+                                          max=MAX_CONTEXT_SCALE, step=0.25,
+                                          value=d.context_scale,
+                                          tooltip="resize factor of the whole-image pass "
+                                          "(after the cap of 1024 px on the long side)")  # fmt: skip
+        # (shown, exact): a scale the box rounds or clamps (2 decimals) is kept while unchanged
+        self._scale_shown = (float(self.context_scale.value), float(d.context_scale))
+        super().__init__(widgets=[self.backbone, self.weights, self.device, self.context,
+                                  self.context_levels, self.context_scale])  # fmt: skip
+        self.context.changed.connect(self._sync)
+        self._sync()
+
+    def _sync(self, *_) -> None:
+        on = bool(self.context.value)
+        self.context_levels.enabled = on
+        self.context_scale.enabled = on
 
     def params(self, base: FeatureParams | None = None) -> FeatureParams:
         """The parameters shown; fields not shown come from ``base``."""
@@ -157,7 +179,14 @@ class FeaturesPanel(Container):
             raise ValueError("give a timm model name")
         device = None if self.device.value == "auto" else self.device.value
         return dataclasses.replace(base, backbone=name, weights=_path_text(self.weights),
-                                   device=device, context=bool(self.context.value))  # fmt: skip
+                                   device=device, context=bool(self.context.value),
+                                   context_levels=int(self.context_levels.value),
+                                   context_scale=self._scale())  # fmt: skip
+
+    def _scale(self) -> float:
+        shown, exact = self._scale_shown
+        value = float(self.context_scale.value)
+        return exact if value == shown else value
 
     def set_params(self, p: FeatureParams) -> None:
         """Show ``p``."""
@@ -165,6 +194,10 @@ class FeaturesPanel(Container):
         self.weights.line_edit.value = p.weights or ""
         self.device.value = p.device if p.device in ("cpu", "cuda") else "auto"
         self.context.value = bool(p.context)
+        self.context_levels.value = int(p.context_levels)
+        self.context_scale.value = float(p.context_scale)
+        self._scale_shown = (float(self.context_scale.value), float(p.context_scale))
+        self._sync()
 
 
 class ProjectionPanel(Container):

@@ -149,6 +149,42 @@ def test_levels_and_scale_set_the_maps_of_the_whole_image_pass():
 
 
 @needs_weights
+def test_the_maps_cache_is_bounded_by_bytes_and_forgets_the_least_recent_image():
+    fx = FeatureExtractor(weights=LITE0, device="cpu")
+    rng = np.random.default_rng(5)
+    imgs = [rng.random((64, 96, 3)).astype(np.float32) for _ in range(4)]
+    four = ContextMaps(levels=4).maps(fx.model, imgs[0], fx.mean, fx.std, "cpu")
+    one = sum(m.nbytes for m in four)
+    assert one == 2 * (24 * 24 * 36 + 40 * 12 * 18 + 112 * 6 * 9 + 320 * 3 * 5)  # float16
+    cache = ContextMaps(max_bytes=2 * one, levels=4)  # room for two images
+
+    def maps(i):
+        return cache.maps(fx.model, imgs[i], fx.mean, fx.std, "cpu")
+
+    first, second = maps(0), maps(1)
+    assert (len(cache), cache.nbytes) == (2, 2 * one)
+    assert maps(0) is first  # served from the cache, and now the most recent
+    third = maps(2)  # over the bound: the least recently used image (1) goes
+    assert (len(cache), cache.nbytes) == (2, 2 * one)
+    assert maps(0) is first and maps(2) is third
+    again = maps(1)  # computed anew
+    assert again is not second and len(cache) == 2
+    for a, b in zip(again, second):
+        np.testing.assert_array_equal(a, b)
+    # however small the bound, the latest image is kept
+    tiny = ContextMaps(max_bytes=0, levels=4)
+    latest = tiny.maps(fx.model, imgs[3], fx.mean, fx.std, "cpu")
+    assert len(tiny) == 1 and tiny.nbytes == one
+    assert tiny.maps(fx.model, imgs[3], fx.mean, fx.std, "cpu") is latest
+    tiny.maps(fx.model, imgs[0], fx.mean, fx.std, "cpu")
+    assert len(tiny) == 1 and tiny.maps(fx.model, imgs[3], fx.mean, fx.std, "cpu") is not latest
+    tiny.clear()
+    assert (len(tiny), tiny.nbytes) == (0, 0)
+    # the extractor's own cache: 512 MiB, about 100 frames of 854 x 480
+    assert fx.context_maps.max_bytes == 512 * 2**20
+
+
+@needs_weights
 def test_another_backbone_gets_the_extractor_s_levels_and_scale():
     """Full fine-tuning passes its backbone to context_features: its maps must be made as
     the extractor's own (given the same weights here, the very same values)."""

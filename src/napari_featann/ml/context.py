@@ -110,9 +110,11 @@ class ContextMaps:
     max_side : int
         Images whose long side is larger are resized down for the pass (the
         maps are then upsampled to the pooling grid of the full image).
-    capacity : int
-        Images whose maps are kept (float16; 3 levels at scale 1.5: about
-        2.5 MB for 854x480).
+    max_bytes : int
+        Bytes of maps kept (float16; 4 levels at scale 1.5: about 5 MB for an
+        854x480 image, so the default 512 MiB holds about 100 such images).
+        The least recently used images are forgotten first; the latest image
+        is always kept, however large.
     levels : int
         How many of the backbone's deepest feature levels are kept.
     scale : float
@@ -121,17 +123,28 @@ class ContextMaps:
         with a fixed input size (a ViT) gets every image resized to it.
     """
 
-    def __init__(self, max_side: int = 1024, capacity: int = 256, levels: int = 3,
+    def __init__(self, max_side: int = 1024, max_bytes: int = 512 * 2**20, levels: int = 3,
                  scale: float = 1.5) -> None:  # fmt: skip
         self.max_side = int(max_side)
-        self.capacity = int(capacity)
+        self.max_bytes = int(max_bytes)
         self.levels = int(levels)
         self.scale = float(scale)
         self._cache: OrderedDict[bytes, list[np.ndarray]] = OrderedDict()
+        self._bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the maps now kept."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        """Images whose maps are kept."""
+        return len(self._cache)
 
     def clear(self) -> None:
         """Forget every cached map (after the backbone changed)."""
         self._cache.clear()
+        self._bytes = 0
 
     def maps(self, model, image: np.ndarray, mean, std, device, salt: bytes = b"") -> list:
         """The ``levels`` deepest feature maps of ``image`` (float RGB in [0, 1]), as (C, h, w),
@@ -161,8 +174,9 @@ class ContextMaps:
             )
         maps = [o[0].float().cpu().numpy().astype(np.float16) for o in outs]
         self._cache[k] = maps
-        while len(self._cache) > self.capacity:
-            self._cache.popitem(last=False)
+        self._bytes += sum(m.nbytes for m in maps)
+        while self._bytes > self.max_bytes and len(self._cache) > 1:  # least recent first
+            self._bytes -= sum(m.nbytes for m in self._cache.popitem(last=False)[1])
         return maps
 
 

@@ -405,12 +405,11 @@ class FeatureExtractor:
 
         return int(self._dim) - context_channels(model, self.context_levels)
 
-    def _new_context_maps(self, capacity: int = 256):
+    def _new_context_maps(self, **kwargs):
         """An empty cache of whole-image maps with this extractor's context settings."""
         from .context import ContextMaps
 
-        return ContextMaps(capacity=capacity, levels=self.context_levels,
-                           scale=self.context_scale)  # fmt: skip
+        return ContextMaps(levels=self.context_levels, scale=self.context_scale, **kwargs)
 
     def context_features(self, images, label_images, segments, model=None,
                          progress: Progress | None = None) -> np.ndarray:  # fmt: skip
@@ -434,7 +433,7 @@ class FeatureExtractor:
 
         own = model is None
         model = self.model if own else model
-        maps_of = self.context_maps if own else self._new_context_maps(capacity=1)
+        maps_of = self.context_maps if own else self._new_context_maps(max_bytes=0)
         img_idx = np.asarray(segments.image).reshape(-1)
         out = np.zeros((img_idx.size, context_channels(model, self.context_levels)), np.float32)
         todo = np.unique(img_idx).tolist()

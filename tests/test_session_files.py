@@ -335,6 +335,9 @@ PARAMS = {
     ("features", "context_scale", 0): "context_scale must be a number in (0, 4], got 0",
     ("features", "context_scale", 4.5): "context_scale must be a number in (0, 4], got 4.5",
     ("features", "context_scale", "1.5"): "context_scale must be a number in (0, 4], got '1.5'",
+    ("features", "context_weight", "cells"): "context_weight must be one of level, finest, "
+                                             "got 'cells'",
+    ("features", "context_weight", 2): "context_weight must be one of level, finest, got 2",
     ("features", "backbone", ""): "backbone must be a timm model name, got ''",
     ("features", "weights", 3): "weights must be text or None, got 3",
 }  # fmt: skip
@@ -353,7 +356,8 @@ def test_parameter_validation_accepts_the_defaults_and_pca_none():
     from napari_featann.params import FeatureParams, ProjectionParams
 
     assert FeatureParams().validate() == FeatureParams()
-    assert (FeatureParams().context_levels, FeatureParams().context_scale) == (3, 1.5)
+    d = FeatureParams()
+    assert (d.context_levels, d.context_scale, d.context_weight) == (4, 1.5, "level")
     assert ProjectionParams(pca_dim=None).validate().pca_dim is None
 
 
@@ -367,27 +371,36 @@ def test_context_settings_are_validated():
     for levels in (0, -2, True, 3.0):
         with pytest.raises(ValueError, match="context_levels must be a whole number >= 1"):
             FeatureParams(context_levels=levels).validate()
+    assert FeatureParams(context_weight="finest").validate().context_weight == "finest"
+    for weight in ("Level", "", None, ("level",)):
+        with pytest.raises(ValueError, match="context_weight must be one of level, finest, got"):
+            FeatureParams(context_weight=weight).validate()
 
 
 def test_a_session_saved_before_the_context_settings_keeps_two_levels_at_scale_one(tmp_path):
-    """Its features came from the two deepest maps of a pass at the image's own size: new
-    segments must get theirs made so too, not by the new defaults (three levels at 1.5)."""
+    """Its features came from the two deepest maps of a pass at the image's own size, all
+    blocks weighted by the finest map's cells: new segments must get theirs made so too, not
+    by the new defaults (four levels at 1.5, each weighted by its own map)."""
     arrays, meta = _saved(tmp_path)
     features = meta["params"]["features"]
-    assert (features["context"], features["context_levels"], features["context_scale"]) == (
-        True, 3, 1.5)  # fmt: skip
-    del features["context_levels"], features["context_scale"]  # as an older version wrote it
+    saved = [features[k] for k in ("context", "context_levels", "context_scale", "context_weight")]
+    assert saved == [True, 4, 1.5, "level"]
+    del features["context_levels"], features["context_scale"], features["context_weight"]
     old = load_session(_write(tmp_path / "old.featann", {**arrays, "__meta__": _meta(meta)}))
-    fp = old.feature_params
-    assert (fp.context, fp.context_levels, fp.context_scale) == (True, 2, 1.0)
+    fp = old.feature_params  # as an older version wrote it
+    assert (fp.context, fp.context_levels, fp.context_scale, fp.context_weight) == (
+        True, 2, 1.0, "finest")  # fmt: skip
     fx = old.extractor()  # what the features of new segments are made with
-    assert (fx.context, fx.context_levels, fx.context_scale) == (True, 2, 1.0)
+    assert (fx.context, fx.context_levels, fx.context_scale, fx.context_weight) == (
+        True, 2, 1.0, "finest")  # fmt: skip
     # saved again, the file holds them; other settings round-trip and reach the extractor
     assert load_session(save_session(old, tmp_path / "again")).feature_params == fp
     fp.context_levels = 4
     assert (old.extractor().context_levels, old.extractor().context_scale) == (4, 1.0)
     fp.context_scale = 0.75
     assert (old.extractor().context_levels, old.extractor().context_scale) == (4, 0.75)
+    fp.context_weight = "level"
+    assert old.extractor().context_weight == "level"
     assert load_session(save_session(old, tmp_path / "new")).feature_params == fp
     # a file from before context features: crop-only, whatever the levels
     del features["context"]

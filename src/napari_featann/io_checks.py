@@ -24,9 +24,11 @@ __all__ = ["OLD_FEATURES", "check_meta", "check_params", "check_session"]
 
 #: Feature parameters a session file may lack, as the version that wrote it used them:
 #: files from before context features hold crop-only features (``context`` false), files
-#: from before their settings hold the two deepest maps of a pass at the image's own size.
-#: New segments of such a session get features made the same way, comparable to the stored ones.
-OLD_FEATURES = {"context": False, "context_levels": 2, "context_scale": 1.0}
+#: from before their settings hold the two deepest maps of a pass at the image's own size,
+#: weighted by the finest map's cells. New segments of such a session get features made the
+#: same way, comparable to the stored ones.
+OLD_FEATURES = {"context": False, "context_levels": 2, "context_scale": 1.0,
+                "context_weight": "finest"}  # fmt: skip
 
 
 def _error(path, text: str):

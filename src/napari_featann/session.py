@@ -281,12 +281,13 @@ class Session(ClassesMixin):
 
         fp = self.feature_params
         key = (fp.backbone, fp.weights, fp.device, fp.margin, fp.context, fp.context_levels,
-               fp.context_scale)  # fmt: skip
+               fp.context_scale, fp.context_weight)  # fmt: skip
         if self._extractor is None or self._extractor_key != key:
             self._extractor = FeatureExtractor(
                 fp.backbone, weights=fp.weights, device=fp.device,
                 batch_size=fp.batch_size, margin=fp.margin, context=fp.context,
                 context_levels=fp.context_levels, context_scale=fp.context_scale,
+                context_weight=fp.context_weight,
             )  # fmt: skip
             self._extractor_key = key
         return self._extractor

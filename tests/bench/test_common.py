@@ -233,7 +233,9 @@ def test_unreadable_images_are_refused_by_every_benchmark(tmp_path, capsys, no_p
 
 def test_a_session_cache_is_reused_only_with_its_context_settings(tmp_path):
     """A cache written before the context settings existed holds features of two levels at
-    scale 1: a run with the new defaults (three levels at 1.5) must not take them."""
+    scale 1, weighted by the finest map: a run with the new defaults (four levels at 1.5,
+    weighted per level), or any other setting, must not take them."""
+    import dataclasses
     import json
 
     from napari_featann.bench.common import cached_session, image_files
@@ -248,15 +250,19 @@ def test_a_session_cache_is_reused_only_with_its_context_settings(tmp_path):
     with np.load(path) as npz:
         arrays = dict(npz)
     meta = json.loads(bytes(arrays["__meta__"]).decode())
-    del meta["params"]["features"]["context_levels"], meta["params"]["features"]["context_scale"]
+    for key in ("context_levels", "context_scale", "context_weight"):
+        del meta["params"]["features"][key]
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     with open(path, "wb") as fh:  # as an older version wrote it
         np.savez(fh, **arrays)
     files, pparams = image_files(root / "images"), PartitionParams(regions=4)
     assert cached_session(path, files, pparams, FeatureParams()) is None
     assert cached_session(path, files, pparams, FeatureParams(context_scale=1.0)) is None
-    old = cached_session(path, files, pparams, FeatureParams(context_levels=2, context_scale=1.0))
+    two = FeatureParams(context_levels=2, context_scale=1.0)
+    assert cached_session(path, files, pparams, two) is None  # the per-level weight
+    old = cached_session(path, files, pparams, dataclasses.replace(two, context_weight="finest"))
     assert old is not None and old.feature_params.context_levels == 2
+    assert old.feature_params.context_weight == "finest"
     np.testing.assert_array_equal(old.features, s.features)
 
 

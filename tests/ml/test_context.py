@@ -44,12 +44,18 @@ def test_a_segment_between_grid_samples_still_gets_a_value():
     lab = np.zeros((40, 40), np.int32)
     lab[0, 0] = 7  # one pixel that no grid sample hits
     fmap = np.random.default_rng(0).random((3, 10, 10)).astype(np.float32)
-    out = pool_in_segments([fmap], lab, np.array([0, 7]), np.array([[0, 0, 40, 40], [0, 0, 1, 1]]))
+    boxes = np.array([[0, 0, 40, 40], [0, 0, 1, 1]])
+    out = pool_in_segments([fmap], lab, np.array([0, 7]), boxes)
     assert np.all(np.isfinite(out))
-    # the map has one cell per 4x4 pixels: full weight from 64 pixels, 1/64 for one pixel
-    np.testing.assert_allclose(np.linalg.norm(out, axis=1), [1.0, 1 / 64], rtol=1e-5)
+    # the map has one cell per 4x4 pixels: full weight from 2 cells (32 pixels), 1/32 for one
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), [1.0, 1 / 32], rtol=1e-5)
     direction = fmap[:, 0, 0] / np.linalg.norm(fmap[:, 0, 0])
-    np.testing.assert_allclose(out[1] * 64, direction, atol=1e-5)
+    np.testing.assert_allclose(out[1] * 32, direction, atol=1e-5)
+    # the rule of older sessions: full weight from 4 cells (64 pixels), 1/64 for one pixel
+    finest = pool_in_segments([fmap], lab, np.array([0, 7]), boxes, weight="finest")
+    np.testing.assert_allclose(finest, out * np.array([[1.0], [0.5]], np.float32), rtol=1e-6)
+    with pytest.raises(ValueError, match="context weight must be one of level, finest, got 'x'"):
+        pool_in_segments([fmap], lab, np.array([0, 7]), boxes, weight="x")
 
 
 def _davis_frame(n_segments: int = 40):
@@ -75,16 +81,18 @@ def test_context_features_on_a_real_frame():
     img, lab, table, fg = _davis_frame()
     assert 0 < fg.sum() < fg.size and img.shape[:2] == (240, 427)
     fx = FeatureExtractor(weights=LITE0, device="cpu", batch_size=16)
-    assert (fx.context_levels, fx.context_scale) == (3, 1.5)  # the defaults
+    settings = (fx.context_levels, fx.context_scale, fx.context_weight)
+    assert settings == (4, 1.5, "level")  # the defaults
     feats = fx.extract([img], [lab], table)
     crop = fx.crop_dim
-    # three levels of EfficientNet-Lite0: 40 + 112 + 320 channels (strides 8, 16, 32)
-    assert crop == 1280 and feats.shape == (len(table.ids), fx.dim) == (len(table.ids), 1280 + 472)
+    # four levels of EfficientNet-Lite0: 24 + 40 + 112 + 320 channels (strides 4, 8, 16, 32)
+    assert crop == 1280 and feats.shape == (len(table.ids), fx.dim) == (len(table.ids), 1280 + 496)
     np.testing.assert_allclose(np.linalg.norm(feats[:, :crop], axis=1), 1.0, atol=1e-5)
-    # each context block weighs min(1, area / (4 cells)); the pass sees 360 x 640 pixels, the
-    # stride-8 map has 45 rows: a cell is 240 / 45 pixels of the image
-    weight = np.minimum(1.0, table.area / (4 * (240 / 45) ** 2))
-    for a, b in ((crop, crop + 40), (crop + 40, crop + 152), (crop + 152, crop + 472)):
+    # each context block weighs min(1, area / (2 cells of its own map)); the pass sees
+    # 360 x 640 pixels, its maps have 90, 45, 23 and 12 rows: 240 / rows pixels per cell
+    edges = crop + np.cumsum([0, 24, 40, 112, 320])
+    for a, b, rows in zip(edges[:-1], edges[1:], (90, 45, 23, 12)):
+        weight = np.minimum(1.0, table.area / (2 * (240 / rows) ** 2))
         np.testing.assert_allclose(np.linalg.norm(feats[:, a:b], axis=1), weight, rtol=1e-4)
     # the same frame again: the whole-image maps come from the cache, identical values
     again = fx.extract([img], [lab], table)
@@ -100,10 +108,45 @@ def test_context_features_on_a_real_frame():
 
 @needs_weights
 @pytest.mark.skipif(not DAVIS.is_dir(), reason="no DAVIS dev data")
-def test_two_levels_at_scale_one_weigh_small_segments_down():
-    """The setting of sessions saved before the levels and scale were settings."""
+def test_each_level_weighs_a_small_segment_down_by_its_own_cells():
+    img, lab, table, _ = _davis_frame(100)
+    fx = FeatureExtractor(weights=LITE0, device="cpu")  # 4 levels at 1.5, per-level weight
+    ctx = fx.context_features([img], [lab], table)
+    maps = fx.context_maps.maps(fx.model, img, fx.mean, fx.std, "cpu", fx._context_salt)
+    assert [m.shape for m in maps] == [(24, 90, 160), (40, 45, 80), (112, 23, 40), (320, 12, 20)]
+    # the smallest segment (120 px): full weight from the stride-4 and stride-8 levels
+    # (cells of 2.67 and 5.33 px), less from the stride-16 one, least from the stride-32 one
+    j = int(np.argmin(table.area))
+    sid, area = int(table.ids[j]), float(table.area[j])
+    assert area == 120
+    weights = [min(1.0, area / (2 * (240 / m.shape[1]) ** 2)) for m in maps]
+    assert weights[0] == weights[1] == 1 > weights[2] > weights[3] > 0
+    # computed directly: each map upsampled to the pooling grid (a sample every 4 px),
+    # averaged over the segment's samples, made unit length, times its level's weight
+    samples = lab[2::4, 2::4] == sid
+    want = []
+    for fmap, weight in zip(maps, weights):
+        t = torch.from_numpy(fmap.astype(np.float32))[None]
+        up = torch.nn.functional.interpolate(t, size=(60, 107), mode="bilinear")[0].numpy()
+        mean = up[:, samples].mean(axis=1)
+        want.append(weight * mean / np.linalg.norm(mean))
+    np.testing.assert_allclose(ctx[j], np.concatenate(want), atol=1e-5)
+    # the rule of older sessions, one weight for all blocks (4 cells of the stride-4 map),
+    # gives this segment the full weight on every level: same directions, other lengths
+    old = FeatureExtractor(weights=LITE0, device="cpu", context_weight="finest")
+    finest = old.context_features([img], [lab], table)
+    assert min(1.0, area / (4 * (240 / 90) ** 2)) == 1.0
+    np.testing.assert_allclose(finest[j], np.concatenate([w / k for w, k in zip(want, weights)]),
+                               atol=1e-5)  # fmt: skip
+
+
+@needs_weights
+@pytest.mark.skipif(not DAVIS.is_dir(), reason="no DAVIS dev data")
+def test_two_levels_at_scale_one_with_the_finest_map_weight_are_the_old_features():
+    """The setting of sessions saved before the levels, scale and weight were settings."""
     img, lab, table, _ = _davis_frame()
-    fx = FeatureExtractor(weights=LITE0, device="cpu", context_levels=2, context_scale=1.0)
+    fx = FeatureExtractor(weights=LITE0, device="cpu", context_levels=2, context_scale=1.0,
+                          context_weight="finest")  # fmt: skip
     assert fx.dim == 1280 + 112 + 320
     ctx = fx.context_features([img], [lab], table)
     assert ctx.shape == (len(table.ids), 432)
@@ -143,9 +186,9 @@ def test_levels_and_scale_set_the_maps_of_the_whole_image_pass():
     # the scale applies after the cap on the long side: 96 capped at 48, then 1.5x (48 x 72)
     assert shapes(levels=3, scale=1.5, max_side=48)[0] == (40, 6, 9)
     assert shapes(levels=3, scale=1.0, max_side=48)[0] == (40, 4, 6)
-    # the extractor's own cache is made with its settings (the defaults: 3 levels at 1.5)
+    # the extractor's own cache is made with its settings (the defaults: 4 levels at 1.5)
     own = fx.context_maps.maps(fx.model, img, fx.mean, fx.std, "cpu")
-    assert [m.shape for m in own] == [(40, 12, 18), (112, 6, 9), (320, 3, 5)]
+    assert [m.shape for m in own] == [(24, 24, 36), (40, 12, 18), (112, 6, 9), (320, 3, 5)]
 
 
 @needs_weights
@@ -185,16 +228,36 @@ def test_the_maps_cache_is_bounded_by_bytes_and_forgets_the_least_recent_image()
 
 
 @needs_weights
-def test_another_backbone_gets_the_extractor_s_levels_and_scale():
-    """Full fine-tuning passes its backbone to context_features: its maps must be made as
-    the extractor's own (given the same weights here, the very same values)."""
+def test_another_backbone_gets_the_extractor_s_levels_scale_and_weight():
+    """Full fine-tuning passes its backbone to context_features: its maps must be made and
+    weighted as the extractor's own (given the same weights here, the very same values)."""
+    import copy
+
     img, lab, segs = _two_halves()
+    lab[28:36, 20:28] = 3  # a small square, 64 px
+    segs = types.SimpleNamespace(ids=np.array([1, 2, 3]), image=np.zeros(3, int),
+                                 bbox=np.array([*segs.bbox, [28, 20, 36, 28]]))  # fmt: skip
     fx = FeatureExtractor(weights=LITE0, device="cpu", context_levels=2, context_scale=1.25)
     own = fx.context_features([img], [lab], segs)
-    assert own.shape == (2, 432)
+    assert own.shape == (3, 432)
     np.testing.assert_array_equal(fx.context_features([img], [lab], segs, model=fx.model), own)
-    default = FeatureExtractor(weights=LITE0, device="cpu").context_features([img], [lab], segs)
-    assert default.shape == (2, 472)
+    default = FeatureExtractor(weights=LITE0, device="cpu")
+    assert default.context_features([img], [lab], segs).shape == (3, 496)
+    # another backbone (fine-tuned: here its weights perturbed) gets the extractor's weighting:
+    # the pass of 80 x 120 px gives maps of 5 and 3 rows (12.8 and 21.3 px per cell)
+    tuned = copy.deepcopy(fx.model)
+    with torch.no_grad():
+        for p in tuned.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    area = np.array([64 * 48 - 64, 64 * 48, 64])  # the square: level 0.195 and 0.070, finest 0.098
+    for rule, cells, rows in (("level", 2, (5, 3)), ("finest", 4, (5, 5))):
+        fx = FeatureExtractor(weights=LITE0, device="cpu", context_levels=2,
+                              context_scale=1.25, context_weight=rule)  # fmt: skip
+        ctx = fx.context_features([img], [lab], segs, model=tuned)
+        assert not np.allclose(ctx, own, atol=1e-3)  # the other backbone's maps
+        for (a, b), r in zip(((0, 112), (112, 432)), rows):
+            weight = np.minimum(1.0, area / (cells * (64 / r) ** 2))
+            np.testing.assert_allclose(np.linalg.norm(ctx[:, a:b], axis=1), weight, rtol=1e-4)
 
 
 @needs_weights
@@ -210,6 +273,9 @@ def test_context_settings_out_of_range_are_refused():
     for scale in (0, -1.0, 4.5, float("nan"), float("inf")):
         with pytest.raises(ValueError, match=r"context_scale in \(0, 4\]"):
             FeatureExtractor(weights=LITE0, context_scale=scale)
+    for weight in ("LEVEL", "cells", None):
+        with pytest.raises(ValueError, match="context_weight must be one of level, finest, got"):
+            FeatureExtractor(weights=LITE0, context_weight=weight)
 
 
 @needs_weights
@@ -222,7 +288,7 @@ def test_context_features_are_cancellable_between_images():
     fx = FeatureExtractor(weights=LITE0, device="cpu")
     with pytest.raises(Cancelled):
         fx.context_features(imgs, [lab] * 3, segs, progress=CancelAfter(2))
-    assert fx.context_features(imgs, [lab] * 3, segs).shape == (3, 472)
+    assert fx.context_features(imgs, [lab] * 3, segs).shape == (3, 496)
 
 
 def test_large_images_pool_on_a_bounded_grid():

@@ -202,12 +202,13 @@ def image_files(images) -> list[Path]:
 def context_settings(fparams) -> dict:
     """The context settings of a benchmark's features, for its JSON result.
 
-    ``context_levels`` and ``context_scale`` of ``fparams`` (a FeatureParams),
-    both None when the features have no context part.
+    ``context_levels``, ``context_scale`` and ``context_weight`` of ``fparams``
+    (a FeatureParams), all None when the features have no context part.
     """
     on = bool(fparams.context)
     return {"context_levels": int(fparams.context_levels) if on else None,
-            "context_scale": float(fparams.context_scale) if on else None}  # fmt: skip
+            "context_scale": float(fparams.context_scale) if on else None,
+            "context_weight": str(fparams.context_weight) if on else None}  # fmt: skip
 
 
 def neighbour_agreement(features: np.ndarray, classes: np.ndarray, k: int = 10) -> dict:

@@ -17,6 +17,7 @@ __all__ = [
     "check_weights_file",
     "read_state_dict",
     "resolve_device",
+    "weights_identity",
 ]
 
 _SHOW = 5  # how many offending keys a message names
@@ -181,3 +182,18 @@ def resolve_device(device=None):
         raise ValueError(f"device {str(device)!r}: this machine has no usable CUDA GPU; "
                          "choose the device auto or cpu")  # fmt: skip
     return dev
+
+
+def weights_identity(weights) -> str:
+    """What tells a weights setting apart in cache keys: ``"hub"``, ``"random"``, or the
+    file's resolved path with its size and modification time (so a rewritten file differs)."""
+    if weights is None:
+        return "hub"
+    if isinstance(weights, str) and weights == "random":
+        return "random"
+    path = Path(weights).expanduser().resolve()
+    try:
+        st = path.stat()
+        return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        return str(path)

@@ -8,7 +8,7 @@ L2-normalised. With ``context=True`` (the default) the vector is followed by
 the segment's *context* descriptor: the backbone's ``context_levels`` deepest
 feature maps of the whole image, seen at ``context_scale`` times its size,
 averaged inside the segment (:mod:`.context`), each block L2-normalised and
-weighted down for segments smaller than four map cells.
+weighted down for small segments by the ``context_weight`` rule.
 
 Features are cached in memory by the content of the crop (pixels + mask), so
 a segment that did not change is never extracted twice, even when its id
@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.progress import Progress, ensure_progress
-from ..params import MAX_CONTEXT_SCALE
-from .errors import WeightsError, check_state_dict, read_state_dict
+from ..params import CONTEXT_WEIGHTS, MAX_CONTEXT_SCALE
+from .errors import WeightsError, check_state_dict, read_state_dict, weights_identity
 from .errors import resolve_device as _resolve_device
 
 __all__ = [
@@ -252,19 +252,6 @@ def crop_batch(
     return out
 
 
-def _weights_identity(weights) -> str:
-    if weights is None:
-        return "hub"
-    if isinstance(weights, str) and weights == "random":
-        return "random"
-    path = Path(weights).expanduser().resolve()
-    try:
-        st = path.stat()
-        return f"{path}:{st.st_size}:{st.st_mtime_ns}"
-    except OSError:
-        return str(path)
-
-
 class FeatureExtractor:
     """L2-normalised CNN features of image segments, with a content cache.
 
@@ -290,6 +277,9 @@ class FeatureExtractor:
     context_scale : float
         Resize factor of the whole-image pass (after the cap of 1024 pixels
         on the long side).
+    context_weight : {"level", "finest"}
+        How small segments' context blocks are weighted down
+        (:func:`.context.pool_in_segments`).
 
     Notes
     -----
@@ -317,14 +307,18 @@ class FeatureExtractor:
         margin: int = 10,
         size: int = 224,
         context: bool = True,
-        context_levels: int = 3,
+        context_levels: int = 4,
         context_scale: float = 1.5,
+        context_weight: str = "level",
     ) -> None:
         if batch_size < 1 or size < 1 or margin < 0:
             raise ValueError("batch_size and size must be >= 1, margin >= 0")
         if int(context_levels) < 1 or not 0 < float(context_scale) <= MAX_CONTEXT_SCALE:
             raise ValueError(f"context_levels must be >= 1 (got {context_levels!r}), "
                              f"context_scale in (0, {MAX_CONTEXT_SCALE}] (got {context_scale!r})")  # fmt: skip
+        if context_weight not in CONTEXT_WEIGHTS:
+            raise ValueError(f"context_weight must be one of {', '.join(CONTEXT_WEIGHTS)}, "
+                             f"got {context_weight!r}")  # fmt: skip
         self.backbone = backbone
         self.weights = weights
         self.device = _resolve_device(device)
@@ -334,6 +328,7 @@ class FeatureExtractor:
         self.context = bool(context)
         self.context_levels = int(context_levels)
         self.context_scale = float(context_scale)
+        self.context_weight = str(context_weight)
         self.context_maps = None  # ContextMaps, made with the model
         self.cache: dict[bytes, np.ndarray] = {}
         self.cache_hits = 0
@@ -343,7 +338,7 @@ class FeatureExtractor:
         self._std = np.asarray(IMAGENET_STD, np.float32)
         self._dim: int | None = None
         self._lock = threading.Lock()
-        self._salt = f"{backbone}|{_weights_identity(weights)}|{self.margin}|{self.size}".encode()
+        self._salt = f"{backbone}|{weights_identity(weights)}|{self.margin}|{self.size}".encode()
         self._context_salt = self._salt + f"|{self.context_levels}|{self.context_scale!r}".encode()
 
     # -- model -----------------------------------------------------------
@@ -421,7 +416,7 @@ class FeatureExtractor:
             As in :meth:`extract`.
         model : torch.nn.Module, optional
             Another backbone of the same architecture (a fine-tuned copy); its
-            maps are not cached, and are made with the same levels and scale.
+            maps are not cached, and are made and weighted with the same settings.
         progress : Progress, optional
             One step per image; cancellable between images.
 
@@ -444,7 +439,8 @@ class FeatureExtractor:
             maps = maps_of.maps(model, np.asarray(images[i], np.float32), self._mean,
                                 self._std, self.device, self._context_salt)  # fmt: skip
             out[rows] = pool_in_segments(maps, label_images[i], np.asarray(segments.ids)[rows],
-                                         np.asarray(segments.bbox)[rows])  # fmt: skip
+                                         np.asarray(segments.bbox)[rows],
+                                         weight=self.context_weight)  # fmt: skip
             progress.update(1)
         return out
 
@@ -513,7 +509,7 @@ class FeatureExtractor:
         ndarray of float32, shape (n, dim)
             One row per segment, in the order of ``segments``: the crop part
             L2-normalised, then (with ``context``) the context blocks, each of
-            length ``min(1, area / (4 map cells))`` (:func:`.context.pool_in_segments`).
+            length at most 1 (:func:`.context.pool_in_segments`).
 
         Raises
         ------

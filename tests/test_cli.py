@@ -330,7 +330,7 @@ def test_oracle_refuses_regions_with_a_sweep_that_would_replace_them(capsys):
     assert "--sweep gives the region counts: leave --regions out" in capsys.readouterr().err
 
 
-def test_context_levels_and_scale_are_parsed_and_checked_when_parsing(capsys):
+def test_context_levels_scale_and_weight_are_parsed_and_checked_when_parsing(capsys):
     import pytest
 
     from napari_featann.cli import build_parser, feature_params
@@ -339,11 +339,17 @@ def test_context_levels_and_scale_are_parsed_and_checked_when_parsing(capsys):
         base = ["--images", "."] if bench == "extract" else ["--images", ".", "--masks", "."]
         return feature_params(build_parser().parse_args(["bench", bench, *base, *argv]))
 
+    def settings(fp):
+        return fp.context, fp.context_levels, fp.context_scale, fp.context_weight
+
     for bench in ("extract", "metric", "robot"):
-        fp = params(bench)
-        assert (fp.context, fp.context_levels, fp.context_scale) == (True, 3, 1.5)
+        assert settings(params(bench)) == (True, 4, 1.5, "level")
         fp = params(bench, "--context-levels", "2", "--context-scale", "1")
-        assert (fp.context, fp.context_levels, fp.context_scale) == (True, 2, 1.0)
+        assert settings(fp) == (True, 2, 1.0, "level")
+        fp = params(bench, "--context-levels", "2", "--context-scale", "1", "--context-weight",
+                    "finest")  # fmt: skip
+        assert settings(fp) == (True, 2, 1.0, "finest")  # the features of earlier versions
+        assert params(bench, "--context-weight=level").context_weight == "level"
     fp = params("extract", "--no-context", "--context-scale=0.5")
     assert (fp.context, fp.context_scale) == (False, 0.5)
     refused = {"--context-levels": {"0": "give 1 or more", "2.5": "not a whole number"},
@@ -351,7 +357,9 @@ def test_context_levels_and_scale_are_parsed_and_checked_when_parsing(capsys):
                                    "4.5": "give a number above 0 and at most 4",
                                    "-1": "give a number above 0 and at most 4",
                                    "nan": "give a finite number", "inf": "give a finite number",
-                                   "x": "not a number"}}  # fmt: skip
+                                   "x": "not a number"},
+               "--context-weight": {x: f"invalid choice: '{x}'"  # then the two values
+                                    for x in ("Level", "cells", "")}}  # fmt: skip
     for option, values in refused.items():
         for value, said in values.items():
             with pytest.raises(SystemExit) as stop:  # argparse's usage error, before any work

@@ -41,6 +41,8 @@ def _add_partition_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_feature_args(p: argparse.ArgumentParser) -> None:
+    from .params import CONTEXT_WEIGHTS  # no heavy import
+
     g = p.add_argument_group("features")
     g.add_argument("--backbone", default="efficientnet_lite0", help="timm model name")
     g.add_argument(
@@ -57,13 +59,17 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="describe segments by their masked crop only (no whole-image context maps)",
     )
-    g.add_argument("--context-levels", type=_positive, default=3, metavar="N",
-                   help="context: pool the backbone's N deepest feature levels (default 3; "
+    g.add_argument("--context-levels", type=_positive, default=4, metavar="N",
+                   help="context: pool the backbone's N deepest feature levels (default 4; "
                    "at most as many as the backbone has, 5 for EfficientNet)")  # fmt: skip
     g.add_argument("--context-scale", type=_context_scale, default=1.5, metavar="F",
                    help="context: resize each image by F for the whole-image pass, after "
                    "the cap of 1024 pixels on the long side (default 1.5; above 0, at most "
                    "4)")  # fmt: skip
+    g.add_argument("--context-weight", choices=CONTEXT_WEIGHTS, default="level",
+                   help="context: weight small segments' blocks down by each level's own map "
+                   "(level, the default: full from 2 of its cells) or all by the finest map "
+                   "pooled (finest: full from 4 of its cells, the rule before this option)")  # fmt: skip
 
 
 def _finite(text: str) -> float:
@@ -142,7 +148,8 @@ def feature_params(args):
                          batch_size=args.batch_size,
                          context=not getattr(args, "no_context", False),
                          context_levels=args.context_levels,
-                         context_scale=args.context_scale).validate()  # fmt: skip
+                         context_scale=args.context_scale,
+                         context_weight=args.context_weight).validate()  # fmt: skip
 
 
 def _input_folders(images) -> dict[Path, str]:

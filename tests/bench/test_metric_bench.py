@@ -56,7 +56,8 @@ def test_metric_benchmark_runs_from_the_cli_and_reuses_its_cache(
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n_images"] == 6 and result["n_segments"] > 0 and result["n_classes"] == 2
-    assert (result["context_levels"], result["context_scale"]) == (3, 1.5)  # the defaults
+    settings = (result["context_levels"], result["context_scale"], result["context_weight"])
+    assert settings == (4, 1.5, "level")  # the defaults
     assert (tmp_path / "setup.featann").is_file()
 
     def no_setup(*_args, **_kwargs):
@@ -67,8 +68,9 @@ def test_metric_benchmark_runs_from_the_cli_and_reuses_its_cache(
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again["n_segments"] == result["n_segments"]
     # other context settings make other features: the cache is not theirs
-    with pytest.raises(AssertionError, match="the cached session should have been used"):
-        main([*argv, "--context-levels", "2"])
+    for other in (["--context-levels", "2"], ["--context-weight", "finest"]):
+        with pytest.raises(AssertionError, match="the cached session should have been used"):
+            main([*argv, *other])
 
 
 def test_an_annotation_session_given_as_the_cache_is_never_overwritten(tmp_path, capsys):

@@ -25,18 +25,25 @@ def panel(qtbot):
 
 def test_features_panel_shows_and_gives_back_the_context_settings(panel):
     base = FeatureParams(weights="w.pth", device="cpu")
-    assert (panel.context_levels.value, panel.context_scale.value) == (3, 1.5)  # the defaults
+    shown = (panel.context_levels.value, panel.context_scale.value, panel.context_weight.value)
+    assert shown == (4, 1.5, "level")  # the defaults
     got = panel.params(base)
-    assert (got.context, got.context_levels, got.context_scale) == (True, 3, 1.5)
-    # a session of before the settings (two levels at scale 1) round-trips unchanged
-    old = dataclasses.replace(base, context_levels=2, context_scale=1.0)
+    assert (got.context, got.context_levels, got.context_scale, got.context_weight) == (
+        True, 4, 1.5, "level")  # fmt: skip
+    # a session of before the settings (two levels at scale 1, finest-map weight)
+    # round-trips unchanged
+    old = dataclasses.replace(base, context_levels=2, context_scale=1.0, context_weight="finest")
     panel.set_params(old)
-    assert (panel.context_levels.value, panel.context_scale.value) == (2, 1.0)
+    shown = (panel.context_levels.value, panel.context_scale.value, panel.context_weight.value)
+    assert shown == (2, 1.0, "finest")
+    assert panel.context_weight.current_choice == "finest map"
     assert panel.params(base) == old
     # what the user sets is what the session gets
     panel.context_levels.value = 4
     panel.context_scale.value = 0.75
-    assert (panel.params(base).context_levels, panel.params(base).context_scale) == (4, 0.75)
+    panel.context_weight.value = "level"
+    got = panel.params(base)
+    assert (got.context_levels, got.context_scale, got.context_weight) == (4, 0.75, "level")
     # a scale the box shows rounded (two decimals) is kept exact while left alone
     odd = dataclasses.replace(base, context_scale=4 / 3)
     panel.set_params(odd)
@@ -46,15 +53,22 @@ def test_features_panel_shows_and_gives_back_the_context_settings(panel):
 
 
 def test_features_panel_enables_the_context_settings_only_with_context(panel):
-    assert panel.context.value and panel.context_levels.enabled and panel.context_scale.enabled
+    def enabled():
+        return [w.enabled for w in (panel.context_levels, panel.context_scale,
+                                    panel.context_weight)]  # fmt: skip
+
+    assert panel.context.value and enabled() == [True] * 3
     panel.context.value = False
-    assert not panel.context_levels.enabled and not panel.context_scale.enabled
+    assert enabled() == [False] * 3
     got = panel.params()
-    assert got.context is False and (got.context_levels, got.context_scale) == (3, 1.5)
+    assert got.context is False
+    assert (got.context_levels, got.context_scale, got.context_weight) == (4, 1.5, "level")
     panel.context.value = True
-    assert panel.context_levels.enabled and panel.context_scale.enabled
-    panel.set_params(FeatureParams(context=False, context_levels=2, context_scale=1.0))
-    assert not panel.context_levels.enabled and not panel.context_scale.enabled
-    assert (panel.context_levels.value, panel.context_scale.value) == (2, 1.0)
+    assert enabled() == [True] * 3
+    panel.set_params(FeatureParams(context=False, context_levels=2, context_scale=1.0,
+                                   context_weight="finest"))  # fmt: skip
+    assert enabled() == [False] * 3
+    shown = (panel.context_levels.value, panel.context_scale.value, panel.context_weight.value)
+    assert shown == (2, 1.0, "finest")
     panel.set_params(FeatureParams())
-    assert panel.context_levels.enabled and panel.context_scale.enabled
+    assert enabled() == [True] * 3

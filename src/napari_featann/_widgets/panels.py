@@ -137,7 +137,8 @@ class PartitionPanel(Container):
 
 class FeaturesPanel(Container):
     """timm backbone name, local weights file (empty: timm's hub), device, and the context:
-    on or off, its levels and the scale of its whole-image pass (enabled with it)."""
+    on or off, its levels, the scale of its whole-image pass and its size weighting (these
+    three enabled with it)."""
 
     def __init__(self) -> None:
         self.backbone = LineEdit(label="timm model", value="efficientnet_lite0")
@@ -153,23 +154,32 @@ class FeaturesPanel(Container):
         self.context_levels = SpinBox(label="Context levels", min=1, max=64,
                                       value=d.context_levels,
                                       tooltip="the backbone's deepest feature levels pooled "
-                                      "(EfficientNet has 5; 3: strides 8, 16, 32)")  # fmt: skip
+                                      "(EfficientNet has 5; 4: strides 4, 8, 16, 32)")  # fmt: skip
         self.context_scale = FloatSpinBox(label="Context scale", min=0.1,
                                           max=MAX_CONTEXT_SCALE, step=0.25,
                                           value=d.context_scale,
                                           tooltip="resize factor of the whole-image pass "
                                           "(after the cap of 1024 px on the long side)")  # fmt: skip
+        self.context_weight = ComboBox(label="Context weight", value=d.context_weight,
+                                       choices=[("per level", "level"),
+                                                ("finest map", "finest")],
+                                       tooltip="how small segments' context is weighted "
+                                       "down: per level (each level by its own map, full "
+                                       "from 2 cells) or finest map (all levels by the "
+                                       "finest map, full from 4 cells: sessions of earlier "
+                                       "versions)")  # fmt: skip
         # (shown, exact): a scale the box rounds or clamps (2 decimals) is kept while unchanged
         self._scale_shown = (float(self.context_scale.value), float(d.context_scale))
         super().__init__(widgets=[self.backbone, self.weights, self.device, self.context,
-                                  self.context_levels, self.context_scale])  # fmt: skip
+                                  self.context_levels, self.context_scale,
+                                  self.context_weight])  # fmt: skip
         self.context.changed.connect(self._sync)
         self._sync()
 
     def _sync(self, *_) -> None:
         on = bool(self.context.value)
-        self.context_levels.enabled = on
-        self.context_scale.enabled = on
+        for w in (self.context_levels, self.context_scale, self.context_weight):
+            w.enabled = on
 
     def params(self, base: FeatureParams | None = None) -> FeatureParams:
         """The parameters shown; fields not shown come from ``base``."""
@@ -181,7 +191,8 @@ class FeaturesPanel(Container):
         return dataclasses.replace(base, backbone=name, weights=_path_text(self.weights),
                                    device=device, context=bool(self.context.value),
                                    context_levels=int(self.context_levels.value),
-                                   context_scale=self._scale())  # fmt: skip
+                                   context_scale=self._scale(),
+                                   context_weight=str(self.context_weight.value))  # fmt: skip
 
     def _scale(self) -> float:
         shown, exact = self._scale_shown
@@ -197,6 +208,7 @@ class FeaturesPanel(Container):
         self.context_levels.value = int(p.context_levels)
         self.context_scale.value = float(p.context_scale)
         self._scale_shown = (float(self.context_scale.value), float(p.context_scale))
+        self.context_weight.value = p.context_weight
         self._sync()
 
 

@@ -99,7 +99,7 @@ def test_session_boxes_hold_every_pixel_after_edits(tmp_path):
     s.compute_features = lambda table=None, **kw: (
         np.random.default_rng(2).random((len(table.ids), 8)).astype(np.float32)
     )
-    s.place = lambda feats: np.zeros((len(feats), 2), np.float32)
+    s.place = lambda feats, refined=None: np.zeros((len(feats), 2), np.float32)
     big = int(s.segments.ids[np.argmax(s.segments.area)])
     _, flat = s.segment_pixels(big)
     pts = np.unravel_index(flat[[0, -1]], s.label_images[0].shape)

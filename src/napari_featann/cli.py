@@ -41,8 +41,9 @@ def _add_partition_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_feature_args(p: argparse.ArgumentParser) -> None:
-    from .params import CONTEXT_WEIGHTS  # no heavy import
+    from .params import CONTEXT_WEIGHTS, FeatureParams  # no heavy import
 
+    d = FeatureParams()  # the options' defaults are the parameters' own
     g = p.add_argument_group("features")
     g.add_argument("--backbone", default="efficientnet_lite0", help="timm model name")
     g.add_argument(
@@ -59,14 +60,14 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="describe segments by their masked crop only (no whole-image context maps)",
     )
-    g.add_argument("--context-levels", type=_positive, default=4, metavar="N",
-                   help="context: pool the backbone's N deepest feature levels (default 4; "
+    g.add_argument("--context-levels", type=_positive, default=d.context_levels, metavar="N",
+                   help="context: pool the backbone's N deepest feature levels (default %(default)s; "
                    "at most as many as the backbone has, 5 for EfficientNet)")  # fmt: skip
-    g.add_argument("--context-scale", type=_context_scale, default=1.5, metavar="F",
+    g.add_argument("--context-scale", type=_context_scale, default=d.context_scale, metavar="F",
                    help="context: resize each image by F for the whole-image pass, after "
-                   "the cap of 1024 pixels on the long side (default 1.5; above 0, at most "
+                   "the cap of 1024 pixels on the long side (default %(default)s; above 0, at most "
                    "4)")  # fmt: skip
-    g.add_argument("--context-weight", choices=CONTEXT_WEIGHTS, default="level",
+    g.add_argument("--context-weight", choices=CONTEXT_WEIGHTS, default=d.context_weight,
                    help="context: weight small segments' blocks down by each level's own map "
                    "(level, the default: full from 2 of its cells) or all by the finest map "
                    "pooled (finest: full from 4 of its cells, the rule before this option)")  # fmt: skip

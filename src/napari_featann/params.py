@@ -25,7 +25,8 @@ MAX_CONTEXT_SCALE = 4
 #: size (:func:`napari_featann.ml.context.pool_in_segments`). "level": each block by its
 #: own map, full from 2 of its cells; "finest": all blocks by the finest map pooled, full
 #: from 4 of its cells (the rule of sessions saved before the setting existed).
-CONTEXT_WEIGHTS = ("level", "finest")
+CONTEXT_WEIGHT_CELLS = {"level": 2.0, "finest": 4.0}  # map cells for a block's full weight
+CONTEXT_WEIGHTS = tuple(CONTEXT_WEIGHT_CELLS)
 
 PALETTE = (
     "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",

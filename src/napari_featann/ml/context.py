@@ -60,10 +60,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..params import CONTEXT_WEIGHT_CELLS
+
 __all__ = ["ContextMaps", "context_channels", "fixed_input_size", "pool_in_segments"]
 
-#: Map cells a segment must cover for a block's full weight, per rule (module docstring).
-_WEIGHT_CELLS = {"level": 2.0, "finest": 4.0}
+#: Map cells a segment must cover for a block's full weight, per rule (module docstring);
+#: the rules' names are those FeatureParams.context_weight takes.
+_WEIGHT_CELLS = CONTEXT_WEIGHT_CELLS
 
 #: Pooling grid: one sample every ``GRID`` pixels (maps are upsampled to it), coarser on
 #: images whose long side exceeds ``GRID * MAX_SAMPLES`` so that memory stays bounded.

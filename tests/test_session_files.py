@@ -385,7 +385,9 @@ def test_a_session_saved_before_the_context_settings_keeps_two_levels_at_scale_o
     features = meta["params"]["features"]
     saved = [features[k] for k in ("context", "context_levels", "context_scale", "context_weight")]
     assert saved == [True, 4, 1.5, "level"]
+    assert meta["version"] == 2  # an older napari-featann (version 1) says "please upgrade"
     del features["context_levels"], features["context_scale"], features["context_weight"]
+    meta["version"] = 1  # as the versions before the context settings wrote it
     old = load_session(_write(tmp_path / "old.featann", {**arrays, "__meta__": _meta(meta)}))
     fp = old.feature_params  # as an older version wrote it
     assert (fp.context, fp.context_levels, fp.context_scale, fp.context_weight) == (

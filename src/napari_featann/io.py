@@ -43,7 +43,11 @@ __all__ = [
 ]
 
 FORMAT = "napari-featann-session"
-FORMAT_VERSION = 1
+#: Version of the session file format. 1: files up to session 14 (no context settings;
+#: read with io_checks.OLD_FEATURES). 2: files that hold the context settings
+#: (context_levels, context_scale, context_weight); an older napari-featann refuses them
+#: as "newer than this napari-featann understands" instead of as invalid parameters.
+FORMAT_VERSION = 2
 SUFFIX = ".featann"
 
 

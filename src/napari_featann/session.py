@@ -292,6 +292,38 @@ class Session(ClassesMixin):
             self._extractor_key = key
         return self._extractor
 
+    def check_extractor(self, progress: Progress | None = None) -> int:
+        """Build the feature extractor and load its backbone now, before any costly work.
+
+        What would otherwise fail only when features are extracted, after a
+        partition that may take minutes, fails here in seconds: a backbone
+        that timm does not know, a weights file that is missing or does not
+        fit the backbone, more context levels than the backbone has. The
+        loaded extractor is kept, so the extraction does not load it again.
+
+        Parameters
+        ----------
+        progress : Progress, optional
+            Shows a one-step stage, "checking the backbone".
+
+        Returns
+        -------
+        int
+            Length of a feature vector.
+
+        Raises
+        ------
+        ValueError
+            An unknown backbone, an unusable device, too many context levels.
+        WeightsError
+            A weights file that is missing, unreadable or does not fit the backbone.
+        """
+        progress = ensure_progress(progress)
+        progress.init(1, "checking the backbone")
+        dim = self.extractor().dim  # loads the model; refuses too many context levels
+        progress.update(1)
+        return dim
+
     def compute_features(self, rows=None, progress: Progress | None = None, table=None,
                          label_images=None) -> np.ndarray:  # fmt: skip
         """Features of segment rows (default all) without storing them.

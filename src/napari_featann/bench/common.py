@@ -391,7 +391,7 @@ def partitioned_session(images, params, feature_params=None, limit=None, progres
     s.partition_params = params
     if feature_params is not None:
         s.feature_params = feature_params
-        _ = s.extractor().model
+        s.check_extractor(progress)
     s.partition(progress)
     return s
 

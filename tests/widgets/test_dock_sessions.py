@@ -186,6 +186,25 @@ def test_missing_weights_is_reported_and_changes_nothing(dock, qtbot, session_fi
     assert dock.session is s and s.embedding is not None
 
 
+def test_too_many_context_levels_fail_before_the_partition(dock, qtbot, session_file):
+    s = open_session(dock, session_file)
+    labels, ids, emb = list(s.label_images), s.segments.ids.copy(), s.embedding.copy()
+    dock.partition_panel.regions.value = 40  # a new cut, which the job must not reach
+    dock.features_panel.context_levels.value = 6  # EfficientNet-Lite0 has 5 feature levels
+    stages = []  # what the progress bar showed, stage by stage
+    with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
+        job = dock.start()
+        job.pbar.events.description.connect(lambda event: stages.append(event.value))
+    assert blocker.args == ["pipeline", "error"]
+    assert "context_levels is 6" in dock.last_error and "has 5 feature levels" in dock.last_error
+    assert any("checking the backbone" in d for d in stages), stages
+    assert not any("gradient" in d or "partition" in d for d in stages), stages  # never cut
+    assert dock.session is s and all(a is b for a, b in zip(s.label_images, labels))
+    np.testing.assert_array_equal(s.segments.ids, ids)
+    np.testing.assert_array_equal(s.embedding, emb)
+    np.testing.assert_allclose(dock.scatter.points, emb)
+
+
 def test_session_files(dock, qtbot, session_file, tmp_path):
     s = open_session(dock, session_file)
     cid = dock.add_class("sky")

@@ -154,6 +154,7 @@ class JobsMixin:
         fork.projection_params = self.projection_panel.params(live.projection_params)
 
         def job(progress):
+            fork.check_extractor(progress)  # a bad feature setting fails now, not after the cut
             fork.partition(progress)
             carry_pixel_labels(fork)
             fork.extract_features(progress)

@@ -113,3 +113,27 @@ def test_placing_next_to_base_features_that_are_not_finite_is_refused(squares_im
     s.metric_state, s._projector = None, None  # as after a reload: the same fallback
     with pytest.raises(ValueError, match="not finite"):
         s.place(new)
+
+
+def test_a_backbone_that_does_not_load_is_refused_before_the_new_images_are_cut(
+    squares_image, cnn_params, tmp_path
+):
+    from dataclasses import replace
+
+    from napari_featann.core.progress import Progress
+    from napari_featann.ml.errors import WeightsError
+
+    s = Session.from_sources([squares_image], names=["first"])
+    s.partition_params.regions = 3
+    s.partition()
+    s.feature_params = cnn_params
+    s.extract_features()
+    n, feats = len(s.segments), s.features.copy()
+    s.feature_params = replace(cnn_params, weights=str(tmp_path / "moved.pth"))  # file gone
+    stages = []
+    progress = Progress(lambda total, desc: stages.append(desc))
+    with pytest.raises(WeightsError, match=r"moved\.pth"):
+        add_images(s, [squares_image[::-1].copy()], names=["new"], progress=progress)
+    assert stages == ["checking the backbone"]  # no gradient, no partition of the new image
+    assert s.n_images == 1 and len(s.segments) == n
+    np.testing.assert_array_equal(s.features, feats)

@@ -51,7 +51,9 @@ def add_images(
     ------
     ValueError
         When features of new segments hold a NaN or an infinity (naming them);
-        nothing is added then.
+        nothing is added then. A backbone that does not load (its weights, its
+        context levels: :meth:`Session.check_extractor`) is refused before the
+        new images are partitioned.
 
     Notes
     -----
@@ -77,6 +79,8 @@ def add_images(
         session._extractor,
         getattr(session, "_extractor_key", None),
     )
+    if session.features is not None:  # a backbone that fails to load fails before the cut
+        scratch.check_extractor(progress)
     scratch.partition(progress)
     first = session.n_images
     # scratch ids are unique among the new images: shifting them all keeps them unique

@@ -2,15 +2,21 @@
 
 Run from the repository root (needs the backbone weights in ../shared/weights)::
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [stack]
+    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [MODE ...]
 
-It opens napari with the dock, adds the sample photos (half size) as Image
+With no mode it opens napari with the dock, adds the sample photos (half size) as Image
 layers, presses Start (the pipeline, with the local weights), labels two classes with one box each,
 splits the largest segment of the shown image with a positive and a negative
 click (Correct tab) and writes ``docs/images/*.png`` (palette PNGs, each well
-under 300 KB). With ``stack`` it only writes ``stack.png`` and ``stack-3d.png``: the
-synthetic 3-D nuclei stack of ``../shared/data`` as a 3-D layer, annotated plane by
-plane, then its classes as one 3-D layer in napari's 3-D view.
+under 300 KB). Modes write only their own pictures, and several run one after the other:
+
+- ``stack``: ``stack.png`` and ``stack-3d.png``, the synthetic 3-D nuclei stack of
+  ``../shared/data`` as a 3-D layer, annotated plane by plane, then its classes as one
+  3-D layer in napari's 3-D view;
+- ``remote``: ``remote.png``, a SpaceNet aerial scene as four tiles;
+- ``features``: ``features-tab.png``, the dock's tabs with the Features tab shown;
+- ``suggestions``: ``suggestions.png``, the scatter of the sample photos after a few
+  labels and the Learn tab's *Suggest uncertain* (magenta rings).
 """
 
 from __future__ import annotations
@@ -74,14 +80,14 @@ def run_pipeline(dock) -> bool:
     return job.status == "done"
 
 
-def main() -> int:
-    if not WEIGHTS.is_file():
-        print(f"missing {WEIGHTS}", file=sys.stderr)
-        return 1
-    import warnings
+def photos_started():
+    """The sample photos (half size) as napari Image layers, Start pressed (60 segments each).
 
-    warnings.filterwarnings("ignore", message=".*PyQt5 backend is deprecated.*")
-    from qtpy.QtWidgets import QApplication
+    Returns
+    -------
+    viewer, dock
+        None when the pipeline fails.
+    """
     from skimage.transform import rescale
 
     from napari_featann.sample_data import everyday_photos
@@ -99,10 +105,35 @@ def main() -> int:
         viewer.add_image(img, name=name, rgb=img.ndim == 3)
     dock.partition_panel.regions.value = 60  # Start with nothing picked: all listed layers
     if not run_pipeline(dock):
-        return 1
+        return None
+    print(dock.status_label.text())
+    return viewer, dock
+
+
+def labelled_photos():
+    """:func:`photos_started`, then two classes labelled with a box each; the dock shows the
+    tissue image, its class layer filled in.
+
+    Returns
+    -------
+    viewer, dock, app
+    first : int
+        The first class's id.
+    names : list of str
+        The images' names, in the session's order.
+    box : (corner, corner)
+        The scatter coordinates of the last box.
+
+    None when the pipeline fails.
+    """
+    from qtpy.QtWidgets import QApplication
+
+    started = photos_started()
+    if started is None:
+        return None
+    viewer, dock = started
     app = QApplication.instance()
     s = dock.session
-    print(dock.status_label.text())
 
     # two classes, one box each: around where the coins' and the tissue's segments lie
     first = dock.add_class("cluster 1", "#f58231")
@@ -114,12 +145,35 @@ def main() -> int:
         c0, c1 = box_around(s.embedding[rows], 25, 75)
         ids = dock.select_box(c0, c1)
         print(f"box around {name}: {ids.size} segments labelled")
-    dock.scatter._draw_box(c0, c1)  # the outline a mouse drag leaves, for the picture
-    dock.scatter._outline_timer.stop()
     dock.tabs.setCurrentIndex(0)
     dock.current_image = names.index("immunohistochemistry")
     app.processEvents()
     viewer.reset_view()
+    return viewer, dock, app, first, names, (c0, c1)
+
+
+def _setup() -> bool:
+    """Check for the weights and quieten napari's PyQt5 notice; False when they are missing."""
+    if not WEIGHTS.is_file():
+        print(f"missing {WEIGHTS}", file=sys.stderr)
+        return False
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*PyQt5 backend is deprecated.*")
+    return True
+
+
+def main() -> int:
+    if not _setup():
+        return 1
+    labelled = labelled_photos()
+    if labelled is None:
+        return 1
+    viewer, dock, app, first, names, (c0, c1) = labelled
+    s = dock.session
+    dock.scatter._draw_box(c0, c1)  # the outline a mouse drag leaves, for the picture
+    dock.scatter._outline_timer.stop()
+    app.processEvents()
 
     _close_notifications(viewer)
     save_png(dock.scatter.render(), "scatter-selection.png", width=700)
@@ -340,6 +394,61 @@ def remote_screenshot() -> int:
     return 0
 
 
+def features_screenshot() -> int:
+    """``features-tab.png``: the dock's tab widget with the Features tab shown (its context
+    settings at their defaults)."""
+    from qtpy.QtWidgets import QApplication
+
+    _setup()  # (the tab only shows the weights' path: no need for the file itself)
+    viewer, dock = viewer_with_dock()
+    app = QApplication.instance()
+    dock.tabs.setCurrentIndex([dock.tabs.tabText(i) for i in range(dock.tabs.count())]
+                              .index("Features"))  # fmt: skip
+    app.processEvents()
+    save_png(_grab(dock.tabs), "features-tab.png")
+    viewer.close()
+    return 0
+
+
+def suggestions_screenshot() -> int:
+    """``suggestions.png``: the scatter after a few labels (a small box for each of two
+    classes) and the Learn tab's *Suggest uncertain* (20): magenta rings on the suggested
+    points, beside the white rings of the last selection."""
+    from qtpy.QtWidgets import QApplication
+
+    if not _setup():
+        return 1
+    started = photos_started()
+    if started is None:
+        return 1
+    viewer, dock = started
+    app = QApplication.instance()
+    s = dock.session
+    names = [r.name for r in s.images]
+    # a few labels: for each of two images, a box around the dozen points nearest the
+    # middle of that image's points
+    for name, label, colour in (("chelsea", "cat", "#f58231"),
+                                ("immunohistochemistry", "tissue", "#4363d8")):  # fmt: skip
+        dock.set_current_class(dock.add_class(label, colour))
+        rows = s.segments.in_image(names.index(name))
+        middle = np.median(s.embedding[rows], axis=0)
+        near = np.argsort(np.linalg.norm(s.embedding - middle, axis=1))[:12]
+        ids = dock.select_box(*box_around(s.embedding[near], 5, 95))
+        print(f"box near the {name} points: {ids.size} segments labelled")
+    # the Learn tab's button, as a person would press it (the spin box's 20); the Classes
+    # tab stays shown, so the scatter is as tall as in scatter-selection.png
+    dock.uncertain_button.click()
+    app.processEvents()
+    ids = dock.suggested_ids
+    if ids.size == 0:
+        print(f"no suggestions: {dock.last_error}", file=sys.stderr)
+        return 1
+    print(f"{dock.status_label.text()} ({ids.size} ringed)")
+    save_png(dock.scatter.render(), "suggestions.png", width=700)
+    viewer.close()
+    return 0
+
+
 def _close_notifications(viewer) -> None:
     """Close napari's toasts (e.g. the PyQt5 deprecation notice) before a screenshot."""
     from qtpy.QtWidgets import QWidget
@@ -361,5 +470,9 @@ def _grab(widget) -> np.ndarray:
 
 
 if __name__ == "__main__":
-    modes = {"stack": stack_screenshot, "remote": remote_screenshot}
-    sys.exit(modes[sys.argv[1]]() if sys.argv[1:] else main())
+    modes = {"stack": stack_screenshot, "remote": remote_screenshot,
+             "features": features_screenshot, "suggestions": suggestions_screenshot}  # fmt: skip
+    unknown = [m for m in sys.argv[1:] if m not in modes]
+    if unknown:
+        sys.exit(f"unknown mode {unknown[0]!r}; modes: {', '.join(modes)}")
+    sys.exit(max([modes[m]() for m in sys.argv[1:]]) if sys.argv[1:] else main())

@@ -65,11 +65,7 @@ def test_added_images_keep_the_sessions_bands_and_stacks_get_names_of_their_own(
 def test_added_images_whose_features_are_not_finite_are_refused_by_name(
     squares_image, cnn_params, poison_backbone
 ):
-    s = Session.from_sources([squares_image], names=["first"])
-    s.partition_params.regions = 3
-    s.partition()
-    s.feature_params = cnn_params
-    s.extract_features()
+    s = _three_regions_with_features(squares_image, cnn_params)
     before = (len(s.segments), s.features.copy())
     poison_backbone(s)  # the new segments' features come out NaN
     with pytest.raises(ValueError, match=r"adding images refused: \d+ segments? ha") as err:
@@ -77,6 +73,16 @@ def test_added_images_whose_features_are_not_finite_are_refused_by_name(
     assert "(image 'new')" in str(err.value) and "the images were not added" in str(err.value)
     assert s.n_images == 1 and len(s.segments) == before[0]
     np.testing.assert_array_equal(s.features, before[1])
+
+
+def _three_regions_with_features(image, cnn_params) -> Session:
+    """A session of ``image`` (named "first") in 3 regions, with real CNN features."""
+    s = Session.from_sources([image], names=["first"])
+    s.partition_params.regions = 3
+    s.partition()
+    s.feature_params = cnn_params
+    s.extract_features()
+    return s
 
 
 def _projected_random_features(image) -> Session:
@@ -123,11 +129,7 @@ def test_a_backbone_that_does_not_load_is_refused_before_the_new_images_are_cut(
     from napari_featann.core.progress import Progress
     from napari_featann.ml.errors import WeightsError
 
-    s = Session.from_sources([squares_image], names=["first"])
-    s.partition_params.regions = 3
-    s.partition()
-    s.feature_params = cnn_params
-    s.extract_features()
+    s = _three_regions_with_features(squares_image, cnn_params)
     n, feats = len(s.segments), s.features.copy()
     s.feature_params = replace(cnn_params, weights=str(tmp_path / "moved.pth"))  # file gone
     stages = []

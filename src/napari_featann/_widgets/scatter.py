@@ -17,7 +17,8 @@ The public surface is small and can be driven without a mouse (tests, scripts, t
 
 Mixins of :class:`ScatterView` hold the rest: thumbnails and hover in
 :mod:`.scatter_thumbs`, the toolbar, mouse and keyboard input in :mod:`.scatter_input`,
-the level of detail in :mod:`.scatter_lod`.
+the level of detail in :mod:`.scatter_lod`, the focus, highlight and suggestion rings in
+:mod:`.scatter_overlays`.
 """
 
 from __future__ import annotations
@@ -35,17 +36,14 @@ from vispy.scene.cameras import PanZoomCamera
 from ..core.selection import new_points, points_in_box, points_in_polygon
 from .scatter_input import MODES, ScatterInputMixin
 from .scatter_lod import LevelOfDetailMixin
+from .scatter_overlays import EMPTY_POS, ScatterOverlaysMixin
 from .scatter_points import Discs
 from .scatter_thumbs import ThumbnailHoverMixin, ThumbnailProvider
 
 __all__ = ["MODES", "ScatterView", "ThumbnailProvider"]
 
 
-_EMPTY_POS = np.zeros((0, 2), np.float32)
 _OUTLINE_COLOR = (1.0, 1.0, 1.0, 0.9)
-_HIGHLIGHT_COLOR = (1.0, 1.0, 1.0, 0.95)
-_RING_COLOR = (1.0, 0.3, 0.9, 1.0)  # magenta: apart from the white highlight, the yellow focus
-_FOCUS_COLOR = (1.0, 0.85, 0.0, 1.0)
 
 
 def _vispy_app():
@@ -94,7 +92,9 @@ class _Camera(PanZoomCamera):
         super().viewbox_mouse_event(event)
 
 
-class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QWidget):
+class ScatterView(
+    ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, ScatterOverlaysMixin, QWidget
+):
     """The 2-D embedding as a scatter plot that selects points by box or lasso.
 
     Parameters
@@ -156,15 +156,12 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         self._point_size = float(point_size)
         self._init_lod(lod_cap)
         self._pos = np.zeros((0, 2), np.float64)
-        self._pos32 = _EMPTY_POS
+        self._pos32 = EMPTY_POS
         self._colors = np.zeros((0, 4), np.float32)
         self._mask: np.ndarray | None = None
         self._vis_idx = np.zeros(0, np.intp)  # indices of drawn (visible) points
         self._vis_pos = self._pos
-        self._vis_pos32 = _EMPTY_POS
-        self._highlight = np.zeros(0, np.intp)
-        self._rings = np.zeros(0, np.intp)
-        self._focused = -1
+        self._vis_pos32 = EMPTY_POS
         self._mode = "pan"
         self._provider: ThumbnailProvider | None = None
         self._thumb_cache: OrderedDict[int, np.ndarray | None] = OrderedDict()
@@ -195,9 +192,7 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         self._view.camera = self._camera
 
         self._markers = Discs(parent=self._view.scene)
-        self._ring_markers = scene.visuals.Markers(parent=self._view.scene)
-        self._hl_markers = scene.visuals.Markers(parent=self._view.scene)
-        self._focus_markers = scene.visuals.Markers(parent=self._view.scene)
+        self._init_overlays()  # the ring, highlight and focus visuals
         self._outline = scene.visuals.Line(
             pos=np.zeros((2, 2), np.float32),
             color=_OUTLINE_COLOR,
@@ -268,11 +263,6 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         return self._mode
 
     @property
-    def focused(self) -> int:
-        """The index of the focused point, or -1."""
-        return self._focused
-
-    @property
     def hide_labelled(self) -> bool:
         """Whether the "Hide labelled" checkbox is checked."""
         return self._hide_checkbox.isChecked()
@@ -324,8 +314,7 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         self._pos = np.ascontiguousarray(pos)
         self._pos32 = self._pos.astype(np.float32)
         self._mask = None
-        self._highlight = self._rings = np.zeros(0, np.intp)
-        self._focused = -1
+        self._clear_overlays()
         self._thumb_cache.clear()
         self._pool_index = [-1] * len(self._pool)
         self._cancel_drag()
@@ -335,8 +324,6 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         self._lod_on = False
         self._update_visible()
         self._upload_markers()
-        self._upload_highlight()
-        self._focus_markers.set_data(pos=_EMPTY_POS)
         if rect is not None:
             self._update_thumbnails()
             return
@@ -382,7 +369,7 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         self._clear_hover()
         self._update_visible()
         self._upload_markers()
-        self._upload_highlight()
+        self._upload_overlays()
         self._update_thumbnails()
 
     @staticmethod
@@ -408,7 +395,7 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
 
     def _upload_markers(self) -> None:
         if self._vis_idx.size == 0:
-            self._markers.set_data(pos=_EMPTY_POS)
+            self._markers.set_data(pos=EMPTY_POS)
             return
         local = self._lod_subsample() if self._lod_on else None
         if local is None:
@@ -521,67 +508,6 @@ class ScatterView(ThumbnailHoverMixin, ScatterInputMixin, LevelOfDetailMixin, QW
         """Indices of the visible points inside the current camera rectangle (sorted)."""
         x0, y0, x1, y1 = self.camera_rect()
         return self._vis_idx[points_in_box(self._vis_pos, (x0, y0), (x1, y1))]
-
-    # ------------------------------------------------------------------ focus, highlight
-
-    def focus_point(self, index: int) -> None:
-        """Ring one point and centre the camera on it, keeping the zoom."""
-        i = int(index)
-        if not 0 <= i < self._pos.shape[0]:
-            raise IndexError(f"point {i} out of range for {self._pos.shape[0]} points")
-        self._focused = i
-        self._focus_markers.set_data(
-            pos=self._pos32[i : i + 1],
-            face_color=(0.0, 0.0, 0.0, 0.0),
-            edge_color=_FOCUS_COLOR,
-            edge_width=2.5,
-            size=self._point_size * 2.5 + 6.0,
-            symbol="disc",
-        )
-        self._camera.center = (float(self._pos[i, 0]), float(self._pos[i, 1]))
-        self._update_thumbnails()
-
-    def clear_focus(self) -> None:
-        """Remove the focus ring (the camera stays)."""
-        self._focused = -1
-        self._focus_markers.set_data(pos=_EMPTY_POS)
-
-    def highlight(self, indices) -> None:
-        """Ring a set of points (e.g. the last selection); an empty set clears."""
-        self._highlight = self._indices(indices, "highlight")
-        self._upload_highlight()
-
-    def ring(self, indices) -> None:
-        """Ring another set of points, wider and in magenta (e.g. the suggestions to label
-        next): it stays beside the highlight, which does not replace it; an empty set clears."""
-        self._rings = self._indices(indices, "ring")
-        self._upload_highlight()
-
-    @property
-    def ringed(self) -> np.ndarray:
-        """The indices of the points given to :meth:`ring` (sorted, hidden ones included)."""
-        return self._rings.copy()
-
-    def _indices(self, indices, what: str) -> np.ndarray:
-        idx = np.unique(np.asarray(indices, dtype=np.intp).ravel())
-        if idx.size and (idx[0] < 0 or idx[-1] >= self._pos.shape[0]):
-            raise IndexError(f"{what} indices out of range for {self._pos.shape[0]} points")
-        return idx
-
-    def _upload_highlight(self) -> None:
-        """Upload the highlight and the rings, less the points the mask hides."""
-        for visual, idx, color, grow in (
-            (self._hl_markers, self._highlight, _HIGHLIGHT_COLOR, 6.0),
-            (self._ring_markers, self._rings, _RING_COLOR, 11.0),
-        ):
-            if self._mask is not None:
-                idx = idx[self._mask[idx]]
-            if idx.size == 0:
-                visual.set_data(pos=_EMPTY_POS)
-                continue
-            visual.set_data(pos=self._pos32[idx], face_color=(0.0, 0.0, 0.0, 0.0),
-                            edge_color=color, edge_width=1.5, size=self._point_size + grow,
-                            symbol="disc")  # fmt: skip
 
     # ------------------------------------------------------------------ output
 

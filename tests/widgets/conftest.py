@@ -1,9 +1,10 @@
-"""Fixtures for the widget tests: small sample images and one precomputed session.
+"""Fixtures for the widget tests: small sample images, one precomputed session, a scatter.
 
 The precomputed session (partition + CNN features + UMAP on three small
 photos) is built once per test session headless and saved; tests open it
 with ``dock.load_session``. It pays the one-off costs (torch import, UMAP's
-numba compilation) before the first viewer exists.
+numba compilation) before the first viewer exists. The ScatterView fixtures
+(``clusters``, ``view``, ``loaded``) serve test_scatter.py and test_scatter_overlays.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scatter_helpers import CENTRES, PER_CLUSTER, solid
 
 WEIGHTS = (
     Path(__file__).parents[2] / ".." / "shared" / "weights" / "efficientnet_lite0_in1k_timm.pth"
@@ -75,3 +77,34 @@ def dock(make_napari_viewer, weights, tmp_path, monkeypatch):
     widget.features_panel.device.value = "cpu"
     yield widget
     widget.teardown()
+
+
+@pytest.fixture
+def clusters():
+    """24 points in three clusters of 8 (each within +-1 of its centre), and their labels."""
+    rng = np.random.default_rng(0)
+    xy = np.concatenate([c + rng.uniform(-1, 1, (PER_CLUSTER, 2)) for c in CENTRES])
+    labels = np.repeat(np.arange(3), PER_CLUSTER)
+    return xy, labels
+
+
+@pytest.fixture
+def view(qtbot):
+    """A shown, empty ScatterView, 400 px wide."""
+    from napari_featann._widgets.scatter import ScatterView
+
+    w = ScatterView()
+    qtbot.addWidget(w)
+    w.resize(400, 420)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: w.view.size[0] > 300, timeout=3000)
+    return w
+
+
+@pytest.fixture
+def loaded(view, clusters):
+    """The scatter showing ``clusters``, all points red."""
+    xy, _ = clusters
+    view.set_points(xy, solid(len(xy)))
+    return view

@@ -1,4 +1,5 @@
-"""ScatterView: selection, picking, focus and thumbnails, with real vispy rendering (Xvfb)."""
+"""ScatterView: selection, picking, camera, thumbnails and level of detail, with real vispy
+rendering (Xvfb). The focus, highlight and rings: test_scatter_overlays.py."""
 
 from __future__ import annotations
 
@@ -9,72 +10,13 @@ pytest.importorskip("qtpy")
 pytest.importorskip("pytestqt")
 pytest.importorskip("vispy")
 
+from scatter_helpers import click, drag, solid, to_canvas
 from vispy.util import keys
 
 from napari_featann._widgets.scatter import ScatterView
 from napari_featann._widgets.scatter_lod import gl_renderer, is_software_renderer
 
 pytestmark = pytest.mark.gui
-
-CENTRES = np.array([(0.0, 0.0), (10.0, 0.0), (5.0, 8.0)])
-PER_CLUSTER = 8
-
-
-@pytest.fixture
-def clusters():
-    """24 points in three clusters of 8 (each within +-1 of its centre), and their labels."""
-    rng = np.random.default_rng(0)
-    xy = np.concatenate([c + rng.uniform(-1, 1, (PER_CLUSTER, 2)) for c in CENTRES])
-    labels = np.repeat(np.arange(3), PER_CLUSTER)
-    return xy, labels
-
-
-def solid(n, rgba=(1.0, 0.2, 0.2, 1.0)):
-    return np.tile(np.float32(rgba), (n, 1))
-
-
-@pytest.fixture
-def view(qtbot):
-    w = ScatterView()
-    qtbot.addWidget(w)
-    w.resize(400, 420)
-    w.show()
-    qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w.view.size[0] > 300, timeout=3000)
-    return w
-
-
-@pytest.fixture
-def loaded(view, clusters):
-    xy, _ = clusters
-    view.set_points(xy, solid(len(xy)))
-    return view
-
-
-def to_canvas(w, xy):
-    """Data coordinates -> canvas pixels, through the camera transform."""
-    tr = w.view.scene.node_transform(w.canvas.scene)
-    p = tr.map(np.atleast_2d(np.asarray(xy, float)))
-    return p[:, :2] / p[:, 3:4]
-
-
-def drag(w, path_px, button=1):
-    """Press at path_px[0], move through the rest, release at the last (vispy events)."""
-    ev = w.canvas.events
-    pts = [tuple(map(float, p)) for p in path_px]
-    press = ev.mouse_press(pos=pts[0], button=button, buttons=[button], modifiers=())
-    last = press
-    for p in pts[1:]:
-        last = ev.mouse_move(
-            pos=p, button=button, buttons=[button], modifiers=(), press_event=press, last_event=last
-        )
-    ev.mouse_release(
-        pos=pts[-1], button=button, buttons=[], modifiers=(), press_event=press, last_event=last
-    )
-
-
-def click(w, px):
-    drag(w, [px, px])
 
 
 # ---------------------------------------------------------------- programmatic selection
@@ -243,22 +185,7 @@ def test_keys_and_buttons_switch_mode(qtbot, loaded):
     assert blocker.args == [True]
 
 
-# ---------------------------------------------------------------- camera, focus, highlight
-
-
-def test_focus_point_centres_camera_keeping_zoom(loaded, clusters):
-    xy, _ = clusters
-    loaded.set_camera_rect(-2, -2, 2, 2)
-    x0, y0, x1, y1 = loaded.camera_rect()
-    loaded.focus_point(20)
-    assert loaded.focused == 20
-    r = loaded.camera_rect()
-    np.testing.assert_allclose([(r[0] + r[2]) / 2, (r[1] + r[3]) / 2], xy[20], atol=1e-6)
-    np.testing.assert_allclose([r[2] - r[0], r[3] - r[1]], [x1 - x0, y1 - y0], rtol=1e-6)
-    loaded.clear_focus()
-    assert loaded.focused == -1
-    with pytest.raises(IndexError):
-        loaded.focus_point(len(xy))
+# ---------------------------------------------------------------- camera, colours
 
 
 def test_set_camera_rect_and_fit(loaded, clusters):
@@ -273,19 +200,8 @@ def test_set_camera_rect_and_fit(loaded, clusters):
     np.testing.assert_array_equal(np.sort(loaded.visible_indices()), np.arange(len(xy)))
 
 
-def test_highlight_and_colors(loaded, clusters):
+def test_set_colors(loaded, clusters):
     xy, _ = clusters
-    loaded.highlight([3, 1, 3])
-    loaded.ring([5, 1])  # apart from the highlight: neither replaces the other
-    loaded.render()
-    loaded.highlight([])
-    np.testing.assert_array_equal(loaded.ringed, [1, 5])
-    with pytest.raises(IndexError):
-        loaded.ring([-1])
-    loaded.set_points(xy)  # new points: no rings
-    assert loaded.ringed.size == 0
-    with pytest.raises(IndexError):
-        loaded.highlight([len(xy)])
     new = solid(len(xy), (0.1, 0.9, 0.1, 1.0))
     loaded.set_colors(new[:, :3])  # RGB gets alpha 1
     np.testing.assert_allclose(loaded.colors, new)

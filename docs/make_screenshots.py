@@ -5,7 +5,8 @@ Run from the repository root (needs the backbone weights in ../shared/weights)::
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [MODE ...]
 
 With no mode it opens napari with the dock, adds the sample photos (half size) as Image
-layers, presses Start (the pipeline, with the local weights), labels two classes with one box each,
+layers, presses Start (the pipeline, with the local weights), labels two classes with one box each
+(``scatter-selection.png`` zoomed in on the second box),
 splits the largest segment of the shown image with a positive and a negative
 click (Correct tab) and writes ``docs/images/*.png`` (palette PNGs, each well
 under 300 KB). Modes write only their own pictures, and several run one after the other:
@@ -135,14 +136,18 @@ def labelled_photos():
     app = QApplication.instance()
     s = dock.session
 
-    # two classes, one box each: around where the coins' and the tissue's segments lie
+    # two classes, one box each: around where most of the coins' and of the tissue's
+    # segments lie (the 40 of an image's points nearest their median; a box around all of
+    # an image's points would also take in the clusters of the other images between them)
     first = dock.add_class("cluster 1", "#f58231")
     second = dock.add_class("cluster 2", "#4363d8")
     names = [r.name for r in s.images]
     for cid, name in ((first, "coins"), (second, "immunohistochemistry")):
         rows = s.segments.in_image(names.index(name))
+        middle = np.median(s.embedding[rows], axis=0)
+        near = rows[np.argsort(np.linalg.norm(s.embedding[rows] - middle, axis=1))[:40]]
         dock.set_current_class(cid)
-        c0, c1 = box_around(s.embedding[rows], 25, 75)
+        c0, c1 = box_around(s.embedding[near], 5, 95)
         ids = dock.select_box(c0, c1)
         print(f"box around {name}: {ids.size} segments labelled")
     dock.tabs.setCurrentIndex(0)
@@ -171,6 +176,12 @@ def main() -> int:
         return 1
     viewer, dock, app, first, names, (c0, c1) = labelled
     s = dock.session
+    # zoomed in (as with the mouse wheel) on the last box, its corner near the view's lower
+    # left: the tissue's points lie close together, and in the whole scatter their rings
+    # merge into one blot
+    side = float(np.max(np.subtract(c1, c0)))
+    x0, y0 = np.subtract(c0, 0.3 * side)
+    dock.scatter.set_camera_rect(x0, y0, x0 + 3 * side, y0 + 3 * side)
     dock.scatter._draw_box(c0, c1)  # the outline a mouse drag leaves, for the picture
     dock.scatter._outline_timer.stop()
     app.processEvents()
@@ -183,6 +194,7 @@ def main() -> int:
     dock.scatter.highlight([])
     row = int(s.segments.in_image(names.index("immunohistochemistry"))[0])
     dock.focus_segment(int(s.segments.ids[row]))
+    dock.scatter.fit()  # (the Fit button) the whole scatter, the focused point ringed
     viewer.reset_view()  # the whole image, with the focused segment outlined
     _close_notifications(viewer)
     app.processEvents()

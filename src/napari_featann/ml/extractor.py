@@ -21,7 +21,7 @@ import hashlib
 import os
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -50,14 +50,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Classifier weights present in a full checkpoint but absent from a
 # ``num_classes=0`` model; only dropped when the model really lacks them.
-_CLASSIFIER_PREFIXES = (
-    "classifier.",
-    "head.fc.",
-    "fc.",
-    "last_linear.",
-    "head.weight",
-    "head.bias",
-)
+_CLASSIFIER_PREFIXES = ("classifier.", "head.fc.", "fc.", "last_linear.",
+                        "head.weight", "head.bias")  # fmt: skip
 
 
 def _has_pretrained_source(cfg) -> bool:
@@ -100,9 +94,11 @@ def load_backbone(
     ----------
     name : str
         A timm model name, e.g. ``"efficientnet_lite0"`` or ``"hrnet_w18_small"``.
-    weights : str, PathLike, ``"random"`` or None
+    weights : str, PathLike, ``"random"``, mapping or None
         - a path: a local state dict, loaded strictly (classifier keys that a
           ``num_classes=0`` model lacks are dropped);
+        - a mapping of names to tensors: a whole state dict (a session file's
+          fine-tuned backbone), loaded strictly, no key dropped;
         - None: timm's pretrained weights from the model hub (needs internet
           or a filled hub cache);
         - ``"random"``: random initialisation, for plumbing tests only
@@ -120,8 +116,8 @@ def load_backbone(
     Raises
     ------
     WeightsError
-        If the local file is missing, unreadable or does not fit the model
-        (naming the offending keys), or the hub cannot be reached.
+        If the local file is missing or unreadable, it or the state dict given
+        does not fit the model (naming the offending keys), or the hub cannot be reached.
     ValueError
         ``name`` is not a timm model (:func:`check_backbone_name`), or
         ``device`` is not usable here.
@@ -152,14 +148,15 @@ def load_backbone(
                 "with weights=PATH"
             )
     else:
-        path = Path(weights).expanduser()
-        state = read_state_dict(path)
+        given = isinstance(weights, Mapping)
+        path = "the state dict given" if given else Path(weights).expanduser()
+        state = dict(weights) if given else read_state_dict(path)
         model = timm.create_model(name, pretrained=False, num_classes=0)
         own = model.state_dict()
         state = {
             k: v
             for k, v in state.items()
-            if k in own or not any(k.startswith(p) for p in _CLASSIFIER_PREFIXES)
+            if given or k in own or not any(k.startswith(p) for p in _CLASSIFIER_PREFIXES)
         }
         check_state_dict(own, state, path)
         model.load_state_dict(state, strict=True)

@@ -31,7 +31,7 @@ def squares_image() -> np.ndarray:
     return img
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def davis_files() -> list[Path]:
     """Three DAVIS frames (different sequences)."""
     need(DAVIS)
@@ -40,12 +40,18 @@ def davis_files() -> list[Path]:
     return [need(f) for f in files]
 
 
+@pytest.fixture(scope="session")
+def backbone_weights() -> Path:
+    """The local EfficientNet-Lite0 weights file."""
+    return need(BACKBONE_WEIGHTS)
+
+
 @pytest.fixture
-def cnn_params():
+def cnn_params(backbone_weights):
     """The real backbone's feature parameters, on the CPU and without context (quicker)."""
     from napari_featann.params import FeatureParams
 
-    return FeatureParams(weights=str(need(BACKBONE_WEIGHTS)), device="cpu", context=False)
+    return FeatureParams(weights=str(backbone_weights), device="cpu", context=False)
 
 
 @pytest.fixture

@@ -94,19 +94,95 @@ def test_undo_of_an_edit_made_before_a_full_fine_tuning_embeds_what_comes_back(
         np.testing.assert_allclose(s.refined_features[rows], _fine_tuned(s, parts), atol=1e-5)
 
 
-def test_a_reopened_full_session_says_that_an_edit_drops_its_refined_features(
-    davis_files, cnn_params, tmp_path
-):
-    """The fine-tuned backbone is not saved: its features are dropped with a warning, not mixed."""
-    s = _session(davis_files, cnn_params)
+@pytest.fixture(scope="module")
+def full_file(davis_files, backbone_weights, tmp_path_factory):
+    """A session after a full fine-tuning, saved: (session, path, its weights, its refined
+    features). The first test below splits the session; the others read only the file."""
+    import copy
+
+    from napari_featann.params import FeatureParams
+
+    params = FeatureParams(weights=str(backbone_weights), device="cpu")  # crop and context
+    s = _session(davis_files, params)
     with learning._torch_threads(1):
         learning.train_metric(s, "full", reproject=False, **QUICK)
-    loaded = load_session(save_session(s, tmp_path / "full"))
-    np.testing.assert_array_equal(loaded.refined_features, s.refined_features)
+    path = save_session(s, tmp_path_factory.mktemp("full") / "full")
+    weights = copy.deepcopy(s.metric_state[1].state_dict())
+    return s, path, weights, s.refined_features.copy()
+
+
+def _rewritten(path, out, edit):
+    """``path`` written again to ``out`` with ``edit(arrays, meta)``'s arrays and metadata."""
+    import json
+
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    meta = json.loads(bytes(arrays["__meta__"]).decode())
+    arrays = edit(arrays, meta)
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(out, "wb") as fh:
+        np.savez(fh, **arrays)
+    return out
+
+
+def _same_weights(model, weights: dict) -> bool:
+    import torch
+
+    back = model.state_dict()
+    return list(back) == list(weights) and all(torch.equal(back[k], weights[k]) for k in weights)
+
+
+def test_a_reopened_full_session_embeds_new_segments_with_its_fine_tuned_backbone(full_file):
+    """The file holds the fine-tuned backbone: a split after opening gives its parts the
+    refined features that the split gives them in the session that was saved."""
+    s, path, weights, refined = full_file
+    loaded = load_session(path)
+    assert loaded.metric_state[0] == "full"
+    assert _same_weights(loaded.metric_state[1], weights)  # every weight as trained
+    np.testing.assert_array_equal(loaded.refined_features, refined)
+    with learning._torch_threads(1):
+        parts = _split_largest(s)
+        assert _split_largest(loaded) == parts  # and no warning: nothing is dropped
+    rows, again = s.segments.rows_of(parts), loaded.segments.rows_of(parts)
+    np.testing.assert_allclose(loaded.refined_features[again], s.refined_features[rows], atol=1e-6)
+    assert not np.allclose(loaded.refined_features[again], loaded.features[again], atol=1e-3)
+    np.testing.assert_allclose(loaded.embedding[again], s.embedding[rows], atol=1e-6)
+    assert learning.refined_features(loaded) is loaded.refined_features
+
+
+def test_a_full_session_file_opens_without_the_base_weights_file(full_file, tmp_path):
+    """The saved tensors replace every weight: the base weights are not read to rebuild it."""
+    _, path, weights, _ = full_file
+
+    def moved(arrays, meta):
+        meta["params"]["features"]["weights"] = str(tmp_path / "moved-away.pth")
+        return arrays
+
+    loaded = load_session(_rewritten(path, tmp_path / "moved.featann", moved))
+    assert loaded.metric_state[0] == "full"
+    assert _same_weights(loaded.metric_state[1], weights)
+
+
+def test_a_full_session_file_saved_without_its_backbone_says_that_an_edit_drops_them(
+    full_file, tmp_path
+):
+    """Files written before the backbone was saved keep the refined features only: they are
+    dropped with a warning, not mixed."""
+    from napari_featann.io_metric import BACKBONE, BACKBONE_META
+
+    _, path, _, refined = full_file
+
+    def old(arrays, meta):
+        del meta[BACKBONE_META]  # as such a file was written
+        return {k: v for k, v in arrays.items() if not k.startswith(BACKBONE)}
+
+    loaded = load_session(_rewritten(path, tmp_path / "old.featann", old))
+    assert loaded.metric_state is None
+    np.testing.assert_array_equal(loaded.refined_features, refined)
     assert learning.refined_features(loaded) is loaded.refined_features  # as before saving
     with pytest.warns(UserWarning, match="fine-tuned backbone .* is not in this session"):
         _split_largest(loaded)
     assert loaded.refined_features is None
     assert learning.refined_features(loaded) is loaded.features  # one space for all segments
     loaded.undo()  # the refined features of the file come back with its segments
-    np.testing.assert_array_equal(loaded.refined_features, s.refined_features)
+    np.testing.assert_array_equal(loaded.refined_features, refined)

@@ -40,6 +40,10 @@ DAMAGES = {
     "gradient-without-key": lambda a, m: {
         **a, "gradient_0": np.zeros((16, 16), np.float16), "__meta__": _meta({**m, "gradient_keys": []})
     },
+    "backbone-of-one-tensor": lambda a, m: {
+        **a, "backbone__conv_stem.weight": np.zeros((3, 3), np.float32),
+        "__meta__": _meta({**m, "fine_tuned_backbone": {"backbone": "efficientnet_lite0", "tensors": 1}})
+    },
 }  # fmt: skip
 
 
@@ -314,6 +318,82 @@ def test_arrays_that_disagree_with_the_segment_table_are_refused(squares_image, 
     edit, parts = ROWS[damage]
     _write(path, edit(arrays, meta))
     _refused(path, *parts)
+
+
+# ---------------------------------------------------------------- a fine-tuned backbone
+
+
+@pytest.fixture(scope="module")
+def backbone_file(backbone_weights, tmp_path_factory):
+    """A saved session whose metric state is a backbone, as a full fine-tuning leaves one (the
+    local EfficientNet-Lite0 weights: a file alike). Returns (model, path, arrays, meta)."""
+    from napari_featann.ml.extractor import load_backbone
+
+    s = Session.from_sources([np.zeros((16, 16), np.uint8)], names=["a"])
+    s.metric_state = ("full", load_backbone("efficientnet_lite0", backbone_weights, "cpu")[0])
+    path = save_session(s, tmp_path_factory.mktemp("backbone") / "backbone")
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    return s.metric_state[1], path, arrays, json.loads(bytes(arrays["__meta__"]).decode())
+
+
+def test_a_backbone_is_saved_as_arrays_and_rebuilt_without_a_weights_file(backbone_file):
+    import torch
+
+    model, path, arrays, meta = backbone_file
+    state = model.state_dict()
+    assert meta["fine_tuned_backbone"] == {"backbone": "efficientnet_lite0", "tensors": len(state)}
+    saved = {k[len("backbone__") :]: v for k, v in arrays.items() if k.startswith("backbone__")}
+    assert list(saved) == list(state)
+    assert {v.dtype.name for v in saved.values()} == {"float32", "int64"}  # BN counters: int64
+    loaded = load_session(path)  # its weights setting is the hub's: nothing is fetched
+    assert loaded.feature_params.weights is None and loaded.metric_state[0] == "full"
+    back = loaded.metric_state[1].state_dict()
+    assert all(torch.equal(back[k], state[k]) for k in state)
+    assert not loaded.metric_state[1].training
+
+
+def _tensors(m, add: int = 0, **entry):
+    meta = json.loads(json.dumps(m))
+    meta["fine_tuned_backbone"]["tensors"] += add
+    meta["fine_tuned_backbone"].update(entry)
+    return _meta(meta)
+
+
+STEM = "backbone__conv_stem.weight"
+BACKBONES = {
+    "tensor-reshaped": (lambda a, m: {**a, STEM: a[STEM][:1]},
+                        ["its fine-tuned backbone efficientnet_lite0 cannot be rebuilt",
+                         "shape mismatches: conv_stem.weight (1, 3, 3, 3) != expected (32, 3, 3, 3)"]),
+    "tensor-missing": (lambda a, m: {**{k: v for k, v in a.items() if k != STEM},
+                                     "__meta__": _tensors(m, -1)},
+                       ["cannot be rebuilt", "missing keys: conv_stem.weight"]),
+    "tensor-extra": (lambda a, m: {**a, "backbone__extra.weight": a[STEM], "__meta__": _tensors(m, 1)},
+                     ["cannot be rebuilt", "unexpected keys: extra.weight"]),
+    "tensor-count": (lambda a, m: {**a, "__meta__": _tensors(m, 1)},
+                     ["it holds {n} tensors of its fine-tuned backbone efficientnet_lite0, "
+                      "not the {n1} it was saved with"]),
+    "description-only": (lambda a, m: {k: v for k, v in a.items() if not k.startswith("backbone__")},
+                     ["it holds 0 tensors of its fine-tuned backbone", "not the {n} it"]),
+    "no-description": (lambda a, m: {**a, "__meta__": _meta({k: v for k, v in m.items()
+                                                              if k != "fine_tuned_backbone"})},
+                       ["it holds {n} tensors of a fine-tuned backbone with no description"]),
+    "text-tensor": (lambda a, m: {**a, STEM: np.array(["x"])},
+                    ["tensor conv_stem.weight of its fine-tuned backbone holds <U1, not numbers"]),
+    "unknown-backbone": (lambda a, m: {**a, "__meta__": _tensors(m, backbone="no_such_net")},
+                         ["backbone 'no_such_net' is not a timm model name"]),
+    "and-a-head": (lambda a, m: {**a, "head__mlp.0.weight": np.zeros((4, 8), np.float32)},
+                   ["it holds both a projection head and a fine-tuned backbone"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", list(BACKBONES))
+def test_a_backbone_that_does_not_fit_is_refused(backbone_file, tmp_path, damage):
+    _, _, arrays, meta = backbone_file
+    n = meta["fine_tuned_backbone"]["tensors"]
+    edit, parts = BACKBONES[damage]
+    path = _write(tmp_path / f"{damage}.featann", edit(arrays, meta))
+    _refused(path, "is corrupted", *(p.format(n=n, n1=n + 1) for p in parts))
 
 
 PARAMS = {

@@ -3,7 +3,8 @@
 A session file (``.featann``) is a plain npz archive (``allow_pickle=False``)
 holding the arrays and one JSON document (``__meta__``) with parameters,
 classes and image sources. Nothing is ever pickled, so opening a file
-cannot run code. The format is versioned.
+cannot run code. The format is versioned. The learned metric (a projection
+head, or a fully fine-tuned backbone) is stored by :mod:`.io_metric`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .core.partition import PartitionParams
 from .core.regions import SegmentTable
 from .io_checks import check_meta, check_params, check_session
 from .io_images import image_digest, missing_message, read_images
+from .io_metric import BACKBONE_META, load_metric, metric_arrays
 from .params import PALETTE, hex_color
 
 __all__ = [
@@ -47,6 +49,7 @@ FORMAT = "napari-featann-session"
 #: read with io_checks.OLD_FEATURES). 2: files that hold the context settings
 #: (context_levels, context_scale, context_weight); an older napari-featann refuses them
 #: as "newer than this napari-featann understands" instead of as invalid parameters.
+#: A fine-tuned backbone (io_metric) needs no new version: a reader without it skips its arrays.
 FORMAT_VERSION = 2
 SUFFIX = ".featann"
 
@@ -143,10 +146,8 @@ def session_snapshot(session, embed_images: bool = False, copy: bool = True) -> 
     refined = getattr(session, "refined_features", None)
     if refined is not None and len(refined) == len(session.segments):
         arrays["refined_features"] = refined
-    state = getattr(session, "metric_state", None)
-    if state is not None and state[0] == "head":
-        for k, v in state[1].state_dict_numpy().items():
-            arrays[f"head__{k}"] = v
+    metric, backbone = metric_arrays(session)  # a projection head, or a fine-tuned backbone
+    arrays.update(metric)
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -161,6 +162,8 @@ def session_snapshot(session, embed_images: bool = False, copy: bool = True) -> 
         "next_id": int(session.next_id),
         "n_label_images": len(session.label_images),
     }
+    if backbone is not None:
+        meta[BACKBONE_META] = backbone
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     return arrays
 
@@ -323,7 +326,9 @@ def load_session(path: str | os.PathLike, *, image_dir=None):
         agree (:mod:`~napari_featann.io_checks`: labels of classes it does not
         define, a ``next_id`` not above every segment id, arrays of the wrong
         length or shape, segments missing from their label image, invalid
-        parameters). The message always names the file (``path`` as given).
+        parameters, a learned metric that cannot be rebuilt from its arrays:
+        :mod:`~napari_featann.io_metric`). The message always names the file
+        (``path`` as given).
     FileNotFoundError
         An ``image_dir`` that is not a folder.
     """
@@ -388,7 +393,7 @@ def _build(npz, meta, path, Session, ClassInfo, FeatureParams, ProjectionParams,
     s.classes = _load_classes(meta["classes"], path, ClassInfo)
     s.next_id = meta["next_id"]
     check_session(s, path)  # every array agrees with the others (else SessionFileError)
-    _load_head(s, npz, path)
+    load_metric(s, npz, meta, path)  # a projection head or a fine-tuned backbone (io_metric)
     return s
 
 
@@ -436,21 +441,6 @@ def _load_classes(entries: list, path, ClassInfo) -> dict:
             )
         classes[cid], by_name[name] = ClassInfo(cid, name, color), cid
     return classes
-
-
-def _load_head(s, npz, path) -> None:
-    """The learned metric's projection head, where one was saved."""
-    keys = [k for k in npz.files if k.startswith("head__")]
-    if keys:
-        from .ml.metric import ProjectionHead
-
-        try:
-            head = ProjectionHead.from_numpy({k[len("head__") :]: npz[k] for k in keys})
-        except (ValueError, RuntimeError) as exc:
-            raise SessionFileError(
-                f"{path}: the saved projection head is unreadable: {exc}"
-            ) from None
-        s.metric_state = ("head", head)
 
 
 def _grouped(session, key: str, belongs) -> dict[str, list[int]]:

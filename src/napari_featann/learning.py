@@ -169,9 +169,9 @@ def fine_tuned_features(session: Session, table, label_images=None,
 def refined_without_backbone(session: Session) -> bool:
     """Whether the session's refined features come from a fine-tuned backbone it does not hold.
 
-    Session files keep a full fine-tuning's refined features, not its backbone
-    (a projection head is kept): segments made after opening cannot get such
-    features.
+    Session files keep a full fine-tuning's backbone with its refined features
+    (:mod:`~napari_featann.io_metric`), but those written before they did keep the
+    refined features only: segments made after opening one cannot get such features.
     """
     now = getattr(session, "refined_features", None)
     return (getattr(session, "metric_state", None) is None and now is not None
@@ -182,7 +182,8 @@ def warn_refined_dropped(what: str) -> None:
     """Say that the refined features of a fine-tuning whose backbone is gone are dropped."""
     warnings.warn(
         f"{what}: the fine-tuned backbone of the last full metric learning is not in this "
-        "session (a session file keeps its features, not the backbone), so the new segments "
+        "session (it was opened from a file saved before napari-featann saved fine-tuned "
+        "backbones: the file kept its features only), so the new segments "
         "cannot be embedded by it; its refined features are dropped and suggestions, "
         "proposals and local views use the backbone's features until you train the metric "
         "again",

@@ -366,3 +366,31 @@ def test_context_levels_scale_and_weight_are_parsed_and_checked_when_parsing(cap
                 params("extract", f"{option}={value}")
             assert stop.value.code == 2
             assert f"argument {option}: {said}" in capsys.readouterr().err
+
+
+def test_benchmark_seeds_and_the_oracle_s_clicks_are_checked_when_parsing(capsys):
+    """``bench robot --seed -1`` partitioned and described every image before scikit-learn's
+    PCA refused the seed; ``bench oracle --max-clicks 0`` was refused by the split bound,
+    after the start, in its own words. Both are refused now by the parser, naming the option."""
+    import pytest
+
+    from napari_featann.cli import build_parser
+
+    base = ["--images", ".", "--masks", "."]
+    for bench in ("robot", "oracle", "metric"):
+        for seed in ("-1", str(2**32), "1.5"):
+            with pytest.raises(SystemExit) as stop:
+                build_parser().parse_args(["bench", bench, *base, "--seed", seed])
+            assert stop.value.code == 2
+            assert "argument --seed:" in capsys.readouterr().err
+        args = build_parser().parse_args(["bench", bench, *base, "--seed", str(2**32 - 1)])
+        assert args.seed == 2**32 - 1
+    for clicks in ("0", "1"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(
+                ["bench", "oracle", *base, "--splits", "--max-clicks", clicks]
+            )
+        assert "argument --max-clicks: give " in capsys.readouterr().err
+    assert (
+        build_parser().parse_args(["bench", "oracle", *base, "--max-clicks", "2"]).max_clicks == 2
+    )

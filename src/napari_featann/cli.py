@@ -345,6 +345,25 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    """A seed as numpy, scikit-learn and UMAP take it: a whole number in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"give a whole number from 0 to 2**32 - 1, got {value}")
+    return value
+
+
+def _at_least_two(text: str) -> int:
+    value = _positive(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"give 2 or more (a positive and a negative click), "
+                                         f"got {value}")  # fmt: skip
+    return value
+
+
 def _finite_floats(parser: argparse.ArgumentParser) -> None:
     """Every float option of a benchmark's parser takes finite numbers only."""
     for action in parser._actions:
@@ -420,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
         b.add_argument("--masks", required=name != "extract", help="folder of masks (same stems)")
         b.add_argument("--limit", type=_positive, help="use only the first N images")
         b.add_argument(
-            "--seed", type=int, default=0, help="seed of the projection and of metric learning"
+            "--seed", type=_seed, default=0, help="seed of the projection and of metric learning"
         )
         _add_partition_args(b)
         if name == "oracle":
@@ -438,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "prices) needed at best, after a free oracle labelling, to reach each IoU "
                 "(binary masks)",
             )
-            b.add_argument("--max-clicks", type=int, default=4,
+            b.add_argument("--max-clicks", type=_at_least_two, default=4,
                            help="with --splits: clicks at most per segment")  # fmt: skip
         else:
             _add_feature_args(b)

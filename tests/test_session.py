@@ -487,3 +487,18 @@ def test_renaming_and_recolouring_are_undoable_and_names_stay_unique(session):
     session.redo()
     session.redo()
     assert session.classes[y].name == "x" and x not in session.classes
+
+
+def test_a_save_s_progress_is_the_percent_of_the_bytes_written(session, tmp_path):
+    """The bar counted each array as at least 1 MiB, so a fine-tuned backbone's 294 small
+    tensors outweighed the label images; it now follows the bytes."""
+    from napari_featann.core.progress import Progress
+    from napari_featann.io import session_snapshot, write_snapshot
+
+    arrays = session_snapshot(session)
+    arrays.update({f"small__{i}": np.zeros(4, np.float32) for i in range(300)})
+    arrays["big__"] = np.zeros(4 * 2**20, np.uint8)  # 4 MiB: most of the bytes
+    stages, steps = [], []
+    write_snapshot(arrays, tmp_path / "s", Progress(lambda t, d: stages.append(t), steps.append))
+    assert stages == [100] and sum(steps) == 100 and all(n > 0 for n in steps)
+    assert max(steps) >= 90  # the 4 MiB array, not the 300 arrays of 16 bytes

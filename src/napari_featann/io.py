@@ -244,7 +244,8 @@ def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path
         From :func:`session_snapshot`.
     path : str or path-like
     progress : Progress, optional
-        Advanced by the megabytes written; its cancel stops the write between
+        A stage of 100 steps, the percent of the bytes written (many small
+        arrays move it little, a large one much); its cancel stops the write between
         two arrays (:class:`~napari_featann.core.progress.Cancelled`).
 
     Raises
@@ -260,17 +261,21 @@ def write_snapshot(arrays: dict, path: str | os.PathLike, progress=None) -> Path
     meta["saved_in"] = os.path.abspath(path.parent)
     encoded = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     arrays = {**arrays, "__meta__": encoded}
-    mib = [max(1, -(-np.asarray(a).nbytes // 2**20)) for a in arrays.values()]
-    progress.init(sum(mib), f"writing {path.name}")
+    sizes = [max(1, np.asarray(a).nbytes) for a in arrays.values()]
+    total, done, shown = sum(sizes), 0, 0  # the bar in percent of the bytes written
+    progress.init(100, f"writing {path.name}")
     tmp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for (key, value), size in zip(arrays.items(), mib, strict=True):
+            for (key, value), size in zip(arrays.items(), sizes, strict=True):
                 progress.check()
                 with zf.open(key + ".npy", "w", force_zip64=True) as fh:
                     np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
-                progress.update(size)
+                done += size
+                if done * 100 // total > shown:
+                    progress.update(done * 100 // total - shown)
+                    shown = done * 100 // total
         os.replace(tmp, path)  # fails, for one, where path is a folder: no temporary left
     except BaseException:
         with contextlib.suppress(OSError):

@@ -308,7 +308,40 @@ ROWS = {
     "negative-label": (lambda a, m: {**a, "labels_0": np.where(a["labels_0"] == 1, -1,
                                                               a["labels_0"]).astype(np.int32)},
                        ["the label image of 'a' holds the negative segment id -1"]),
+    # the table's area and box are what crops, features and the benchmarks' scores read
+    "area-changed": (lambda a, m: {**a, "seg_area": a["seg_area"] + (a["seg_ids"] == 3) * 2},
+                     ["the segment table does not match the label image of 'a': segments [3] "
+                      "have another area in the table than in the image (3: 470 pixels in the "
+                      "table, 468 in the image)"]),
+    "bbox-changed": (lambda a, m: {**a, "seg_bbox": a["seg_bbox"] - (a["seg_ids"] == 11)[:, None]
+                                                  * np.array([0, 0, 0, 2], np.int32)},
+                     ["the segment table does not match the label image of 'b': segments [11] "
+                      "have another bounding box (row0, col0, row1, col1) in the table than in "
+                      "the image (11: (4, 36, 24, 58) in the table, (4, 36, 24, 60) in the "
+                      "image)"]),
+    "bbox-ends-inclusive": (lambda a, m: {**a, "seg_bbox": a["seg_bbox"] - np.array([0, 0, 1, 1],
+                                                                                    np.int32)},
+                            ["the label image of 'a': segments [1, 2, 3, 7] have another bounding "
+                             "box", "1: (8, 8, 23, 23) in the table, (8, 8, 24, 24) in the image; "
+                             "2: (17, 0, 47, 63) in the table"]),
+    "head-of-another-width": (lambda a, m: {**a, **_head(16)},  # its features are (8, 8)
+                              ["is inconsistent: its projection head takes features of width 16",
+                               "its features have the width 8 (8 segments)"]),
 }  # fmt: skip
+
+
+def _head(in_dim: int) -> dict:
+    """The arrays of a projection head of input width ``in_dim``, as a session file holds them."""
+    from napari_featann.ml.metric import ProjectionHead
+
+    return {f"head__{k}": v for k, v in ProjectionHead(in_dim, 4, 8).state_dict_numpy().items()}
+
+
+def test_a_head_of_the_features_width_is_loaded(squares_image, tmp_path):
+    _, path, arrays, _ = _labelled(squares_image, tmp_path)
+    _write(path, {**arrays, **_head(8)})
+    head = load_session(path).metric_state[1]
+    assert (head.in_dim, head.out_dim) == (8, 4)
 
 
 @pytest.mark.parametrize("damage", list(ROWS))

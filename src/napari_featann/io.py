@@ -330,8 +330,10 @@ def load_session(path: str | os.PathLike, *, image_dir=None):
         or an image it refers to can no longer be read; or its contents do not
         agree (:mod:`~napari_featann.io_checks`: labels of classes it does not
         define, a ``next_id`` not above every segment id, arrays of the wrong
-        length or shape, segments missing from their label image, invalid
-        parameters, a learned metric that cannot be rebuilt from its arrays:
+        length or shape, segments missing from their label image, a segment
+        whose area or box in the table is not that of its pixels, invalid
+        parameters, a learned metric that cannot be rebuilt from its arrays or
+        a projection head for features of another width:
         :mod:`~napari_featann.io_metric`). The message always names the file
         (``path`` as given).
     FileNotFoundError

@@ -18,7 +18,9 @@ the saved tensors replace every weight) and the session's metric state is
 ``("full", model)`` again, so segments made after opening get the fine-tuned
 backbone's features as before saving. Tensors that do not fit the architecture
 (a missing, an extra or a reshaped one) or that disagree with the entry are
-refused (:class:`~napari_featann.io.SessionFileError`, naming the file).
+refused (:class:`~napari_featann.io.SessionFileError`, naming the file), and
+so is a projection head whose input width is not that of the session's
+features (it could embed none of them).
 
 A reader from before backbones were saved (the same format version) ignores
 the ``backbone__`` arrays: it opens the file with the refined features and no
@@ -95,7 +97,8 @@ def load_metric(s, npz, meta: dict, path) -> None:
     ------
     SessionFileError
         A projection head or a backbone that cannot be rebuilt from them, both
-        in one file, or backbone tensors that disagree with their entry.
+        in one file, backbone tensors that disagree with their entry, or a
+        projection head whose input width is not that of the session's features.
     """
     heads = [k for k in npz.files if k.startswith(HEAD)]
     backbone = [k for k in npz.files if k.startswith(BACKBONE)]
@@ -114,6 +117,12 @@ def load_metric(s, npz, meta: dict, path) -> None:
             raise SessionFileError(
                 f"{path}: the saved projection head is unreadable: {exc}"
             ) from None
+        width = None if s.features is None else s.features.shape[1]
+        if width is not None and head.in_dim != width:  # else the first use fails in torch
+            raise _error(path, f"is inconsistent: its projection head takes features of width "
+                               f"{head.in_dim} (embedding them in {head.out_dim} dimensions), "
+                               f"but its features have the width {width} "
+                               f"({len(s.features)} segments)")  # fmt: skip
         s.metric_state = ("head", head)
 
 

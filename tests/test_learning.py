@@ -52,6 +52,20 @@ def test_the_learned_metric_is_saved_and_loaded(session, tmp_path):
     assert got == want
 
 
+def test_extracting_the_features_again_drops_the_learned_metric(session, cnn_params, tmp_path):
+    """A head trained on other features (here 96-wide) does not fit the new ones: it and its
+    refined features are dropped, so the session saves and opens again (a head of another
+    width than the features is refused on load)."""
+    learning.train_metric(session, "head", reproject=False, epochs=3)
+    assert session.metric_state is not None and session.refined_features is not None
+    session.feature_params = cnn_params
+    session.extract_features()
+    assert session.features.shape[1] != 96  # the CNN's width: the head no longer fits
+    assert session.metric_state is None and session.refined_features is None
+    loaded = load_session(save_session(session, tmp_path / "again"))
+    assert loaded.metric_state is None and loaded.features.shape == session.features.shape
+
+
 def test_a_trained_head_re_embeds_segments_added_after_training(session):
     learning.train_metric(session, "head", reproject=False, epochs=3)
     trained = session.refined_features.copy()

@@ -374,11 +374,17 @@ class Session(ClassesMixin):
         return (self.embedding[nearest] + jitter).astype(np.float32)
 
     def extract_features(self, progress: Progress | None = None) -> None:
-        """Extract features of every segment (unchanged segments come from the cache)."""
+        """Extract features of every segment (unchanged segments come from the cache).
+
+        A learned metric (projection head or fine-tuned backbone, and its refined
+        features) belongs to the features it was trained on, so it is dropped.
+        """
         if not len(self.segments):
             raise RuntimeError("partition the images first")
         self.features = self.compute_features(progress=progress)
         self.embedding = None
+        self.refined_features = None
+        self.metric_state = None
 
     def ml_labels(self) -> np.ndarray:
         """Class per segment row with -1 for unlabelled (UMAP's convention)."""

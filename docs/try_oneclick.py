@@ -113,15 +113,7 @@ def one_click_gain(robot, row: int, pos: int):
 
 def plan_oneclick(robot):
     """``(row, pos, gain, positive, negative)`` of the best one-click split, or None."""
-    labels = robot.shown_labels()
-    rows = np.flatnonzero(labels >= 0)
-    if rows.size == 0 or robot.truth.n_classes < 2:
-        return None
-    h = robot.truth.hist[rows]
-    second = np.sort(h, axis=1)[:, -2]
-    label_px = h[np.arange(rows.size), labels[rows]]
-    rows = rows[(second > 0) & (h.sum(1) - label_px >= robot.opts.min_part)]
-    plans = [(r, *robot._plan_row(r)) for r in rows]
+    plans = [(r, *robot._plan_row(r)) for r in robot.impure_rows()]
     plans.sort(key=lambda p: -p[3])
     best = None
     for r, pos, _neg, gain, _cost in plans[:MAX_CHECKED]:

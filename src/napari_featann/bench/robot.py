@@ -304,6 +304,17 @@ class _Robot:
         _, _, gain, _ = self._plan_row(row)
         return gain + (size_pos - float(self.truth.hist[row, pos])) * self._row_weight([row])[0]
 
+    def impure_rows(self) -> np.ndarray:
+        """Rows that show a class and hold at least ``min_part`` pixels of other classes."""
+        labels = self.shown_labels()
+        rows = np.flatnonzero(labels >= 0)
+        if rows.size == 0 or self.truth.n_classes < 2:
+            return rows[:0]
+        h = self.truth.hist[rows]
+        second = np.sort(h, axis=1)[:, -2]
+        label_px = h[np.arange(rows.size), labels[rows]]
+        return rows[(second > 0) & (h.sum(1) - label_px >= self.opts.min_part)]
+
     def plan_correction(self, max_checked: int = 64):
         """The labelled, impure segment with the best expected gain per second, or None.
 
@@ -312,14 +323,7 @@ class _Robot:
         the positive class) is computed for the best of them until no
         optimistic rate can beat the best achievable one (branch and bound).
         """
-        labels = self.shown_labels()
-        rows = np.flatnonzero(labels >= 0)
-        if rows.size == 0 or self.truth.n_classes < 2:
-            return None
-        h = self.truth.hist[rows]
-        second = np.sort(h, axis=1)[:, -2]
-        label_px = h[np.arange(rows.size), labels[rows]]
-        rows = rows[(second > 0) & (h.sum(1) - label_px >= self.opts.min_part)]
+        rows = self.impure_rows()
         if self.given_up:
             rows = rows[~np.isin(self.s.segments.ids[rows], list(self.given_up))]
         plans = [(r, *self._plan_row(r)) for r in rows]

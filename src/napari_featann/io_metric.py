@@ -33,18 +33,14 @@ import numbers
 
 import numpy as np
 
+from .io_checks import _error  # a SessionFileError naming the file, as every refusal
+
 __all__ = ["BACKBONE", "BACKBONE_META", "HEAD", "load_metric", "metric_arrays"]
 
 HEAD = "head__"
 BACKBONE = "backbone__"
 #: The JSON document's entry that describes a saved fine-tuned backbone.
 BACKBONE_META = "fine_tuned_backbone"
-
-
-def _error(path, text: str):
-    from .io import SessionFileError
-
-    return SessionFileError(f"{path} {text}")
 
 
 def metric_arrays(session) -> tuple[dict[str, np.ndarray], dict | None]:
@@ -118,7 +114,7 @@ def load_metric(s, npz, meta: dict, path) -> None:
                 f"{path}: the saved projection head is unreadable: {exc}"
             ) from None
         width = None if s.features is None else s.features.shape[1]
-        if width is not None and head.in_dim != width:  # else the first use fails in torch
+        if width is not None and head.in_dim != width:  # else it is silently never used
             raise _error(path, f"is inconsistent: its projection head takes features of width "
                                f"{head.in_dim} (embedding them in {head.out_dim} dimensions), "
                                f"but its features have the width {width} "

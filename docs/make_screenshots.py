@@ -53,6 +53,15 @@ def box_around(points: np.ndarray, lo_q: float = 15, hi_q: float = 85):
     return tuple(lo), tuple(hi)
 
 
+def box_near_middle(embedding: np.ndarray, rows: np.ndarray, n: int, among=None):
+    """A box (5th to 95th percentiles) around the ``n`` points of ``among`` (default
+    ``rows``) nearest the median of the points ``rows``."""
+    among = rows if among is None else among
+    middle = np.median(embedding[rows], axis=0)
+    near = among[np.argsort(np.linalg.norm(embedding[among] - middle, axis=1))[:n]]
+    return box_around(embedding[near], 5, 95)
+
+
 def viewer_with_dock():
     """A shown napari window with the dock docked, set up for the local weights on the CPU."""
     import napari
@@ -143,11 +152,8 @@ def labelled_photos():
     second = dock.add_class("cluster 2", "#4363d8")
     names = [r.name for r in s.images]
     for cid, name in ((first, "coins"), (second, "immunohistochemistry")):
-        rows = s.segments.in_image(names.index(name))
-        middle = np.median(s.embedding[rows], axis=0)
-        near = rows[np.argsort(np.linalg.norm(s.embedding[rows] - middle, axis=1))[:40]]
         dock.set_current_class(cid)
-        c0, c1 = box_around(s.embedding[near], 5, 95)
+        c0, c1 = box_near_middle(s.embedding, s.segments.in_image(names.index(name)), 40)
         ids = dock.select_box(c0, c1)
         print(f"box around {name}: {ids.size} segments labelled")
     dock.tabs.setCurrentIndex(0)
@@ -443,9 +449,8 @@ def suggestions_screenshot() -> int:
                                 ("immunohistochemistry", "tissue", "#4363d8")):  # fmt: skip
         dock.set_current_class(dock.add_class(label, colour))
         rows = s.segments.in_image(names.index(name))
-        middle = np.median(s.embedding[rows], axis=0)
-        near = np.argsort(np.linalg.norm(s.embedding - middle, axis=1))[:12]
-        ids = dock.select_box(*box_around(s.embedding[near], 5, 95))
+        everywhere = np.arange(len(s.embedding))  # the dozen nearest of all images' points
+        ids = dock.select_box(*box_near_middle(s.embedding, rows, 12, among=everywhere))
         print(f"box near the {name} points: {ids.size} segments labelled")
     # the Learn tab's button, as a person would press it (the spin box's 20); the Classes
     # tab stays shown, so the scatter is as tall as in scatter-selection.png

@@ -21,12 +21,11 @@ Interactions and cost model (seconds of human effort)
   ``--no-metric-learning`` the same trigger only re-projects (semi-supervised
   UMAP on the backbone features), so the ablation isolates the metric.
 * **Click correction** of a labelled segment whose ground truth is mixed:
-  a positive and a negative click at interior points (maximum of the
-  distance transform) of the largest connected parts of its two main
-  ground-truth classes, then, while the preview is still wrong on a part of
-  at least ``--min-part`` pixels and fewer than ``--max-clicks`` clicks were
-  made, one more click at the interior of the largest wrong part (the
-  robot of click-based interactive segmentation). The positive part gets its
+  a positive and a negative click at interior points (maximum of the distance
+  transform) of the largest parts of its two main ground-truth classes, then,
+  while the preview is wrong on a part of ``--min-part`` pixels or more and
+  fewer than ``--max-clicks`` clicks were made, a click inside the largest
+  wrong part (the robot of click-based interactive segmentation). The positive part gets its
   class (:func:`napari_featann.editing.split`); when the negative part keeps
   a wrong class, one more click re-labels it. Cost: 2.4 s for the first click
   on a segment, 0.9 s for each further click. A preview that would not
@@ -55,10 +54,10 @@ Interactions and cost model (seconds of human effort)
 At each step the robot takes the interaction with the highest expected gain
 per second, the gain being the pixels that become correctly labelled
 (unlabelled pixels count as not done). With ``--foreground-only`` (binary
-masks) the robot relies on unlabelled pixels being exported, and scored, as
-background: it only draws foreground selections, counts unlabelled segments
-as background, and also corrects unlabelled segments holding foreground. It stops when the budget
-(``--budget`` seconds per image) is spent or nothing is left to label.
+masks) unlabelled pixels are exported, and scored, as background: the robot
+draws only foreground selections, counts unlabelled segments as background
+and also corrects unlabelled segments holding foreground. It stops when the
+budget (``--budget`` seconds per image) is spent or nothing is left to label.
 
 Scores
 ------
@@ -415,9 +414,7 @@ class _Robot:
             return False
         if self.remaining < COST_TRIGGER + 1.5 * self.est_trigger:
             return False
-        labels = self.s.segment_class
-        per_class = np.bincount(labels[labels > 0])
-        if np.count_nonzero(per_class >= 2) < 2:
+        if not self.can_learn():
             return False
         from ..learning import train_metric
 
@@ -434,6 +431,11 @@ class _Robot:
         self.since_trigger = 0
         self._spend(COST_TRIGGER + seconds)
         return True
+
+    def can_learn(self) -> bool:
+        """Whether metric learning has what it needs: 2 classes of 2 labelled segments."""
+        labels = self.s.segment_class
+        return np.count_nonzero(np.bincount(labels[labels > 0]) >= 2) >= 2
 
     # -- main loop -----------------------------------------------------------
     def options(self) -> list[tuple]:
@@ -572,25 +574,18 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None,
         "stopped": stopped,
         "oracle_iou": round(oracle, 2),
         "feature_neighbour_agreement": neighbours,
-        "boxes": c["boxes"],
-        "lassos": c["lassos"],
-        "clicks": c["clicks"],
-        "corrections": c["corrections"],
+        **{k: c[k] for k in ("boxes", "lassos", "clicks", "corrections")},
         "click_labels": c["relabels"],
         "relabel_selections": c["reselections"],
         "corrections_abandoned": c["abandoned"],
-        "reprojections": c["reprojections"],
-        "speck_removals": c["speck_removals"],
+        **{k: c[k] for k in ("reprojections", "speck_removals")},
         "metric_machine_seconds": round(robot.metric_seconds, 2),
         "split_machine_seconds": round(robot.split_seconds, 2),
         "n_segments": n_segments,
         "n_segments_final": len(session.segments),
         "labelled_segments_fraction": round(float(np.mean(session.segment_class > 0)), 4),
-        "setup_seconds": {
-            "partition": round(t_part, 1),
-            "features": round(t_feat, 1),
-            "projection": round(t_projection - t_features, 1),
-        },
+        "setup_seconds": {"partition": round(t_part, 1), "features": round(t_feat, 1),
+                          "projection": round(t_projection - t_features, 1)},
         "setup_from_cache": from_cache,
         "wall_seconds": round(time.perf_counter() - t_start, 1),
         "curve": robot.curve,

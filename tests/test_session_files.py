@@ -547,3 +547,25 @@ def test_save_refuses_a_folder_for_a_file(tmp_path):
         assert message in str(caught.value), (path, caught.value)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written anywhere
     assert load_session(save_session(s, tmp_path / "adir" / "s")).n_images == 1
+
+
+def test_a_backbone_named_by_a_hub_tag_is_saved_by_its_architecture(backbone_weights, tmp_path):
+    """A session whose backbone is a tagged timm name (``arch.tag``: the pretrained weights'
+    tag) records the bare architecture, the model the tensors belong to, and reopens
+    offline with the same tensors."""
+    import torch
+
+    from napari_featann.ml.extractor import load_backbone
+
+    tagged = "efficientnet_lite0.ra_in1k"
+    s = Session.from_sources([np.zeros((16, 16), np.uint8)], names=["a"])
+    s.feature_params.backbone = tagged
+    s.metric_state = ("full", load_backbone(tagged, backbone_weights, "cpu")[0])
+    path = save_session(s, tmp_path / "tagged")
+    with np.load(path) as npz:
+        meta = json.loads(bytes(npz["__meta__"]).decode())
+    assert meta["fine_tuned_backbone"]["backbone"] == "efficientnet_lite0"
+    loaded = load_session(path)
+    assert loaded.feature_params.backbone == tagged and loaded.metric_state[0] == "full"
+    state, back = s.metric_state[1].state_dict(), loaded.metric_state[1].state_dict()
+    assert list(back) == list(state) and all(torch.equal(back[k], state[k]) for k in state)

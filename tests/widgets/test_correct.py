@@ -170,6 +170,36 @@ def test_remove_specks_unlabels_small_islands_and_undoes(dock):
     assert dock.remove_specks() == 1  # the corner again: the block is the largest part
 
 
+def test_the_correct_tab_s_edits_are_disabled_while_a_job_runs(dock, qtbot):
+    import threading
+
+    from napari_featann.bench.speed import _grid_session
+
+    s = _grid_session(1, 25, (50, 50))
+    dock.set_session(s)
+    cid = dock.add_class("object")
+    dock.assign([1, 2, 3, 6, 7, 8, 11, 12, 13, 25], cid)  # a block and a speck in a corner
+    edits = (dock.split_button, dock.merge_button, dock.specks_button, dock.holes_button)
+    assert all(b.isEnabled() for b in edits)
+    gate, reached = threading.Event(), threading.Event()
+
+    def blocked(progress):
+        progress.init(1, "waiting")
+        reached.set()
+        gate.wait(30)
+
+    with qtbot.waitSignal(dock.job_finished, timeout=30_000):
+        dock._run("re-cut", blocked, lambda _r: None, sync=False)
+        try:
+            qtbot.waitUntil(reached.is_set, timeout=5000)
+            assert not any(b.isEnabled() for b in edits)  # as the guide says of the buttons
+            dock.specks_button.click()  # a disabled button does nothing, says nothing
+            assert s.segment_class[24] == cid and not dock.last_error
+        finally:
+            gate.set()
+    assert all(b.isEnabled() for b in edits)
+
+
 def test_fill_holes_labels_enclosed_segments_as_one_undo(dock):
     from napari_featann.bench.speed import _grid_session
 

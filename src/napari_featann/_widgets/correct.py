@@ -114,6 +114,15 @@ class CorrectMixin:
         lay.addStretch(1)
         return page
 
+    def _update_correct_enabled(self) -> None:
+        """Disable Split, Merge, Remove specks and Fill holes while a job runs (as the
+        dock's other buttons): they would change the segments or masks the job reads."""
+        if not hasattr(self, "split_button"):  # (the tab is not built yet)
+            return
+        for button in (self.split_button, self.merge_button, self.specks_button,
+                       self.holes_button):  # fmt: skip
+            button.setEnabled(not self.busy)
+
     # ================================================================ split mode
     @property
     def split_mode(self) -> bool:

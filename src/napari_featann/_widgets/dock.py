@@ -272,6 +272,7 @@ class FeatureSpaceWidget(ClosingMixin, LearnMixin, CorrectMixin, ScatterLinkMixi
             w.setEnabled(has and not busy)
         self.volume_button.setEnabled(has and not busy and bool(stack_names(self._session)))
         self._update_learn_enabled()  # no-op until the Learn tab is built
+        self._update_correct_enabled()
 
     # ================================================================ messages
     def _status(self, text: str) -> None:

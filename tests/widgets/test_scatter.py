@@ -510,6 +510,20 @@ def test_set_points_keep_view_keeps_the_camera_unless_the_new_points_are_out_of_
     assert x0 <= moved[:, 0].min() and x1 >= moved[:, 0].max()
 
 
+def test_backspace_shows_the_points_a_kept_view_left_out(loaded, clusters):
+    """After an update that keeps the view (a split adds points), Backspace fits all of
+    today's points, not the points of the last fit."""
+    xy, _ = clusters
+    loaded.set_camera_rect(8.5, -1.5, 11.5, 1.5)
+    view = loaded.camera_rect()
+    grown = np.concatenate([xy, [(10.2, 0.3), (40.0, 30.0)]])  # one new point in view
+    loaded.set_points(grown, solid(len(grown)), keep_view=True)
+    np.testing.assert_allclose(loaded.camera_rect(), view)  # kept
+    loaded.canvas.events.key_press(key=keys.BACKSPACE, text="", modifiers=())
+    x0, y0, x1, y1 = loaded.camera_rect()
+    assert x0 <= grown[:, 0].min() and x1 >= 40.0 and y0 <= grown[:, 1].min() and y1 >= 30.0
+
+
 def test_a_click_picks_the_point_drawn_on_top(qtbot, view):
     """Of points at one place, or of overlapping discs, a click picks the one the user sees."""
     red, blue, green = (1.0, 0.0, 0.0, 1.0), (0.0, 0.0, 1.0, 1.0), (0.0, 1.0, 0.0, 1.0)

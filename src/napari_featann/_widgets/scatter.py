@@ -324,7 +324,13 @@ class ScatterView(
         self._lod_on = False
         self._update_visible()
         self._upload_markers()
-        if rect is not None:
+        if rect is not None:  # the view stays, but Backspace must show the new points too
+            state, self._lod_hold = self._camera.get_state(), True  # no camera move
+            try:
+                self._fit_range()
+                self._camera.set_state(state)
+            finally:
+                self._lod_hold = False
             self._update_thumbnails()
             return
         self._lod_hold = True  # fitting new points is no camera move: draw them all at once
@@ -410,6 +416,11 @@ class ScatterView(
 
     def fit(self) -> None:
         """Fit the camera to all points (the Fit button)."""
+        self._fit_range()
+        self._update_thumbnails()
+
+    def _fit_range(self) -> None:
+        """Fit the camera to all points and make that its default state (Backspace)."""
         if self._pos.shape[0] == 0:
             lo, hi = np.zeros(2), np.ones(2)
         else:
@@ -423,7 +434,6 @@ class ScatterView(
             margin=0.0,
         )
         self._camera.set_default_state()  # Backspace in the canvas returns here
-        self._update_thumbnails()
 
     def camera_rect(self) -> tuple[float, float, float, float]:
         """The data rectangle in view: ``(x0, y0, x1, y1)`` with x0 < x1, y0 < y1.

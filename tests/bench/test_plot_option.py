@@ -64,3 +64,31 @@ def test_the_result_is_printed_before_the_plot_is_written(tmp_path, monkeypatch,
     out, err = capsys.readouterr()
     assert json.loads(out.strip().splitlines()[-1]) == result  # the result is not lost
     assert f"--plot {tmp_path / 'x.png'}" in err and "No space left" in err
+
+
+def test_a_plot_name_matplotlib_cannot_write_is_refused_before_any_work(
+    tmp_path, monkeypatch, capsys
+):
+    """``--plot curve.txt`` ran the whole benchmark, then failed with matplotlib's "Format
+    'txt' is not supported" (no option named); ``--plot curve`` wrote ``curve.png`` while
+    the JSON said ``curve``. Both are refused before any work now, naming --plot."""
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    from napari_featann.bench import common
+    from napari_featann.cli import main
+
+    looked = []
+    monkeypatch.setattr(common, "image_files", lambda images: looked.append(images) or [])
+    base = ["bench", "robot", "--images", str(tmp_path), "--masks", str(tmp_path), "--plot"]
+    for name, said in (("curve.txt", "'.txt' is no image format matplotlib writes"),
+                       ("curve", "no extension")):  # fmt: skip
+        assert main([*base, str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert f"--plot {tmp_path / name}: {said}; give a name ending in .png" in err
+        assert not (tmp_path / name).exists() and not (tmp_path / "curve.png").exists()
+    assert looked == []
+    from napari_featann.bench.plot import check_plot_file
+
+    for name in ("curve.png", "curve.PDF", "curve.svg"):  # formats matplotlib writes
+        assert check_plot_file(tmp_path / name) == tmp_path / name

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-__all__ = ["PAPER_DAVIS", "plot_curves", "plot_robot", "require_matplotlib"]
+__all__ = ["PAPER_DAVIS", "check_plot_file", "plot_curves", "plot_robot", "require_matplotlib"]
 
 # Reference points on DAVIS from the paper (mean IoU, seconds per image).
 PAPER_DAVIS = {"paper (feature space annotation)": (8.74, 84.53),
@@ -24,6 +26,34 @@ def require_matplotlib() -> None:
             "--plot needs matplotlib, which napari-featann does not install: "
             "pip install matplotlib (or napari-featann[all])"
         ) from None
+
+
+def check_plot_file(path, option: str = "--plot"):
+    """Refuse (ValueError naming ``option``), before a benchmark's work, a plot file that
+    could not be written after it.
+
+    matplotlib must be importable, the name must end in a format it writes (``.png``,
+    ``.pdf``, ``.svg``...: without one it would add ``.png`` to the name, and an unknown
+    one fails only when the plot is drawn), and the file must be writable
+    (:func:`~.common.check_output_file`).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    from .common import check_output_file
+
+    require_matplotlib()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in formats:
+        said = f"'.{suffix}' is no image format matplotlib writes" if suffix else "no extension"
+        raise ValueError(f"{option} {path}: {said}; give a name ending in .png (or "
+                         f"{', '.join('.' + f for f in formats if f != 'png')})")  # fmt: skip
+    return check_output_file(option, path)
 
 
 def plot_curves(curves: dict, path, oracle: float | None = None, title: str = "",

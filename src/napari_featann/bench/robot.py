@@ -76,8 +76,8 @@ from dataclasses import asdict
 import numpy as np
 
 from ..core.progress import Progress, ensure_progress
-from .common import check_output_file, neighbour_agreement, scoring, setup_session, summarise
-from .plot import plot_robot, require_matplotlib
+from .common import neighbour_agreement, scoring, setup_session, summarise
+from .plot import check_plot_file, plot_robot
 from .robot_args import (
     COST_CLICK,
     COST_FIRST_CLICK,
@@ -531,8 +531,7 @@ def robot_benchmark(args, pparams, fparams, progress: Progress | None = None,
     """
     opts = RobotOptions.from_args(args)
     if getattr(args, "plot", None):
-        require_matplotlib()  # now, not after the run
-        check_output_file("--plot", args.plot)
+        check_plot_file(args.plot)  # now, not after the run
     progress = ensure_progress(progress)
     t_start = time.perf_counter()
     session, gts, from_cache, (t_part, t_feat) = setup_session(

@@ -276,6 +276,26 @@ def test_negative_part_sizes_and_weights_are_refused(bad):
         RobotOptions.from_args(args)
 
 
+@pytest.mark.parametrize("bad, said", [
+    (["--purity", "1.5"], "--purity must be in (0, 1], got 1.5"),
+    (["--budget", "0"], "--budget must be above 0 (seconds per image), got 0"),
+    (["--grid", "1"], "--grid must be 2 or more, got 1"),
+    (["--max-clicks", "1", "--metric-every", "0"],
+     "--metric-every must be 1 or more, got 0; --max-clicks must be 2 or more, got 1"),
+])  # fmt: skip
+def test_each_bad_robot_option_is_named_with_its_value(bad, said):
+    """``--purity 1.5`` said "--budget must be > 0 and --purity in (0, 1]" and ``--grid 0``
+    "--metric-every must be >= 1, --grid >= 2, --max-clicks >= 2": which option was wrong
+    was left to guess. Only the wrong ones are named now, each with its value."""
+    from napari_featann.bench.robot_args import RobotOptions
+    from napari_featann.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "robot", "--images", ".", "--masks", ".", *bad])
+    with pytest.raises(ValueError) as refused:
+        RobotOptions.from_args(args)
+    assert str(refused.value) == said
+
+
 def test_a_budget_below_the_cost_of_one_box_is_warned_about(capsys):
     """``--budget 1`` on 2 images (2 s, a box costs 3 s) gave mean_iou 0.0 without a word."""
     from napari_featann.bench.robot_args import warn_budget

@@ -159,16 +159,22 @@ class RobotOptions:
             raise ValueError(f"--{bad[0].replace('_', '-')} must be a finite number")
         if opts.objective not in ("segments", "iou"):
             raise ValueError("--objective must be 'segments' or 'iou'")
-        if opts.budget <= 0 or not 0 < opts.purity <= 1:
-            raise ValueError("--budget must be > 0 and --purity in (0, 1]")
-        if opts.metric_every < 1 or opts.grid < 2 or opts.max_clicks < 2:
-            raise ValueError("--metric-every must be >= 1, --grid >= 2, --max-clicks >= 2")
-        if opts.min_part < 0 or opts.wrong_weight < 0:
-            raise ValueError("--min-part and --wrong-weight must be >= 0")
-        if not 0 <= opts.speck_fraction <= 1:
-            raise ValueError("--speck-fraction must be in [0, 1]")
-        if opts.n_neighbors is not None and opts.n_neighbors < 2:
-            raise ValueError("--n-neighbors must be >= 2")
-        if opts.min_dist is not None and not 0 <= opts.min_dist <= 1:
-            raise ValueError("--min-dist must be in [0, 1]")
+        rules = [  # (option, value, whether it is good, what it must be)
+            ("--budget", opts.budget, opts.budget > 0, "above 0 (seconds per image)"),
+            ("--purity", opts.purity, 0 < opts.purity <= 1, "in (0, 1]"),
+            ("--metric-every", opts.metric_every, opts.metric_every >= 1, "1 or more"),
+            ("--grid", opts.grid, opts.grid >= 2, "2 or more"),
+            ("--max-clicks", opts.max_clicks, opts.max_clicks >= 2, "2 or more"),
+            ("--min-part", opts.min_part, opts.min_part >= 0, "0 or more"),
+            ("--wrong-weight", opts.wrong_weight, opts.wrong_weight >= 0, "0 or more"),
+            ("--speck-fraction", opts.speck_fraction, 0 <= opts.speck_fraction <= 1, "in [0, 1]"),
+            ("--n-neighbors", opts.n_neighbors,
+             opts.n_neighbors is None or opts.n_neighbors >= 2, "2 or more"),
+            ("--min-dist", opts.min_dist,
+             opts.min_dist is None or 0 <= opts.min_dist <= 1, "in [0, 1]"),
+        ]  # fmt: skip
+        bad = [f"{option} must be {want}, got {value:g}" for option, value, good, want in rules
+               if not good]  # fmt: skip
+        if bad:  # each wrong option named with its value, not a list of every rule
+            raise ValueError("; ".join(bad))
         return opts

@@ -377,7 +377,7 @@ def test_benchmark_seeds_and_the_oracle_s_clicks_are_checked_when_parsing(capsys
     from napari_featann.cli import build_parser
 
     base = ["--images", ".", "--masks", "."]
-    for bench in ("robot", "oracle", "metric"):
+    for bench in ("robot", "metric"):
         for seed in ("-1", str(2**32), "1.5"):
             with pytest.raises(SystemExit) as stop:
                 build_parser().parse_args(["bench", bench, *base, "--seed", seed])
@@ -394,3 +394,78 @@ def test_benchmark_seeds_and_the_oracle_s_clicks_are_checked_when_parsing(capsys
     assert (
         build_parser().parse_args(["bench", "oracle", *base, "--max-clicks", "2"]).max_clicks == 2
     )
+
+
+def test_options_a_benchmark_ignores_are_refused(capsys):
+    """``bench extract --masks nope`` ran without a word (the extraction scores nothing), and
+    ``bench oracle --seed 3`` or ``bench extract --seed 3`` took a seed they never use: an
+    option that changes nothing is now refused by the parser, as any unknown one."""
+    import pytest
+
+    from napari_featann.cli import build_parser
+
+    refused = [["extract", "--images", ".", "--masks", "nope"],
+               ["extract", "--images", ".", "--seed", "3"],
+               ["oracle", "--images", ".", "--masks", ".", "--seed", "3"]]  # fmt: skip
+    for argv in refused:
+        with pytest.raises(SystemExit) as stop:
+            build_parser().parse_args(["bench", *argv])
+        assert stop.value.code == 2
+        assert f"unrecognized arguments: {' '.join(argv[-2:])}" in capsys.readouterr().err
+    for bench in ("metric", "robot"):  # those that draw at random keep it
+        args = build_parser().parse_args(["bench", bench, "--images", ".", "--masks", ".",
+                                          "--seed", "3"])  # fmt: skip
+        assert args.seed == 3
+
+
+def test_a_mask_file_given_as_the_masks_folder_is_named_as_a_file(tmp_path, capsys):
+    """``--masks masks/a.png`` said "no such folder", of a file that is there."""
+    from PIL import Image
+
+    from napari_featann.cli import main
+
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((40, 48), np.uint8)).save(tmp_path / "images" / "a.png")
+    mask = tmp_path / "a.png"
+    Image.fromarray(np.zeros((40, 48), np.uint8)).save(mask)
+    argv = ["bench", "oracle", "--images", str(tmp_path / "images"), "--masks"]
+    assert main([*argv, str(mask)]) == 2
+    assert f"--masks {mask}: is a file; give the folder of the masks" in capsys.readouterr().err
+    assert main([*argv, str(tmp_path / "nope")]) == 2
+    assert f"--masks {tmp_path / 'nope'}: no such folder" in capsys.readouterr().err
+
+
+def test_a_negative_lod_cap_is_refused_when_parsing(capsys):
+    """``bench scatter --lod-cap -5`` said "lod_cap must be None or an integer >= 0" (not the
+    option's name), and only after the display check."""
+    import pytest
+
+    from napari_featann.cli import build_parser
+
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["bench", "scatter", "--lod-cap", "-5"])
+    assert stop.value.code == 2
+    assert "argument --lod-cap: give 0 or more, got -5" in capsys.readouterr().err
+    assert build_parser().parse_args(["bench", "scatter", "--lod-cap", "0"]).lod_cap == 0
+
+
+def test_gui_refuses_missing_images_and_an_empty_folder_before_napari_opens(
+    tmp_path, capsys, monkeypatch
+):
+    """``featann gui nope.png`` or ``featann gui empty/`` opened the window before the
+    dock failed to load them."""
+    import napari_featann._widgets.launch as launch_module
+    from napari_featann.cli import main
+
+    opened = []  # stands in for napari: the test must never open a window
+    monkeypatch.setattr(launch_module, "launch", lambda *a, **k: opened.append(k))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no image")
+    (tmp_path / "a.png").write_bytes(b"")  # exists: whether it reads is the dock's to say
+    missing = str(tmp_path / "nope.png")
+    assert main(["gui", str(tmp_path / "a.png"), missing]) == 2
+    assert f"no such file or folder: {missing}" in capsys.readouterr().err
+    assert main(["gui", str(tmp_path / "empty")]) == 2
+    assert f"{tmp_path / 'empty'} holds no .jpeg, .jpg, .png" in capsys.readouterr().err
+    assert not opened
+    assert main(["gui", str(tmp_path / "a.png")]) == 0 and len(opened) == 1

@@ -345,6 +345,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    """argparse type: a whole number of 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"give 0 or more, got {value}")
+    return value
+
+
 def _seed(text: str) -> int:
     """A seed as numpy, scikit-learn and UMAP take it: a whole number in [0, 2**32)."""
     try:
@@ -385,10 +396,17 @@ def _bands(text: str) -> list[int]:
 
 def check_gui_args(args) -> None:
     """What ``featann gui`` checks before napari opens (a window opened on a bad argument
-    would only say so later, if at all): the tile side, as ``featann segment`` refuses it
-    (not raised to the smallest tile), and the weights files (ValueError / WeightsError)."""
-    from .core.images import check_tile
+    would only say so later, if at all): every image path named exists (a folder given
+    alone holds image files), the tile side, as ``featann segment`` refuses it (not raised
+    to the smallest tile), and the weights files (ValueError / WeightsError)."""
+    from .core.images import IMAGE_SUFFIXES, check_tile, list_image_files
 
+    missing = [arg for arg in args.images if not Path(arg).exists()]
+    if missing:
+        raise ValueError(f"no such file or folder: {', '.join(missing)}")
+    folder = args.images[0] if len(args.images) == 1 else None
+    if folder and Path(folder).is_dir() and not list_image_files(folder):
+        raise ValueError(f"{folder} holds no {', '.join(sorted(IMAGE_SUFFIXES))} file")
     check_tile(args.tile)
     _weights_file(args.weights, "--weights")
     _weights_file(args.edge_weights, "--edge-weights")
@@ -436,11 +454,12 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         b = bsub.add_parser(name, help=help_)
         b.add_argument("--images", required=True, help="folder of images")
-        b.add_argument("--masks", required=name != "extract", help="folder of masks (same stems)")
+        if name != "extract":  # the extraction benchmark scores nothing
+            b.add_argument("--masks", required=True, help="folder of masks (same stems)")
         b.add_argument("--limit", type=_positive, help="use only the first N images")
-        b.add_argument(
-            "--seed", type=_seed, default=0, help="seed of the projection and of metric learning"
-        )
+        if name in ("metric", "robot"):  # the oracle and extraction draw nothing at random
+            b.add_argument("--seed", type=_seed, default=0,
+                           help="seed of the projection and of metric learning")  # fmt: skip
         _add_partition_args(b)
         if name == "oracle":
             b.add_argument(
@@ -488,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc = bsub.add_parser("scatter", help="scatter pan/zoom frame times (needs a display)")
     sc.add_argument("--points", type=_positive, default=100_000)
     sc.add_argument("--frames", type=_positive, default=60)
-    sc.add_argument("--lod-cap", type=int, default=None,
+    sc.add_argument("--lod-cap", type=_non_negative, default=None,
                     help="points drawn while the camera moves (0: level of detail off; "
                     "default: the view's own, by renderer)")  # fmt: skip
     sc.set_defaults(func=_cmd_bench)

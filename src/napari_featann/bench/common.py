@@ -52,7 +52,9 @@ def load_masks_for(image_paths, mask_dir) -> list[np.ndarray]:
         the mask that cannot be read.
     """
     if not Path(mask_dir).is_dir():
-        raise ValueError(f"--masks {mask_dir}: no such folder")
+        exists = Path(mask_dir).exists()  # a file: the mask of one image, or a typo
+        why = "is a file; give the folder of the masks" if exists else "no such folder"
+        raise ValueError(f"--masks {mask_dir}: {why}")
     masks = {p.stem: p for p in list_image_files(mask_dir)}
     out, problems, nearly = [], [], []
     for p in image_paths:

@@ -95,3 +95,27 @@ def test_an_annotation_session_given_as_the_cache_is_never_overwritten(tmp_path,
     assert work.read_bytes() == before  # the benchmark's unlabelled cache did not replace it
     assert load_session(work).classes[1].name == "mine"
     assert rc == 2 and "an annotation session, not a benchmark's" in capsys.readouterr().err
+
+
+def test_a_sample_too_small_to_learn_from_is_said_in_the_benchmark_s_terms(tmp_path, capsys):
+    """On one image cut in 4 segments at most, ``--labelled-fraction 0.05`` labels 3 at most
+    (2 classes of 2 need 4): the benchmark said "(labelled so far: ...)", as if someone had
+    labelled them, with the ground truth's background as "class 1". It now says what its
+    sample held and which options give a larger one."""
+    import re
+
+    if not BACKBONE_WEIGHTS.exists():
+        pytest.skip(f"{BACKBONE_WEIGHTS} is not available")
+    from napari_featann.cli import main
+
+    root = _write_problem(tmp_path, n=1)
+    argv = ["bench", "metric", "--images", str(root / "images"), "--masks", str(root / "masks"),
+            "--weights", str(BACKBONE_WEIGHTS), "--device", "cpu", "--regions", "4",
+            "--labelled-fraction", "0.05"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"featann: error: --labelled-fraction 0\.05 labelled \d+ of the \d+ "
+                     r"segments, [01] ground-truth class\(es\) with 2 or more", err)  # fmt: skip
+    assert "metric learning needs 2 such classes" in err
+    assert "give a larger --labelled-fraction, more images or more --regions" in err
+    assert "so far" not in err

@@ -58,6 +58,14 @@ def metric_benchmark(images, masks, params: PartitionParams, feature_params,
     n = len(s.segments)
     labelled = rng.random(n) < labelled_fraction
     s.segment_class = np.where(labelled, truth, 0).astype(np.int32)
+    counts = np.bincount(s.segment_class, minlength=1)[1:]  # labelled segments per class
+    if np.count_nonzero(counts >= 2) < 2:  # said as the benchmark's sample, not "so far"
+        raise ValueError(
+            f"--labelled-fraction {labelled_fraction:g} labelled {int(labelled.sum())} of the "
+            f"{n} segments, {np.count_nonzero(counts >= 2)} ground-truth class(es) with 2 or "
+            "more: metric learning needs 2 such classes; give a larger --labelled-fraction, "
+            "more images or more --regions (or another --seed)"
+        )
     query = ~labelled
     before = knn_accuracy(s.features, truth, query)
     info = train_metric(s, mode=mode, progress=progress, seed=seed, reproject=False)

@@ -469,3 +469,18 @@ def test_gui_refuses_missing_images_and_an_empty_folder_before_napari_opens(
     assert f"{tmp_path / 'empty'} holds no .jpeg, .jpg, .png" in capsys.readouterr().err
     assert not opened
     assert main(["gui", str(tmp_path / "a.png")]) == 0 and len(opened) == 1
+
+
+def test_the_help_shows_no_markup(capsys):
+    """``featann --help`` began "The ``featann`` command line (also ``python -m ...``)": the
+    docstring's reStructuredText quotes, shown as they are in a terminal."""
+    import pytest
+
+    from napari_featann.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert "The featann command line (also python -m napari_featann)." in out
+    assert "``" not in out

@@ -430,7 +430,9 @@ def _cmd_gui(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
-    parser = argparse.ArgumentParser(prog="featann", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="featann", description=__doc__.splitlines()[0].replace("``", "")
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     seg = sub.add_parser("segment", help="partition images into candidate segments")

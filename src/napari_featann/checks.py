@@ -83,7 +83,8 @@ def image_index(session, index, partitioned: bool = False) -> int:
         No such image.
     """
     if partitioned and not session.label_images:
-        raise RuntimeError("no segments yet: partition the images first (Start)")
+        raise RuntimeError("no segments yet: partition the images first (Start in the dock; "
+                           "Session.partition() or run() in Python)")  # fmt: skip
     i, n = whole_number(index, "image index"), session.n_images
     if not 0 <= i < n:
         raise IndexError(f"no image {i}: the session has {n}"

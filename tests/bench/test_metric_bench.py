@@ -54,7 +54,9 @@ def test_metric_benchmark_runs_from_the_cli_and_reuses_its_cache(
             "--weights", w, "--device", "cpu", "--regions", "6",
             "--labelled-fraction", "0.6", "--session-cache", str(cache)]  # fmt: skip
     assert main(argv) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    out, err = capsys.readouterr()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert f"session cache written to {tmp_path / 'setup.featann'}" in err  # the name it got
     assert result["n_images"] == 6 and result["n_segments"] > 0 and result["n_classes"] == 2
     settings = (result["context_levels"], result["context_scale"], result["context_weight"])
     assert settings == (4, 1.5, "level")  # the defaults

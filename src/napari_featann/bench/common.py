@@ -433,4 +433,5 @@ def setup_session(images, masks, pparams, fparams, limit=None, cache=None, progr
     t2 = time.perf_counter()
     if cache:
         save_session(session, cache)
+        print(f"featann: session cache written to {cache}", file=sys.stderr)  # (name + .featann)
     return session, gts, False, (t1 - t0, t2 - t1)

@@ -484,3 +484,19 @@ def test_the_help_shows_no_markup(capsys):
     out = capsys.readouterr().out
     assert "The featann command line (also python -m napari_featann)." in out
     assert "``" not in out
+
+
+def test_tile_below_one_is_refused_with_the_smallest_tile_not_one(capsys):
+    """``--tile 0`` said "give 1 or more", though every side under 64 is refused."""
+    import pytest
+
+    from napari_featann.cli import build_parser
+
+    for command in ("segment", "gui"):
+        argv = [command, "x.tif", "--tile", "0"] + (["-o", "out"] if command == "segment" else [])
+        with pytest.raises(SystemExit) as stop:
+            build_parser().parse_args(argv)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument --tile: tiles must be at least 64 pixels, got 0" in err
+        assert "give 1 or more" not in err

@@ -367,6 +367,22 @@ def _seed(text: str) -> int:
     return value
 
 
+def _tile_side(text: str) -> int:
+    """argparse type of ``--tile``: a whole number; below 1 refused as a tile too small.
+
+    Sides from 1 to ``MIN_TILE - 1`` pass here and are refused by ``check_tile``
+    before any work, with the same words."""
+    from .core.images import MIN_TILE
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:  # "give 1 or more" would suggest that 1 to 63 are taken
+        raise argparse.ArgumentTypeError(f"tiles must be at least {MIN_TILE} pixels, got {value}")
+    return value
+
+
 def _at_least_two(text: str) -> int:
     value = _positive(text)
     if value < 2:
@@ -440,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("-o", "--output", required=True, help="folder for the label images (TIFF)")
     seg.add_argument("--bands", type=_bands, metavar="R,G,B",
                      help="channels of multi-band images to use as red, green, blue (or one, grey)")  # fmt: skip
-    seg.add_argument("--tile", type=_positive, metavar="PX",
+    seg.add_argument("--tile", type=_tile_side, metavar="PX",
                      help="cut images larger than PX pixels into PX x PX tiles, each its own "
                      "label image")  # fmt: skip
     _add_partition_args(seg)
@@ -520,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--weights", metavar="PATH", help="local backbone weights")
     gui.add_argument("--bands", type=_bands, metavar="R,G,B",
                      help="channels of multi-band images to use as red, green, blue (or one, grey)")  # fmt: skip
-    gui.add_argument("--tile", type=_positive, metavar="PX",
+    gui.add_argument("--tile", type=_tile_side, metavar="PX",
                      help="cut images larger than PX pixels into PX x PX tiles (large scenes)")  # fmt: skip
     gui.set_defaults(func=_cmd_gui)
     return parser

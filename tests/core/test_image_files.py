@@ -113,3 +113,34 @@ def test_series_of_different_sizes_or_kinds_still_read_the_largest_and_warn(tmp_
     with pytest.warns(UserWarning, match="TIFF series"):
         (plane,) = read_planes(tmp_path / "mixed.tif")
     np.testing.assert_array_equal(plane, big)  # the first of equally large ones
+
+
+def test_four_grey_samples_are_bands_to_choose_not_rgba(tmp_path):
+    """A 4-band GeoTIFF (blue, green, red, near infrared: Photometric MINISBLACK, as GDAL
+    writes it) was read as RGBA: shown as "RGB" in the wrong colours, its fourth band
+    dropped as alpha, without a word, where the guide says such files are refused."""
+    import tifffile
+
+    rng = np.random.default_rng(3)
+    bgrn = (rng.random((40, 50, 4)) * 4000).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "contig.tif", bgrn, photometric="minisblack",
+                     planarconfig="contig")  # fmt: skip
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(bgrn, -1, 0),
+                     photometric="minisblack", planarconfig="separate")  # fmt: skip
+    tifffile.imwrite(tmp_path / "imagej.tif", np.moveaxis(bgrn, -1, 0), imagej=True,
+                     metadata={"axes": "CYX"})  # 4 microscopy channels  # fmt: skip
+    for name in ("contig.tif", "planar.tif", "imagej.tif"):
+        with pytest.raises(ValueError, match="has 4 channels"):
+            read_planes(tmp_path / name)
+        rgb = read_planes(tmp_path / name, bands=[2, 1, 0])  # red, green, blue
+        assert len(rgb) == 1
+        np.testing.assert_array_equal(rgb[0], bgrn[..., [2, 1, 0]])
+        np.testing.assert_array_equal(read_planes(tmp_path / name, bands=[3])[0], bgrn[..., 3])
+    # RGBA (alpha in ExtraSamples) and three grey samples stay what they were
+    rgba = rng.integers(0, 255, (40, 50, 4), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "rgba.tif", rgba, photometric="rgb")
+    np.testing.assert_array_equal(read_planes(tmp_path / "rgba.tif")[0], rgba)
+    three = bgrn[..., :3]
+    tifffile.imwrite(tmp_path / "three.tif", three, photometric="minisblack",
+                     planarconfig="contig")  # fmt: skip
+    np.testing.assert_array_equal(read_planes(tmp_path / "three.tif")[0], three)

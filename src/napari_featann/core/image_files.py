@@ -193,9 +193,28 @@ def _pages_of_one_stack(series) -> bool:
     )  # fmt: skip
 
 
+ALPHA_SAMPLES = (1, 2)  # TIFF ExtraSamples: associated and unassociated alpha
+
+
+def _grey_bands(page) -> bool:
+    """Four or more samples of a grey page (Photometric MINISBLACK or MINISWHITE), none
+    of them alpha: the bands of a multispectral image (a GeoTIFF's blue, green, red and
+    near infrared, as GDAL writes them), not red, green, blue and alpha."""
+    extra = tuple(int(v) for v in (getattr(page, "extrasamples", None) or ()))
+    return (
+        page.photometric in (MINISWHITE, 1)
+        and page.samplesperpixel >= 4
+        and not any(v in ALPHA_SAMPLES for v in extra)
+    )
+
+
 def _read_series(series) -> tuple[np.ndarray, str]:
-    """One tifffile series' pixels and axes, "min is black" and CMYK as RGB."""
+    """One tifffile series' pixels and axes, "min is black" and CMYK as RGB; the samples
+    of a grey page with four or more of them (:func:`_grey_bands`) lettered ``C``
+    (channels to choose), not ``S`` (colour)."""
     arr, axes = series.asarray(), series.axes
+    if "S" in axes and _grey_bands(series.keyframe):
+        axes = axes.replace("S", "C")
     arr = _black_is_min(arr, axes, series.keyframe)
     if _is_cmyk(series.keyframe) and "S" in axes:
         s = axes.index("S")

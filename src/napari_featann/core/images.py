@@ -146,6 +146,9 @@ def image_planes(arr: np.ndarray, axes: str | None = None, bands=None) -> list[n
         they are channels). Without axes an ``(n, H, W)`` array is a stack
         unless ``n`` is 1, 3 or 4. An ``(H, W, C)`` array whose last axis is
         short (at most 16, and shorter than H and W) is always one image.
+        Four channels on a ``C`` axis (the bands of a multispectral TIFF, the
+        channels of a microscopy one) are bands to choose, not RGBA: without
+        ``bands`` they are refused, as five or more are.
     bands : sequence of int, optional
         For multi-band images: the channel (grey) or three channels (RGB) to
         keep, see :func:`select_bands`.
@@ -164,6 +167,10 @@ def image_planes(arr: np.ndarray, axes: str | None = None, bands=None) -> list[n
     arr = np.asarray(arr)
     if bands is not None:
         arr, axes = select_bands(arr, bands, axes)
+    elif axes is not None and len(axes) == arr.ndim and "C" in axes.upper():
+        n = arr.shape[axes.upper().index("C")]
+        if n == 4:  # bands (a GeoTIFF's B, G, R, NIR), not red, green, blue and alpha
+            raise ValueError(_bands_hint("the image has", n, arr.shape))
     if not _is_stack(arr, axes):
         return [_check_array(arr, "")]
     second = "C" if axes is None or len(axes) != arr.ndim else axes[1].upper()

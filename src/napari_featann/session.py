@@ -22,6 +22,7 @@ from . import checks
 from .core.gradient import compute_gradient
 from .core.history import Action, History
 from .core.images import ImageRecord, load_collection
+from .core.memory import check_partition_memory
 from .core.partition import Hierarchy, PartitionParams, build_hierarchy, cut_hierarchy
 from .core.progress import Progress, ensure_progress
 from .core.regions import SegmentTable, as_segment_ids, offset_labels, table_from_label_images
@@ -151,7 +152,12 @@ class Session(ClassesMixin):
 
     # ------------------------------------------------------------ partition
     def compute_gradients(self, indices=None, progress: Progress | None = None) -> None:
-        """Compute (or reuse) the gradient of each image for the current parameters."""
+        """Compute (or reuse) the gradient of each image for the current parameters.
+
+        An image whose partition would need more memory than is available is
+        refused (ValueError, see :func:`.core.memory.check_partition_memory`)
+        before any work: the process would be killed, the session with it.
+        """
         p = self.partition_params.validate()
         key = p.gradient_key()
         todo = [
@@ -159,6 +165,7 @@ class Session(ClassesMixin):
             for i in (range(self.n_images) if indices is None else indices)
             if self._gradient_keys[i] != key or self.gradients[i] is None
         ]
+        check_partition_memory((self.images[i].name, self.images[i].shape2d) for i in todo)
         progress = ensure_progress(progress)
         progress.init(len(todo), "gradient")
         new = {}

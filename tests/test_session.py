@@ -73,6 +73,28 @@ def test_classes_and_remove_is_undoable(session):
     assert session.classes[red].name == "tomato" and session.class_masks[0].max() == red
 
 
+def test_pixels_painted_with_a_deleted_class_show_their_segment_s_class(session):
+    """They become free, and a free pixel shows its segment's class: a hole of unlabelled
+    pixels was left in the labelled segment (and in the exported mask)."""
+    red, blue = session.add_class("red"), session.add_class("blue")
+    seg = session.segment_at(0, 16, 16)
+    session.assign([seg], red)
+    painted = np.zeros_like(session.manual_masks[0])
+    painted[14:18, 14:18] = True  # inside the red square
+    painted[0:2, 0:2] = True  # on an unlabelled segment
+    session.paint(0, painted, blue)
+    session.remove_class(blue)
+    assert (session.class_masks[0][14:18, 14:18] == red).all()
+    assert (session.class_masks[0][0:2, 0:2] == 0).all() and not session.manual_masks[0].any()
+    session.undo()
+    assert (session.class_masks[0][painted] == blue).all()
+    assert session.manual_masks[0][painted].all()
+    session.redo()
+    assert (session.class_masks[0][14:18, 14:18] == red).all()
+    session.assign([seg], 0)  # the freed pixels follow their segment from now on
+    assert session.class_masks[0].max() == 0
+
+
 def test_an_undone_deletion_puts_the_class_back_at_its_place(session, tmp_path):
     """The list order gives the number keys (1 chooses the first class) and is saved."""
     a, b, c = session.add_class("a"), session.add_class("b"), session.add_class("c")

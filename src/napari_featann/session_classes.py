@@ -80,6 +80,9 @@ class ClassesMixin:
             m = self.class_masks[i]
             m[m == class_id] = 0
         set_painted(False)
+        for i, idx in hand:  # free now: they show their segment's class, as every free pixel
+            m = self.class_masks[i].ravel()
+            m[idx] = self._segment_class_of_pixels(i, idx)
         del self.classes[class_id]
         after = self._structure(touched)
 
@@ -98,6 +101,17 @@ class ClassesMixin:
         self.history.push(
             Action(f"delete class {info.name}", undo, redo, _held_bytes(before, after))
         )
+
+    def _segment_class_of_pixels(self, image: int, flat: np.ndarray) -> np.ndarray:
+        """The class of the segment under each of ``flat`` pixels of an image (0 before a
+        partition)."""
+        if image >= len(self.label_images) or not flat.size:
+            return np.zeros(flat.size, np.uint8)
+        seg, lab = self.segments, self.label_images[image]
+        rows = np.flatnonzero(seg.image == image)
+        lut = np.zeros(int(max(lab.max(), seg.ids[rows].max(initial=0))) + 1, np.uint8)
+        lut[seg.ids[rows]] = self.segment_class[rows]
+        return lut[lab.ravel()[flat]]
 
     def _class(self, class_id: int) -> ClassInfo:
         return self.classes[checks.class_id(self, class_id, unlabelled=False)]

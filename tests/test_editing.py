@@ -256,6 +256,38 @@ def test_labels_given_while_an_edit_is_computed_stay_when_it_is_applied(squares_
     assert not s.segment_class.any() and not s.class_masks[1].any()
 
 
+def test_labels_given_to_the_segments_an_edit_replaces_while_it_is_computed_stay(two_squares):
+    """A scatter box labels segments while a split, merge or re-cut runs in a worker: the
+    new segments take the labels of the moment the edit is applied (they took those of the
+    moment it was planned, and a label given to the segment split was silently dropped)."""
+    s = two_squares
+    a, b = s.add_class("a"), s.add_class("b")
+    planned = editing.plan_split(s, 2, [(12, 12)], [(28, 28)])
+    s.assign([2], a)  # meanwhile
+    assert planned.apply(s) == (2, 4)
+    assert (s.segment_class[s.segments.rows_of([2, 4])] == a).all()
+    assert (s.class_masks[0][10:30, 10:30] == a).all()
+    planned = editing.plan_split(s, 3, [(12, 32)], [(28, 48)], positive_class=b)
+    s.assign([3], a)
+    editing_ids = planned.apply(s)
+    assert list(s.segment_class[s.segments.rows_of(editing_ids)]) == [a, b]  # as asked
+    planned = editing.plan_merge(s, [2, 4])
+    s.assign([2, 4], b)
+    assert s.segment_class[s.segments.rows_of([planned.apply(s)])][0] == b
+    assert (s.class_masks[0][10:30, 10:30] == b).all()
+    planned = editing.plan_recut(s, PartitionParams(regions=3))
+    s.assign([1], a)  # the background
+    report = planned.apply(s)
+    lut = np.zeros(s.next_id, np.int64)
+    lut[s.segments.ids] = s.segment_class
+    assert lut[s.label_images[0]][0, 0] == a and lut[s.label_images[0]][20, 20] == b
+    assert np.array_equal(s.class_masks[0], lut[s.label_images[0]])
+    assert report.kept + report.moved == 4 and not report.lost  # the background counted
+    assert s.history.last_done.description == f"re-cut 1 images ({report.message()})"
+    s.undo()
+    assert s.segment_class[s.segments.rows_of([1])][0] == a
+
+
 def test_a_recut_never_swaps_the_session_s_parameters_while_it_runs(two_squares, monkeypatch):
     # a re-cut runs in a worker thread: the main thread (an autosave, the panels) must see
     # the session's own parameters all along, not the re-cut's

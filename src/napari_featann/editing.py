@@ -11,7 +11,7 @@ without changing the session (a GUI computes it in a worker thread), and its
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,12 +136,17 @@ class PlannedEdit:
     refined: tuple | None = field(default=None, repr=False)
     _base: tuple = field(default=(), repr=False)
     _keep: np.ndarray | None = field(default=None, repr=False)  # old rows kept, first in table
+    # the classes of the new rows from the session's labels of the moment it is applied
+    _new_classes: Callable | None = field(default=None, repr=False)
 
     def apply(self, session: Session):
         """Swap the edit in as one undoable action and return :attr:`result`.
 
-        The kept segments take their classes of now: labels given while the
-        edit was computed stay.
+        The kept segments take their classes of now, and the new ones get
+        theirs from the labels of now (as the edit gives them: a split's parts
+        the class of the segment split, a merged segment the class covering
+        most of it, a re-cut's segments the class of the pixels they cover):
+        labels given while the edit was computed stay.
 
         Raises
         ------
@@ -155,7 +160,8 @@ class PlannedEdit:
         classes = self.classes
         if self._keep is not None:
             kept = session.segment_class[self._keep]
-            classes = np.concatenate([kept, self.classes[kept.size :]]).astype(np.int32)
+            new = self.classes[kept.size :] if self._new_classes is None else self._new_classes()
+            classes = np.concatenate([kept, new]).astype(np.int32)
             classes[~np.isin(classes, [0, *session.classes])] = 0  # a class deleted meanwhile
         before = session._structure(self.repaint)  # the masks of the images it changes
         masks = {img: _repaint(session.class_masks[img], session.manual_masks[img],
@@ -177,6 +183,18 @@ def _base_of(session: Session) -> tuple:
     return (id(session.segments), *(id(lab) for lab in session.label_images))
 
 
+def _labels_mark(session: Session) -> tuple:
+    """The state of the undo history, which every label, paint and class edit changes: its
+    last done and undone actions (themselves, kept alive, so never another at their
+    address) and its length."""
+    h = session.history
+    return h.last_done, h.last_undone, len(h)
+
+
+def _same_mark(a: tuple, b: tuple) -> bool:
+    return a[0] is b[0] and a[1] is b[1] and a[2] == b[2]
+
+
 def plan_split(session: Session, segment_id: int, positive, negative,
                positive_class: int | None = None,
                progress: Progress | None = None) -> PlannedEdit:  # fmt: skip
@@ -187,6 +205,11 @@ def plan_split(session: Session, segment_id: int, positive, negative,
     img = int(session.segments.image[row])
     old_class = int(session.segment_class[row])
     pos_class = old_class if positive_class is None else checks.class_id(session, positive_class)
+
+    def new_classes() -> list[int]:  # at apply: the segment's class of then
+        now = int(session.segment_class[row])
+        return [now, now if positive_class is None else pos_class]
+
     mask = preview_split(session, segment_id, positive, negative)
     new_id = session.next_id
     new_label = apply_split(session.label_images[img], segment_id, mask, new_id)
@@ -196,7 +219,7 @@ def plan_split(session: Session, segment_id: int, positive, negative,
     classes = np.concatenate([session.segment_class[keep], [old_class, pos_class]]).astype(np.int32)
     return PlannedEdit(f"split segment {segment_id}", labels, table, classes, feats, emb,
                        new_id + 1, [img], result=(segment_id, new_id), refined=refined,
-                       _base=base, _keep=keep)  # fmt: skip
+                       _base=base, _keep=keep, _new_classes=new_classes)  # fmt: skip
 
 
 def split(session: Session, segment_id: int, positive, negative, positive_class: int | None = None,
@@ -251,16 +274,19 @@ def plan_merge(session: Session, segment_ids, progress: Progress | None = None) 
     img = merge_image(session, ids)
     rows = session.segments.rows_of(ids)
     new_label, target = merge_segments(session.label_images[img], ids)
-    cls, area = session.segment_class[rows], session.segments.area[rows]
-    votes = np.bincount(cls, weights=area, minlength=256)
-    votes[0] = 0
-    merged_class = int(votes.argmax()) if votes.max() > 0 else 0
+    area = session.segments.area[rows]
+
+    def merged_class() -> int:  # the labelled class covering most of it
+        votes = np.bincount(session.segment_class[rows], weights=area, minlength=256)
+        votes[0] = 0
+        return int(votes.argmax()) if votes.max() > 0 else 0
+
     labels, table, keep, feats, emb, refined = _with_rows(session, img, new_label, ids, [target],
                                                           progress)  # fmt: skip
-    classes = np.concatenate([session.segment_class[keep], [merged_class]]).astype(np.int32)
+    classes = np.concatenate([session.segment_class[keep], [merged_class()]]).astype(np.int32)
     return PlannedEdit(f"merge {ids.size} segments", labels, table, classes, feats, emb,
                        session.next_id, [img], result=int(target), refined=refined, _base=base,
-                       _keep=keep)  # fmt: skip
+                       _keep=keep, _new_classes=lambda: [merged_class()])  # fmt: skip
 
 
 def merge(session: Session, segment_ids, progress: Progress | None = None) -> int:
@@ -424,19 +450,14 @@ def plan_recut(session: Session, params: PartitionParams, images=None, min_fract
     images = list(dict.fromkeys(_partitioned(session, i) for i in images))
     if not images:  # else an empty step in the undo history
         raise ValueError("no image to re-cut")
-    report = RecutReport()
-    labels = list(session.label_images)
+    mark = _labels_mark(session)  # the labels the classes are carried from
+    old_labels, labels = list(session.label_images), list(session.label_images)
     next_id = session.next_id
     progress.init(len(images), "re-cut")
-    new_classes: dict[int, int] = {}
     for img in images:
         local = preview_recut(session, img, params)
-        new = offset_labels(local, next_id - 1)
+        labels[img] = offset_labels(local, next_id - 1)
         next_id += int(local.max())
-        classes, r = transfer_labels(labels[img], session.class_masks[img], new, min_fraction)
-        report.add(r)
-        new_classes.update(classes)
-        labels[img] = new
         progress.update(1)
     seg = session.segments
     keep = ~np.isin(seg.image, images)
@@ -445,15 +466,37 @@ def plan_recut(session: Session, params: PartitionParams, images=None, min_fract
         ids = np.unique(labels[img])
         table = table.concat(describe_segments(labels[img], ids[ids > 0], img))
     added = table.take(np.arange(int(keep.sum()), len(table)))
-    report.new_segments = len(added)
-    cls_new = np.array([new_classes.get(int(i), 0) for i in added.ids], np.int32)
+    report = RecutReport(new_segments=len(added))
+
+    def carried() -> np.ndarray:
+        """Classes of the new segments by overlap with the labels of now; the report too."""
+        found: dict[int, int] = {}
+        report.kept = report.moved = report.lost = 0
+        for img in images:
+            classes, r = transfer_labels(old_labels[img], session.class_masks[img], labels[img],
+                                         min_fraction)  # fmt: skip
+            report.add(r)
+            found.update(classes)
+        return np.array([found.get(int(i), 0) for i in added.ids], np.int32)
+
+    cls_new = carried()
     classes = np.concatenate([session.segment_class[keep], cls_new]).astype(np.int32)
     feats, emb, refined = _kept_plus_new(session, keep, added, labels, progress)
     everything = len(images) == session.n_images  # the session's parameters, for new images
-    return PlannedEdit(f"re-cut {len(images)} images ({report.message()})", labels, table,
-                       classes, feats, emb, next_id, images, result=report,
-                       params=params if everything else None, refined=refined, _base=base,
-                       _keep=keep)  # fmt: skip
+    planned = PlannedEdit(f"re-cut {len(images)} images ({report.message()})", labels, table,
+                          classes, feats, emb, next_id, images, result=report,
+                          params=params if everything else None, refined=refined, _base=base,
+                          _keep=keep)  # fmt: skip
+
+    def new_classes() -> np.ndarray:  # labelled since: carried again (on the main thread)
+        if _same_mark(_labels_mark(session), mark):
+            return cls_new
+        again = carried()
+        planned.description = f"re-cut {len(images)} images ({report.message()})"
+        return again
+
+    planned._new_classes = new_classes
+    return planned
 
 
 def recut(session: Session, params: PartitionParams, images=None, min_fraction: float = 0.5,

@@ -12,18 +12,30 @@ Kept: ModelPixelScale (33550), ModelTiepoint (33922), ModelTransformation
 (34264), GeoKeyDirectory (34735), GeoDoubleParams (34736) and GeoAsciiParams
 (34737). Not kept: GDAL_NODATA (42113), the image's "no data" value: a mask's 0
 means "unlabelled", which is a label like any other, not missing data, and the
-image's no-data value (often 0 too) would make GDAL and QGIS hide it.
+image's no-data value (often 0 too) would make GDAL and QGIS hide it. It is read
+(:func:`read_nodata`) for the image's intensity scaling only: its pixels take no
+part in it, as NaN do not (:func:`.images.stack_range`).
 
 Nothing here needs Qt or napari.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import warnings
 
-__all__ = ["GEOTIFF_TAGS", "geotags_of", "mask_extratags", "read_geotags", "shift_geotags"]
+__all__ = [
+    "GEOTIFF_TAGS",
+    "NODATA_TAG",
+    "geotags_of",
+    "mask_extratags",
+    "parse_nodata",
+    "read_geotags",
+    "read_nodata",
+    "shift_geotags",
+]
 
 #: The GeoTIFF tags kept: name (the ``meta["geotiff"]`` key) -> (TIFF code, TIFF type).
 #: TIFF types: 12 DOUBLE, 3 SHORT, 2 ASCII.
@@ -36,6 +48,8 @@ GEOTIFF_TAGS = {
     "GeoAsciiParams": (34737, 2),
 }
 _BY_CODE = {code: name for name, (code, _) in GEOTIFF_TAGS.items()}
+#: GDAL's "no data" tag: the value (as text) of the pixels that hold no measurement.
+NODATA_TAG = 42113
 
 
 def _page_geotags(page) -> dict:
@@ -105,6 +119,99 @@ def _file_geotags(path) -> dict:
         series = list(tif.series)
         page = series[read_series_index(series)].keyframe if series else first
         return _page_geotags(page)
+
+
+def read_nodata(path: str | os.PathLike, dtype) -> int | float | None:
+    """The "no data" value (GDAL_NODATA) of the image the loader reads from a TIFF file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A TIFF file (other files give None).
+    dtype : numpy dtype
+        The pixels' type, as read: the value is parsed to it (:func:`parse_nodata`).
+
+    Returns
+    -------
+    int, float or None
+        None when the file has no GDAL_NODATA tag (tifffile's ``page.nodata``
+        reads 0 then, so the tag itself is looked for), or a value that cannot
+        be a pixel of ``dtype`` (see :func:`parse_nodata`). The tag is that of
+        the first page of the series read, as for :func:`read_geotags`.
+    """
+    if not str(path).lower().endswith((".tif", ".tiff")):
+        return None
+    try:
+        raw = _file_nodata(path)
+    except Exception as exc:  # tifffile's many errors; the pixels were read: keep them
+        warnings.warn(f"{path}: no-data value not read: {exc}", UserWarning, stacklevel=2)
+        return None
+    return parse_nodata(raw, dtype)
+
+
+def _file_nodata(path):
+    import tifffile
+
+    from .image_files import read_series_index
+
+    with tifffile.TiffFile(str(path)) as tif:
+        first = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
+        if NODATA_TAG not in first.tags:
+            return None
+        series = list(tif.series)
+        page = series[read_series_index(series)].keyframe if series else first
+        tag = page.tags.get(NODATA_TAG)
+        return None if tag is None else tag.value
+
+
+def parse_nodata(value, dtype) -> int | float | None:
+    """A GDAL_NODATA value (text such as ``"0"``, ``"-9999"`` or ``"nan"``) as a pixel of ``dtype``.
+
+    Parameters
+    ----------
+    value : str, bytes, number or None
+        The tag's value.
+    dtype : numpy dtype
+        The pixels' type.
+
+    Returns
+    -------
+    int, float or None
+        An int for integer pixels, a float (exactly representable in ``dtype``)
+        for float pixels. None for no value, text that is no number, NaN and
+        infinities (never part of the scaling anyway), a fraction or a value
+        out of range for integer pixels, and other pixel types.
+
+    Examples
+    --------
+    >>> parse_nodata("-9999", "float32")
+    -9999.0
+    >>> parse_nodata("0", "uint16")
+    0
+    >>> parse_nodata("-1", "uint16") is None
+    True
+    """
+    import numpy as np
+
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    try:
+        v = float(str(value).strip().rstrip("\x00").strip())
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(v):
+        return None
+    dt = np.dtype(dtype)
+    if np.issubdtype(dt, np.integer):
+        info = np.iinfo(dt)
+        return int(v) if v.is_integer() and info.min <= v <= info.max else None
+    if np.issubdtype(dt, np.floating):
+        with np.errstate(over="ignore"):
+            f = dt.type(v)
+        return float(f) if np.isfinite(f) else None
+    return None
 
 
 def geotags_of(meta: dict) -> dict | None:

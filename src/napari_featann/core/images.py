@@ -11,6 +11,7 @@ planes are scaled alike.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .bands import MAX_BANDS, _bands_hint, _channels_last, parse_bands, select_bands
-from .geotiff import read_geotags
+from .geotiff import read_geotags, read_nodata
 from .image_files import read_array
 
 __all__ = [
@@ -70,7 +71,10 @@ class ImageRecord:
         first column, height, width in the scene) and ``range``; ``bands``: the
         channels kept of a multi-band file; ``geotiff``: the GeoTIFF tags of a
         georeferenced TIFF (the scene's, for a tile), see
-        :mod:`napari_featann.core.geotiff`. Empty otherwise.
+        :mod:`napari_featann.core.geotiff`; ``nodata``: the "no data" value
+        (GDAL_NODATA) of a TIFF that is not 8-bit, with ``range`` computed
+        without its pixels (which :meth:`float_rgb` shows black, as NaN).
+        Empty otherwise.
     """
 
     name: str
@@ -91,7 +95,15 @@ class ImageRecord:
 
     def float_rgb(self) -> np.ndarray:
         """The image as float32 RGB in [0, 1] (a stack's planes share one scaling)."""
-        return to_float_rgb(self.data, self.meta.get("range"))
+        return to_float_rgb(self.data, self.meta.get("range"), _nodata(self.meta))
+
+
+def _nodata(meta: dict) -> int | float | None:
+    """``meta["nodata"]`` when it is a number (a session file edited by hand: else None)."""
+    value = meta.get("nodata")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return value
+    return None
 
 
 def _check_array(arr: np.ndarray, source: str) -> np.ndarray:
@@ -278,19 +290,25 @@ def pick_plane(planes: Sequence[np.ndarray], plane: int | None) -> np.ndarray:
     return planes[int(plane)]
 
 
-def stack_range(planes: Sequence[np.ndarray]) -> list[float] | None:
+def stack_range(
+    planes: Sequence[np.ndarray], nodata: int | float | None = None
+) -> list[float] | None:
     """The intensity range :func:`to_float_rgb` uses for all planes of a stack.
 
     None for 8-bit data (divided by 255 as it is) and for a constant stack;
     otherwise the 0.5th and 99.5th percentiles of (a sample of) the colour
-    channels of all planes.
+    channels of all planes. NaN, infinities and pixels equal to ``nodata`` (a
+    GeoTIFF's "no data" value, :func:`.geotiff.read_nodata`) take no part.
     """
     if not planes or planes[0].dtype == np.uint8:
         return None
     step = max(1, sum(p.size for p in planes) // 2_000_000)
-    sample = np.concatenate(
+    raw = np.concatenate(
         [np.asarray(p[..., :3] if p.ndim == 3 else p).reshape(-1)[::step] for p in planes]
-    ).astype(np.float32)
+    )
+    if nodata is not None:
+        raw = raw[raw != nodata]  # compared as stored, before the float32 cast rounds
+    sample = raw.astype(np.float32)
     sample = sample[np.isfinite(sample)]  # NaN (no data) and infinities take no part
     if sample.size == 0:
         return None
@@ -318,20 +336,30 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _records(label: str, planes: list, path: str | None, taken: set[str], bands=None,
-             tile: int | None = None, geo: dict | None = None):  # fmt: skip
+             tile: int | None = None, geo: dict | None = None,
+             nodata: int | float | None = None):  # fmt: skip
     """One record for an image; one per plane, sharing the stack's scaling, for a stack;
     one per tile, sharing the scene's scaling, for an image larger than ``tile``. Each
-    keeps the file's georeferencing ``geo`` (the scene's, for a tile)."""
+    keeps the file's georeferencing ``geo`` (the scene's, for a tile) and its "no data"
+    value ``nodata``, whose pixels the scaling leaves out (a plain image then keeps
+    its ``range`` too, computed here, as a stack's or a scene's)."""
     name = _unique(label, taken)
     chosen = {} if bands is None else {"bands": [int(b) for b in bands]}
     if geo:
         chosen["geotiff"] = geo
+    if nodata is not None:
+        chosen["nodata"] = nodata
     if len(planes) == 1 and tile and max(planes[0].shape[:2]) > tile:
         return _tiles(name, planes[0], path, taken, int(tile), chosen)
     if len(planes) == 1:
-        return [ImageRecord(name, planes[0], path, dict(chosen))]
+        meta = dict(chosen)
+        value_range = None if nodata is None else stack_range(planes, nodata)
+        if value_range is not None:
+            meta["range"] = value_range
+        return [ImageRecord(name, planes[0], path, meta)]
     width = max(3, len(str(len(planes) - 1)))
-    meta = {"stack": name, "planes": len(planes), "range": stack_range(planes), **chosen}
+    meta = {"stack": name, "planes": len(planes), "range": stack_range(planes, nodata),
+            **chosen}  # fmt: skip
     return [
         ImageRecord(_unique(f"{name}_{k:0{width}d}", taken), plane, path, {**meta, "plane": k})
         for k, plane in enumerate(planes)
@@ -364,8 +392,8 @@ def _spans(n: int, tile: int) -> list[tuple[int, int]]:
 def _tiles(name: str, scene: np.ndarray, path, taken: set[str], tile: int, chosen: dict):
     """Records of the ``tile`` x ``tile`` tiles of a scene, row by row."""
     h, w = scene.shape[:2]
-    meta = {"scene": name, "scene_shape": [int(h), int(w)], "range": stack_range([scene]),
-            **chosen}  # fmt: skip
+    meta = {"scene": name, "scene_shape": [int(h), int(w)],
+            "range": stack_range([scene], chosen.get("nodata")), **chosen}  # fmt: skip
     out = []
     for r, th in _spans(h, tile):
         for c, tw in _spans(w, tile):
@@ -440,7 +468,7 @@ def load_collection(
     failures: dict[str, str] = {}
     taken = set(taken)
     for i, src in enumerate(sources):
-        path, geo = None, None
+        path, geo, nodata = None, None, None
         if isinstance(src, np.ndarray):
             label = names[i] if names is not None and i < len(names) else f"image-{i}"
             try:
@@ -457,6 +485,8 @@ def load_collection(
             try:
                 planes = read_planes(path, bands)
                 geo = read_geotags(path)
+                # 8-bit images are divided by 255, not scaled: their no-data value is moot
+                nodata = None if planes[0].dtype == np.uint8 else read_nodata(path, planes[0].dtype)
             except ValueError as exc:
                 failures[str(path)] = str(exc)
                 if not skip_bad:
@@ -464,7 +494,7 @@ def load_collection(
                 continue
             label = names[i] if names is not None and i < len(names) else path.stem
         records.extend(_records(label, planes, None if path is None else str(path), taken, bands,
-                                tile, geo))  # fmt: skip
+                                tile, geo, nodata))  # fmt: skip
     if not records:
         none = "no image files given" if folder is None else (
             f"{folder} holds no {', '.join(sorted(IMAGE_SUFFIXES))} file")  # fmt: skip
@@ -473,13 +503,18 @@ def load_collection(
     return records, failures
 
 
-def to_float_rgb(data: np.ndarray, value_range: Sequence[float] | None = None) -> np.ndarray:
+def to_float_rgb(
+    data: np.ndarray,
+    value_range: Sequence[float] | None = None,
+    nodata: int | float | None = None,
+) -> np.ndarray:
     """Convert any supported image to float32 RGB in [0, 1].
 
     8-bit images are divided by 255. Other integer and float images are
     rescaled between their 0.5th and 99.5th percentiles, which suits 16-bit
-    microscopy and remote-sensing data. Grey is repeated over three channels
-    and alpha is dropped.
+    microscopy and remote-sensing data; NaN, infinities and ``nodata`` take no
+    part and become 0 (black). Grey is repeated over three channels and alpha
+    is dropped.
 
     Parameters
     ----------
@@ -487,6 +522,10 @@ def to_float_rgb(data: np.ndarray, value_range: Sequence[float] | None = None) -
     value_range : (low, high), optional
         Rescale between these values instead (the planes of a stack share
         the stack's range, :func:`stack_range`). Ignored for 8-bit images.
+    nodata : int or float, optional
+        The "no data" value of a GeoTIFF (:func:`.geotiff.read_nodata`): its
+        pixels are left out of the percentiles and shown black, as NaN are.
+        Ignored for 8-bit images.
 
     Returns
     -------
@@ -500,6 +539,8 @@ def to_float_rgb(data: np.ndarray, value_range: Sequence[float] | None = None) -
     else:
         f = arr.astype(np.float32)
         bad = ~np.isfinite(f)  # NaN (no data) and infinities: scaled without them, shown as 0
+        if nodata is not None:
+            bad |= arr == nodata  # compared as stored
         valid = f[~bad] if bad.any() else f
         if value_range is not None:
             lo, hi = value_range

@@ -53,6 +53,20 @@ def test_segment_takes_bands_and_refuses_bad_arguments_before_any_work(tmp_path,
     assert "is a file" in capsys.readouterr().err
 
 
+def test_bands_on_a_grey_image_say_it_is_grey_and_to_leave_them_out(tmp_path, capsys):
+    import tifffile
+
+    from napari_featann.cli import main
+
+    grey = (np.random.default_rng(2).random((90, 90)) * 4000).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "grey.tif", grey)
+    argv = ["segment", str(tmp_path / "grey.tif"), "-o", str(tmp_path / "out"), "--bands", "0"]
+    assert main([*argv, "--regions", "6"]) == 2
+    err = capsys.readouterr().err
+    assert "the image is grey (one channel" in err and "no --bands" in err
+    assert "no channel axis" not in err
+
+
 def test_oracle_refuses_an_empty_folder_and_a_zero_sweep(tmp_path, capsys):
     import imageio.v3 as iio
 

@@ -191,6 +191,8 @@ def test_bands_pick_channels_of_multi_band_images(tmp_path):
         select_bands(ms, [8, 1, 0])
     with pytest.raises(ValueError, match="one channel"):
         select_bands(ms, [1, 2])
+    with pytest.raises(ValueError, match=r"the image is grey \(one channel.*Bands field empty"):
+        select_bands(ms[..., 0], [0])  # a plain grey image has no bands to choose
     # files, planar or interleaved: the same image; the choice is kept in the record
     tifffile.imwrite(tmp_path / "a.tif", ms, photometric="minisblack", planarconfig="contig")
     tifffile.imwrite(tmp_path / "b.tif", np.moveaxis(ms, -1, 0), photometric="minisblack",

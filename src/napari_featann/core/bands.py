@@ -87,7 +87,8 @@ def select_bands(arr: np.ndarray, bands, axes: str | None = None) -> tuple[np.nd
     Raises
     ------
     ValueError
-        Not 1 or 3 bands, no channel axis, or a band out of range.
+        Not 1 or 3 bands, no channel axis (a grey image: the message says to
+        leave the bands out), or a band out of range.
     """
     arr = np.asarray(arr)
     bands = [int(b) for b in bands]
@@ -106,6 +107,12 @@ def select_bands(arr: np.ndarray, bands, axes: str | None = None) -> tuple[np.nd
         ch = letters[0]
     elif guess:
         ch = guess[0]
+    elif arr.ndim == 2:
+        raise ValueError(
+            f"bands {bands}: the image is grey (one channel, shape {arr.shape}): there are no "
+            "bands to choose; leave them out (the dock's Bands field empty, no --bands in "
+            "featann, bands=None in Python)"
+        )
     else:
         raise ValueError(
             f"bands {bands}: no channel axis (at most {MAX_BANDS}) in shape {arr.shape}"

@@ -37,6 +37,7 @@ __all__ = [
     "checked_session_path",
     "export_masks",
     "load_session",
+    "mask_format",
     "save_session",
     "session_path",
     "session_snapshot",
@@ -515,7 +516,23 @@ def _export_scenes(session, folder: Path, taken: set[str], sources: set[Path]) -
     return out
 
 
-def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[Path]:
+def mask_format(session) -> str:
+    """The format :func:`export_masks` (and the dock's Export masks…) writes by default.
+
+    Parameters
+    ----------
+    session : Session
+
+    Returns
+    -------
+    {"tif", "png"}
+        ``"tif"`` when any image carries georeferencing (``meta["geotiff"]``, read
+        from a GeoTIFF): a TIFF mask keeps it, a PNG cannot; ``"png"`` otherwise.
+    """
+    return "tif" if any(rec.meta.get("geotiff") for rec in session.images) else "png"
+
+
+def export_masks(session, folder: str | os.PathLike, fmt: str | None = None) -> list[Path]:
     """Write one mask of class ids per image, plus ``legend.json`` and ``legend.csv``.
 
     Parameters
@@ -523,11 +540,13 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
     session : Session
     folder : str or path-like
         Created if needed.
-    fmt : {"png", "tif"}
-        PNG (8-bit) or TIFF. A TIFF mask of an image read from a GeoTIFF keeps
-        its georeferencing (moved to the tile's corner for a tile), and so do
-        the stack and mosaic TIFFs, so that the masks lie over the images in
-        QGIS or GDAL (:mod:`napari_featann.core.geotiff`); PNG masks are plain.
+    fmt : {"png", "tif"} or None
+        PNG (8-bit) or TIFF; None (the default): TIFF when any image carries
+        georeferencing, else PNG, as the dock's Export masks… (:func:`mask_format`).
+        A TIFF mask of an image read from a GeoTIFF keeps its georeferencing
+        (moved to the tile's corner for a tile), and so do the stack and mosaic
+        TIFFs, so that the masks lie over the images in QGIS or GDAL
+        (:mod:`napari_featann.core.geotiff`); PNG masks are plain.
 
     Returns
     -------
@@ -547,6 +566,8 @@ def export_masks(session, folder: str | os.PathLike, fmt: str = "png") -> list[P
         (``folder`` holds the images): no image file is ever replaced, and a
         per-image mask's clash is found before anything is written.
     """
+    if fmt is None:
+        fmt = mask_format(session)
     if fmt not in ("png", "tif"):
         raise ValueError(f"fmt must be 'png' or 'tif', got {fmt!r}")
     folder = Path(folder)

@@ -448,16 +448,16 @@ class SessionFilesMixin:
         """Write one class mask per image plus a legend (a folder dialog when None).
 
         ``fmt`` None: TIFF when an image was read from a GeoTIFF (a TIFF mask keeps its
-        georeferencing, a PNG cannot), else PNG.
+        georeferencing, a PNG cannot), else PNG (:func:`napari_featann.io.mask_format`,
+        the rule of ``export_masks`` too).
         """
-        from ..io import export_masks
+        from ..io import export_masks, mask_format
 
         if self.session is None:
             self._error("Export masks", "nothing to export: load images first")
             return None
         if fmt is None:
-            geo = any(rec.meta.get("geotiff") for rec in self.session.images)
-            fmt = "tif" if geo else "png"
+            fmt = mask_format(self.session)
         if folder is None:
             folder = QFileDialog.getExistingDirectory(self, "Export masks to folder",
                                                       str(Path.cwd()))  # fmt: skip

@@ -66,7 +66,7 @@ def test_tiff_masks_of_the_spacenet_scene_keep_its_georeferencing(tmp_path):
     import tifffile
 
     np.testing.assert_array_equal(tifffile.imread(mask), s.class_masks[0])
-    (png, *_) = export_masks(s, tmp_path / "png")  # PNG stays plain
+    (png, *_) = export_masks(s, tmp_path / "png", fmt="png")  # PNG stays plain
     assert png.suffix == ".png"
 
 
@@ -86,8 +86,27 @@ def test_each_tile_mask_lies_on_its_part_of_the_scene_and_the_mosaic_on_the_scen
     assert world(geometa(files[5]), 0, 0) == (733601.0 + 256 * 0.5, 3725139.0 - 256 * 0.5)
     mosaic = files[s.n_images]
     assert mosaic.name == "sample_geotiff-mosaic.tif" and geometa(mosaic) == scene
-    pngs = export_masks(s, tmp_path / "png")  # the dock's export: its mosaic is placed too
+    pngs = export_masks(s, tmp_path / "png", fmt="png")  # the mosaic is placed even so
     assert geometa(pngs[s.n_images]) == scene
+
+
+def test_export_masks_writes_tiff_by_default_for_georeferenced_images_as_the_dock_does(tmp_path):
+    from napari_featann.io import mask_format
+
+    src = _rotated_geotiff(tmp_path / "rot.tif")
+    s = Session.from_sources(src)
+    s.class_masks[0][10:50, 20:60] = 1
+    assert mask_format(s) == "tif"
+    (mask, *_) = export_masks(s, tmp_path / "default")  # no fmt: TIFF, placed
+    assert mask.suffix == ".tif" and world(geometa(mask), 3, 4) == world(geometa(src), 3, 4)
+    import tifffile
+
+    np.testing.assert_array_equal(tifffile.imread(mask), s.class_masks[0])
+    (png, *_) = export_masks(s, tmp_path / "png", fmt="png")  # an explicit fmt still rules
+    assert png.suffix == ".png"
+    plain = Session.from_sources([np.zeros((40, 50), np.uint16)], names=["plain"])
+    assert mask_format(plain) == "png"
+    assert export_masks(plain, tmp_path / "plain")[0].name == "plain.png"
 
 
 def _rotated_geotiff(path, shape=(150, 130), planes=None):
@@ -169,3 +188,29 @@ def test_featann_segment_writes_georeferenced_label_images(tmp_path, capsys):
     whole = tmp_path / "whole"
     assert main(["segment", str(src), "-o", str(whole), "--regions", "8"]) == 0
     assert geometa(whole / "sample_geotiff.tif") == scene
+
+
+def test_no_data_scaling_is_saved_with_the_session_and_old_sessions_keep_theirs(tmp_path):
+    import tifffile
+
+    from napari_featann.core.images import to_float_rgb
+    from napari_featann.io_images import image_digest, pixels_digest
+
+    rng = np.random.default_rng(2)
+    data = rng.gamma(4.0, 120.0, (160, 200)).astype(np.uint16) + 60
+    data[:, :70] = 0  # a collar marked "no data"
+    src = tmp_path / "scene.tif"
+    tifffile.imwrite(src, data, photometric="minisblack", extratags=[(NODATA, "s", 0, "0", True)])
+    s = Session.from_sources(src)
+    rec = s.images[0]
+    assert rec.meta["nodata"] == 0 and rec.meta["range"][0] > 60
+    assert image_digest(rec) == pixels_digest(tifffile.imread(src))  # the pixels as stored
+    back = load_session(save_session(s, tmp_path / "new"))
+    assert back.images[0].meta == rec.meta
+    np.testing.assert_array_equal(back.images[0].float_rgb(), rec.float_rgb())
+    # a session saved before: no "nodata" nor "range"; it reopens with its old scaling
+    del rec.meta["nodata"], rec.meta["range"]
+    old = load_session(save_session(s, tmp_path / "old"))
+    assert "nodata" not in old.images[0].meta and "range" not in old.images[0].meta
+    np.testing.assert_array_equal(old.images[0].float_rgb(), to_float_rgb(data))
+    assert to_float_rgb(data)[:, 70:].std() < back.images[0].float_rgb()[:, 70:].std()  # contrast

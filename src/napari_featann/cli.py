@@ -335,11 +335,16 @@ def _sweep(text: str | None, by_threshold: bool) -> list[float] | None:
     return values
 
 
-def _positive(text: str) -> int:
+def _whole(text: str) -> int:
+    """argparse: the text as a whole number, else an error that quotes it."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"give 1 or more, got {value}")
     return value
@@ -347,10 +352,7 @@ def _positive(text: str) -> int:
 
 def _non_negative(text: str) -> int:
     """argparse type: a whole number of 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"give 0 or more, got {value}")
     return value
@@ -358,10 +360,7 @@ def _non_negative(text: str) -> int:
 
 def _seed(text: str) -> int:
     """A seed as numpy, scikit-learn and UMAP take it: a whole number in [0, 2**32)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    value = _whole(text)
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"give a whole number from 0 to 2**32 - 1, got {value}")
     return value
@@ -374,10 +373,7 @@ def _tile_side(text: str) -> int:
     before any work, with the same words."""
     from .core.images import MIN_TILE
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    value = _whole(text)
     if value < 1:  # "give 1 or more" would suggest that 1 to 63 are taken
         raise argparse.ArgumentTypeError(f"tiles must be at least {MIN_TILE} pixels, got {value}")
     return value

@@ -62,10 +62,35 @@ class ClosingMixin:
             self.viewer.mouse_drag_callbacks.remove(self._click_cb)
         self._teardown_inputs()
         self.layers.clear(remove=False)
+        if self._watched_window is not None:
+            self._watched_window.removeEventFilter(self)
+            self._watched_window = None
 
     def closeEvent(self, event) -> None:
         self.teardown()
         super().closeEvent(event)
+
+    def event(self, event) -> bool:
+        """napari's close button on the dock takes the widget out (no ``closeEvent``): tear down.
+
+        ``remove_dock_widget`` sets the widget's parent to None. Left alive, the
+        dock would keep its keys, callbacks and timers, and a dock opened again
+        from the Plugins menu would take the same layers: every paint stroke
+        would be recorded twice.
+        """
+        if event.type() == QEvent.Type.ParentChange:
+            if self.parent() is not None:
+                self._docked = True
+            elif getattr(self, "_docked", False) and not self._closed:
+                self._docked = False
+                saved = self.save_before_closing()
+                self.teardown()
+                if saved is not None:
+                    from napari.utils.notifications import show_info
+
+                    show_info(f"Feature Space Annotation closed: the unsaved work was "
+                              f"autosaved to {saved} (Open session… restores it)")  # fmt: skip
+        return super().event(event)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -406,14 +406,22 @@ class FeatureSpaceWidget(ClosingMixin, LearnMixin, CorrectMixin, ScatterLinkMixi
             self.load_images(folder)
 
     def _adopt_opened_sessions(self) -> None:
-        """Show a session opened by the reader (layers tagged with a Session)."""
-        if self._closed or self.busy:
+        """Show a session opened by the reader (layers tagged with a Session).
+
+        While a job runs the session waits: it is shown when the job has ended.
+        """
+        if self._closed:
             return
         found: dict[int, tuple] = {}
         for layer in self.viewer.layers:
             s = layer.metadata.get(META_SESSION)
             if s is not None and s is not self._session and META_ROLE in layer.metadata:
                 found.setdefault(id(s), (s, []))[1].append(layer)
+        if found and self.busy:
+            self._adopt_after_job = True
+            self._status(f"a session was opened while {self._job_name} runs: "
+                         "it is shown when that ends (or cancel it)")  # fmt: skip
+            return
         for s, layers in found.values():
             self._keep_unsaved()
             self.set_session(s, adopt=layers)

@@ -54,6 +54,7 @@ class JobsMixin:
     def _init_jobs(self) -> None:
         self._job: Job | None = None
         self._job_name = ""
+        self._adopt_after_job = False  # a session file was opened while a job ran
 
     @property
     def busy(self) -> bool:
@@ -94,6 +95,9 @@ class JobsMixin:
                 self._status(f"{name} cancelled: nothing changed")
             self._update_enabled()
             self.job_finished.emit(name, status)
+            if self._adopt_after_job:  # a session opened meanwhile is shown now
+                self._adopt_after_job = False
+                self._adopt_opened_sessions()
 
         self._status(f"{name}…")
 
@@ -125,12 +129,15 @@ class JobsMixin:
             picked = self.listed_layers()  # nothing picked: all the listed images
         bands = self.chosen_bands()  # typed since the last load: load again with them
         pending = None  # images read for a new session, shown when the job succeeds
+        # a layer the session was read from and the user deleted since leaves the pick,
+        # which is still the session's: its image stays in the session
+        loaded_from = [la for la in self._loaded_from if la in self.viewer.layers]
         if picked and (
             self._session is None
             or bands is not None
             or self.chosen_tile() != self._loaded_tile
             or (
-                picked != self._loaded_from
+                picked != loaded_from
                 and picked
                 != [self.layers.source_layers.get(i) for i in range(self._session.n_images)]
             )

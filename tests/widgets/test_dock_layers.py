@@ -4,11 +4,9 @@ during a job, the dock closed; the dock and its session survive them.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
-from dock_helpers import JOB_TIMEOUT, left_half, open_session
+from dock_helpers import JOB_TIMEOUT, gate_features, left_half, open_session
 
 pytestmark = pytest.mark.gui
 
@@ -17,22 +15,6 @@ def _job(dock, qtbot, run, name="pipeline"):
     with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
         run()
     assert blocker.args == [name, "done"], dock.last_error
-
-
-def _gate_features(monkeypatch):
-    """Make Start's feature step wait: returns (reached, release) events."""
-    from napari_featann.session import Session
-
-    reached, release = threading.Event(), threading.Event()
-    extract = Session.extract_features
-
-    def gated(self, progress=None):
-        reached.set()
-        release.wait(60)
-        return extract(self, progress)
-
-    monkeypatch.setattr(Session, "extract_features", gated)
-    return reached, release
 
 
 def test_start_after_deleting_a_picked_image_layer_keeps_the_session(dock, qtbot, photos):
@@ -96,7 +78,7 @@ def test_a_session_opened_while_a_job_runs_is_shown_when_it_ends(dock, qtbot, se
     s = open_session(dock, session_file)
     mark = dock.add_class("mark")
     dock.assign(s.segments.ids[:5], mark)
-    reached, release = _gate_features(monkeypatch)
+    reached, release = gate_features(monkeypatch)
     with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
         dock.start()
         try:

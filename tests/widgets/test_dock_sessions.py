@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dock_helpers import JOB_TIMEOUT, left_half, open_session
+from dock_helpers import JOB_TIMEOUT, gate_features, left_half, open_session
 
 pytestmark = pytest.mark.gui
 
@@ -59,29 +59,11 @@ def test_a_tiles_change_after_loading_is_said_not_ignored(dock, photos, session_
     assert "Tiles" in dock.last_error and not dock.busy and dock.session is s
 
 
-def _gate_features(monkeypatch):
-    """Make Start's feature step wait: returns (reached, release) events."""
-    import threading
-
-    from napari_featann.session import Session
-
-    reached, release = threading.Event(), threading.Event()
-    extract = Session.extract_features
-
-    def gated(self, progress=None):
-        reached.set()
-        release.wait(60)
-        return extract(self, progress)
-
-    monkeypatch.setattr(Session, "extract_features", gated)
-    return reached, release
-
-
 def test_no_class_can_be_deleted_while_start_runs(dock, qtbot, session_file, monkeypatch):
     s = open_session(dock, session_file)
     a = dock.add_class("a")
     dock.select_box(s.embedding.min(0) - 1, s.embedding.max(0) + 1)  # every segment: a
-    reached, release = _gate_features(monkeypatch)
+    reached, release = gate_features(monkeypatch)
     manager = dock.class_manager
     with qtbot.waitSignal(dock.job_finished, timeout=JOB_TIMEOUT) as blocker:
         dock.start()

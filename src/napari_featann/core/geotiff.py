@@ -108,17 +108,24 @@ def read_geotags(path: str | os.PathLike) -> dict:
 
 
 def _file_geotags(path) -> dict:
+    return _series_page(path, _BY_CODE, _page_geotags) or {}
+
+
+def _series_page(path, codes, read):
+    """``read(page)`` for the first page of the series the loader reads (the largest, see
+    :func:`.image_files.read_tiff`); None when the file's first page holds none of the
+    tags ``codes`` (the usual case, decided from the first page alone)."""
     import tifffile
 
     from .image_files import read_series_index
 
     with tifffile.TiffFile(str(path)) as tif:
         first = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
-        if not any(code in first.tags for code in _BY_CODE):
-            return {}  # the usual case, decided from the first page alone
+        if not any(code in first.tags for code in codes):
+            return None
         series = list(tif.series)
         page = series[read_series_index(series)].keyframe if series else first
-        return _page_geotags(page)
+        return read(page)
 
 
 def read_nodata(path: str | os.PathLike, dtype) -> int | float | None:
@@ -150,18 +157,8 @@ def read_nodata(path: str | os.PathLike, dtype) -> int | float | None:
 
 
 def _file_nodata(path):
-    import tifffile
-
-    from .image_files import read_series_index
-
-    with tifffile.TiffFile(str(path)) as tif:
-        first = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
-        if NODATA_TAG not in first.tags:
-            return None
-        series = list(tif.series)
-        page = series[read_series_index(series)].keyframe if series else first
-        tag = page.tags.get(NODATA_TAG)
-        return None if tag is None else tag.value
+    tag = _series_page(path, (NODATA_TAG,), lambda page: page.tags.get(NODATA_TAG))
+    return None if tag is None else tag.value
 
 
 def parse_nodata(value, dtype) -> int | float | None:

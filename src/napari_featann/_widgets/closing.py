@@ -42,12 +42,15 @@ class ClosingMixin:
                     layer.bind_key(key, None, overwrite=True)
         self._key_layers.clear()
 
-    def teardown(self) -> None:
-        """Cancel jobs, unbind keys and callbacks (idempotent; called on close)."""
+    def teardown(self):
+        """Cancel jobs, unbind keys and callbacks (idempotent; called on close).
+
+        Returns the file that unsaved work was autosaved to, else None.
+        """
         if self._closed:
-            return
+            return None
         self._closed = True
-        self.save_before_closing()
+        saved = self.save_before_closing()
         self.cancel()
         if self._writer is not None and self._writer.thread is not None:
             self._writer.thread.join(60)  # let a background save finish its file
@@ -65,6 +68,7 @@ class ClosingMixin:
         if self._watched_window is not None:
             self._watched_window.removeEventFilter(self)
             self._watched_window = None
+        return saved
 
     def closeEvent(self, event) -> None:
         self.teardown()
@@ -83,8 +87,7 @@ class ClosingMixin:
                 self._docked = True
             elif getattr(self, "_docked", False) and not self._closed:
                 self._docked = False
-                saved = self.save_before_closing()
-                self.teardown()
+                saved = self.teardown()
                 if saved is not None:
                     from napari.utils.notifications import show_info
 
